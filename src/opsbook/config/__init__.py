@@ -1,0 +1,1 @@
+"""The config layer: opsbook.yaml -> typed, validated models. Imports nothing to its right."""

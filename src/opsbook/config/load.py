@@ -1,0 +1,266 @@
+"""opsbook.yaml -> ``Config``: read, pick the environment, interpolate, validate, cross-check.
+
+Every problem becomes a ``ConfigError`` naming the YAML path and line:column; all problems of
+one pass are reported together.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, cast
+
+from pydantic import BaseModel, ValidationError
+
+from ..errors import ConfigError, ConfigErrors
+from .models import CheckCommon, CheckParams, ConfigBase, KindInfo, SmokeSuite, config_model
+from .resources import Resource
+from .secrets import reveal
+from .yamlsource import Path as YPath
+from .yamlsource import Source, dotted, load_yaml
+
+_VAR = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_.-]*)\}")
+DEFAULT_FILE = "opsbook.yaml"
+
+
+@dataclass
+class Config:
+    model: ConfigBase
+    path: Path
+    env: str | None
+    vars: dict[str, str]
+    source: Source
+
+    @property
+    def checks(self) -> dict[str, CheckCommon]:
+        return cast(dict[str, CheckCommon], self.model.checks)  # type: ignore[attr-defined]
+
+    @property
+    def resources(self) -> dict[str, Resource]:
+        return self.model.resources
+
+    @property
+    def smoke(self) -> dict[str, SmokeSuite]:
+        return self.model.smoke
+
+    @property
+    def base_dir(self) -> Path:
+        return self.path.parent
+
+    def store_url(self) -> str:
+        url = reveal(self.model.store.url, "store.url")
+        if url:
+            return url
+        return f"sqlite:///{self.base_dir / '.opsbook' / 'opsbook.db'}"
+
+    def position(self, path: YPath) -> str:
+        where = self.source.where(path)
+        return f"{self.source.file}:{where[0]}:{where[1]}" if where else self.source.file
+
+
+def _interpolate(data: Any, variables: dict[str, str], path: YPath, src: Source,
+                 errors: list[ConfigError], lenient: bool = False) -> Any:
+    if isinstance(data, dict):
+        return {
+            k: _interpolate(v, variables, (*path, k), src, errors,
+                            lenient or (len(path) == 0 and k == "smoke"))
+            for k, v in data.items()
+        }
+    if isinstance(data, list):
+        return [_interpolate(v, variables, (*path, i), src, errors, lenient) for i, v in enumerate(data)]
+    if not isinstance(data, str) or "$" not in data:
+        return data
+
+    def sub(m: re.Match[str]) -> str:
+        if m.group(0) == "$$":
+            return "$$" if lenient else "$"
+        name = m.group(1)
+        if name in variables:
+            return variables[name]
+        if lenient:  # smoke steps may use values saved by earlier steps at run time
+            return m.group(0)
+        where = src.where(path)
+        errors.append(ConfigError(
+            f"${{{name}}} is not defined",
+            path=dotted(path), line=where[0] if where else None,
+            column=where[1] if where else None, file=src.file,
+            hint="define it under vars: or environments.<env>.vars:",
+        ))
+        return m.group(0)
+
+    return _VAR.sub(sub, data)
+
+
+def _validation_errors(e: ValidationError, src: Source) -> list[ConfigError]:
+    out = []
+    for err in e.errors():
+        loc: list[str | int] = []
+        for part in err["loc"]:
+            # pydantic inserts the discriminator value / union member names into the loc;
+            # they are not YAML keys, so drop them
+            if isinstance(part, str) and (part.startswith("function-") or part in (
+                "http", "postgres", "sqlite", "redis", "s3", "amqp", "tcp"
+            ) and len(loc) >= 2 and loc[0] == "resources" and len(loc) == 2):
+                continue
+            loc.append(part)
+        ypath = tuple(loc)
+        msg = err["msg"]
+        if err["type"] == "extra_forbidden":
+            msg = f"unknown key {loc[-1]!r}"
+        elif err["type"] == "missing":
+            msg = f"missing required key {loc[-1]!r}"
+        elif msg.startswith("Value error, "):
+            msg = msg[len("Value error, "):]
+        elif msg.startswith("Assertion failed, "):
+            msg = msg[len("Assertion failed, "):]
+        where = src.where(ypath)
+        out.append(ConfigError(
+            msg, path=dotted(ypath), line=where[0] if where else None,
+            column=where[1] if where else None, file=src.file,
+        ))
+    return out
+
+
+def _cross_check(cfg: ConfigBase, kinds: dict[str, KindInfo], src: Source) -> list[ConfigError]:
+    errors: list[ConfigError] = []
+
+    def err(path: YPath, msg: str, hint: str = "") -> None:
+        where = src.where(path)
+        errors.append(ConfigError(msg, path=dotted(path), line=where[0] if where else None,
+                                  column=where[1] if where else None, file=src.file, hint=hint))
+
+    checks = cast(dict[str, CheckCommon], cfg.checks)  # type: ignore[attr-defined]
+    for name, check in checks.items():
+        kind, params = check.kind_and_params()
+        if isinstance(params, CheckParams) and params.resource is not None:
+            res = cfg.resources.get(params.resource)
+            allowed = kinds[kind].resource_kinds
+            if res is None:
+                err(("checks", name, kind, "resource"), f"no resource named {params.resource!r}",
+                    f"define it under resources:, one of: {', '.join(cfg.resources) or '(none yet)'}")
+            elif res.kind not in allowed:
+                err(("checks", name, kind, "resource"),
+                    f"resource {params.resource!r} is a {res.kind} resource; a {kind} check takes "
+                    f"{' or '.join(allowed) or 'no resource'}")
+        for i, dep in enumerate(check.depends_on):
+            if dep not in checks:
+                err(("checks", name, "depends_on", i), f"no check named {dep!r}")
+            elif dep == name:
+                err(("checks", name, "depends_on", i), "a check cannot depend on itself")
+    # cycles: depth-first search over depends_on
+    state: dict[str, int] = {}
+
+    def visit(n: str, trail: list[str]) -> None:
+        state[n] = 1
+        for dep in checks[n].depends_on:
+            if dep not in checks or dep == n:
+                continue
+            if state.get(dep) == 1:
+                cycle = [*trail[trail.index(dep):], dep] if dep in trail else [n, dep]
+                err(("checks", n, "depends_on"), "dependency cycle: " + " -> ".join(cycle))
+            elif dep not in state:
+                visit(dep, [*trail, dep])
+        state[n] = 2
+
+    for n in checks:
+        if n not in state:
+            visit(n, [n])
+    for name, suite in cfg.smoke.items():
+        if suite.resource is not None:
+            res = cfg.resources.get(suite.resource)
+            if res is None:
+                err(("smoke", name, "resource"), f"no resource named {suite.resource!r}")
+            elif res.kind != "http":
+                err(("smoke", name, "resource"), f"resource {suite.resource!r} is not an http resource")
+    return errors
+
+
+def load_config(
+    path: str | Path | None,
+    kinds: dict[str, KindInfo],
+    env: str | None = None,
+    text: str | None = None,
+) -> Config:
+    p = Path(path or DEFAULT_FILE)
+    if text is None:
+        try:
+            text = p.read_text()
+        except FileNotFoundError:
+            raise ConfigError(
+                f"config file {p} not found",
+                hint="create one with `opsbook init`, or pass --config FILE",
+            ) from None
+        except (OSError, UnicodeDecodeError) as e:
+            raise ConfigError(f"cannot read config file {p}: {e}") from None
+    src = load_yaml(text, str(p))
+    raw = src.data
+    if not isinstance(raw, dict):
+        raise ConfigError("the config must be a mapping of keys (version:, checks:, ...)", file=str(p),
+                          line=1, column=1)
+    errors: list[ConfigError] = []
+    envs = raw.get("environments") or {}
+    if not isinstance(envs, dict):
+        envs = {}
+    chosen = env or raw.get("default_env") or (next(iter(envs)) if len(envs) == 1 else None)
+    if chosen is not None and chosen not in envs:
+        raise ConfigError(
+            f"unknown environment {chosen!r}",
+            path="environments",
+            hint=f"defined: {', '.join(envs) or '(none)'}",
+        )
+    if env is None and chosen is None and len(envs) > 1:
+        raise ConfigError(
+            "several environments are defined and none is chosen",
+            path="environments",
+            hint=f"pass --env {' or --env '.join(envs)}, or set default_env:",
+        )
+    variables: dict[str, str] = {}
+    base_vars = raw.get("vars") or {}
+    if isinstance(base_vars, dict):
+        variables.update({str(k): str(v) for k, v in base_vars.items()})
+    if chosen is not None and isinstance(envs.get(chosen), dict):
+        env_vars = envs[chosen].get("vars") or {}
+        if isinstance(env_vars, dict):
+            variables.update({str(k): str(v) for k, v in env_vars.items()})
+    if chosen is not None:
+        variables.setdefault("env", chosen)
+    data = _interpolate(raw, variables, (), src, errors)
+    model_cls = config_model(kinds)
+    try:
+        model = cast(ConfigBase, model_cls.model_validate(data))
+    except ValidationError as e:
+        errors.extend(_validation_errors(e, src))
+        raise ConfigErrors(errors) from None
+    errors.extend(_cross_check(model, kinds, src))
+    if errors:
+        raise ConfigErrors(errors)
+    return Config(model=model, path=p.resolve(), env=chosen, vars=variables, source=src)
+
+
+def dump_redacted(model: BaseModel) -> Any:
+    """The config as data with every secret reference shown as a description, never a value."""
+    from .secrets import SecretRef, redactor
+
+    def walk(v: Any) -> Any:
+        if isinstance(v, SecretRef):
+            return v.describe()
+        if isinstance(v, BaseModel):
+            out = {}
+            for name, field in type(v).model_fields.items():
+                val = getattr(v, name)
+                if val is None or (val == field.default and name not in v.model_fields_set):
+                    continue
+                out[field.alias or name] = walk(val)
+            return out
+        if isinstance(v, dict):
+            return {k: walk(x) for k, x in v.items()}
+        if isinstance(v, list | tuple):
+            return [walk(x) for x in v]
+        if isinstance(v, str):
+            return redactor.text(v)
+        if hasattr(v, "expr"):  # an Assertion
+            return v.expr
+        return v
+
+    return walk(model)

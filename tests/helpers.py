@@ -1,0 +1,38 @@
+"""Small helpers shared by tests: load a config from text, run checks, free ports."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import textwrap
+from pathlib import Path
+from typing import Any
+
+from opsbook.checks.registry import KINDS
+from opsbook.config.load import Config, load_config
+from opsbook.results import CheckResult
+from opsbook.runner import run_checks
+
+
+def load(text: str, tmp_path: Path | None = None, env: str | None = None) -> Config:
+    text = textwrap.dedent(text)
+    path = (tmp_path or Path.cwd()) / "opsbook.yaml"
+    return load_config(path, KINDS, env=env, text=text)  # type: ignore[arg-type]
+
+
+def run(config: Config, *names: str) -> dict[str, CheckResult]:
+    results = asyncio.run(run_checks(config, KINDS, names))
+    return {r.name: r for r in results}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def outcome(result: CheckResult, expr: str) -> Any:
+    for a in result.assertions:
+        if a.expr == expr:
+            return a
+    raise KeyError(expr)
