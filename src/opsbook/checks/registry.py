@@ -2,9 +2,25 @@
 
 from __future__ import annotations
 
-from . import command
+from . import amqp, command
+from . import dns as dns_check
+from . import http as http_check
+from . import postgres
+from . import redis as redis_check
+from . import s3
+from . import sqlite
+from . import tcp, tls
 from .base import CheckKind
 
 KINDS: dict[str, CheckKind] = {
+    "amqp": amqp.KIND,
     "command": command.KIND,
+    "postgres": postgres.KIND,
+    "redis": redis_check.KIND,
+    "s3": s3.KIND,
+    "sqlite": sqlite.KIND,
+    "http": http_check.KIND,
+    "tcp": tcp.KIND,
+    "dns": dns_check.KIND,
+    "tls": tls.KIND,
 }

@@ -22,6 +22,7 @@ from .yamlsource import Source, dotted, load_yaml
 
 _VAR = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_.-]*)\}")
 DEFAULT_FILE = "opsbook.yaml"
+_RESOURCE_TAGS = {"http", "postgres", "sqlite", "redis", "s3", "amqp", "tcp"}
 
 
 @dataclass
@@ -99,9 +100,9 @@ def _validation_errors(e: ValidationError, src: Source) -> list[ConfigError]:
         for part in err["loc"]:
             # pydantic inserts the discriminator value / union member names into the loc;
             # they are not YAML keys, so drop them
-            if isinstance(part, str) and (part.startswith("function-") or part in (
-                "http", "postgres", "sqlite", "redis", "s3", "amqp", "tcp"
-            ) and len(loc) >= 2 and loc[0] == "resources" and len(loc) == 2):
+            if isinstance(part, str) and part.startswith("function-"):
+                continue
+            if len(loc) == 2 and loc[0] == "resources" and part in _RESOURCE_TAGS:
                 continue
             loc.append(part)
         ypath = tuple(loc)
@@ -114,7 +115,7 @@ def _validation_errors(e: ValidationError, src: Source) -> list[ConfigError]:
             msg = msg[len("Value error, "):]
         elif msg.startswith("Assertion failed, "):
             msg = msg[len("Assertion failed, "):]
-        where = src.where(ypath)
+        where = src.where(ypath, key=err["type"] == "extra_forbidden")
         out.append(ConfigError(
             msg, path=dotted(ypath), line=where[0] if where else None,
             column=where[1] if where else None, file=src.file,

@@ -28,10 +28,15 @@ class Source:
     data: Any
     file: str
     marks: dict[Path, tuple[int, int]] = field(default_factory=dict)
+    key_marks: dict[Path, tuple[int, int]] = field(default_factory=dict)  # where a key is written
 
-    def where(self, path: Path) -> tuple[int, int] | None:
-        """The closest known position for ``path`` (walking up to the parent)."""
+    def where(self, path: Path, key: bool = False) -> tuple[int, int] | None:
+        """The closest known position for ``path`` (walking up to the parent).
+
+        ``key=True`` prefers the position of the key itself (for "unknown key" errors)."""
         p = tuple(path)
+        if key and p in self.key_marks:
+            return self.key_marks[p]
         while True:
             if p in self.marks:
                 return self.marks[p]
@@ -98,6 +103,7 @@ def load_yaml(text: str, file: str = "opsbook.yaml") -> Source:
                         column=k_node.start_mark.column + 1,
                         file=file,
                     )
+                src.key_marks[(*path, key)] = (k_node.start_mark.line + 1, k_node.start_mark.column + 1)
                 out[key] = build(v_node, (*path, key))
             return out
         if isinstance(n, yaml.SequenceNode):

@@ -1,0 +1,36 @@
+#!/bin/sh
+# Set up a development environment from a fresh clone: make sure `uv` exists, then create
+# .venv from the committed uv.lock. Idempotent: a second run is a fast no-op.
+# POSIX sh; called by `make demo|test|lint|bench`.
+set -eu
+
+cd "$(dirname "$0")/.."
+
+# A `pip install --user uv` lands here; make sure we find it.
+PATH="$HOME/.local/bin:$PATH"
+export PATH
+
+if ! command -v uv >/dev/null 2>&1; then
+    echo "setup: uv not found; installing it with pip" >&2
+    if command -v python3 >/dev/null 2>&1; then
+        PY=python3
+    else
+        PY=python
+    fi
+    # --user first (no root needed); fall back to a plain install (venvs, pyenv, containers),
+    # and to --break-system-packages for an externally managed system Python.
+    "$PY" -m pip install --quiet --user uv 2>/dev/null \
+        || "$PY" -m pip install --quiet uv 2>/dev/null \
+        || "$PY" -m pip install --quiet --user --break-system-packages uv
+    hash -r 2>/dev/null || true
+    if ! command -v uv >/dev/null 2>&1; then
+        # pip may have put it next to the interpreter
+        PATH="$("$PY" -c 'import sysconfig; print(sysconfig.get_path("scripts"))'):$PATH"
+        export PATH
+    fi
+    command -v uv >/dev/null 2>&1 || { echo "setup: could not install uv" >&2; exit 1; }
+fi
+
+# --frozen: install exactly what uv.lock says, never re-lock. Includes the dev group.
+uv sync --frozen --quiet
+echo "setup: ok ($(uv --version), $(.venv/bin/python --version 2>&1))"

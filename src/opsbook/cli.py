@@ -1,0 +1,416 @@
+"""The command line: a thin layer over app.py. Every command takes --config, --env, --json.
+
+Exit codes (errors.py): 0 passed, 1 something checked failed, 2 usage/config error,
+3 could not run. Expected errors print a message and a hint, never a traceback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import os
+import sys
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+from rich.console import Console
+
+from . import __version__, app
+from .config.load import Config, dump_redacted
+from .config.secrets import redactor
+from .durations import parse_duration
+from .errors import EXIT_COULD_NOT_RUN, EXIT_USAGE, ConfigErrors, OpsbookError, UsageError
+from .render import jsondoc
+from .render.table import render_results, status_text
+from .results import CheckResult, overall_exit
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+out = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
+
+
+class Ctx:
+    """What every command receives: the common options, and lazy config/store."""
+
+    def __init__(self, config_path: str | None, env: str | None, json_out: bool, store: str | None) -> None:
+        self.config_path = config_path
+        self.env = env
+        self.json = json_out
+        self.store_override = store
+        self._config: Config | None = None
+
+    @property
+    def config(self) -> Config:
+        if self._config is None:
+            self._config = app.load(self.config_path, self.env)
+        return self._config
+
+    def emit(self, doc: Any) -> None:
+        click.echo(jsondoc.dumps(doc))
+
+    @property
+    def console(self) -> Console:
+        # with --json, stdout carries only the JSON document; people read stderr
+        return err if self.json else out
+
+
+def common(fn: F) -> F:
+    """--config/--env/--json/--store on every command, and the error-to-exit-code mapping."""
+
+    @click.option("--config", "-c", "config_path", envvar="OPSBOOK_CONFIG", default=None,
+                  help="config file (default ./opsbook.yaml)", metavar="FILE")
+    @click.option("--env", "-e", "env", envvar="OPSBOOK_ENV", default=None,
+                  help="environment from environments: to use", metavar="NAME")
+    @click.option("--json", "json_out", is_flag=True, help="print one JSON document on stdout")
+    @click.option("--store", "store", default=None, metavar="URL",
+                  help="result store (sqlite:///file.db or postgresql://...); default from the config")
+    @functools.wraps(fn)
+    def wrapper(config_path: str | None, env: str | None, json_out: bool, store: str | None,
+                **kwargs: Any) -> None:
+        ctx = Ctx(config_path, env, json_out, store)
+        try:
+            code = fn(ctx, **kwargs)
+        except OpsbookError as e:
+            code = report_error(ctx, e)
+        except KeyboardInterrupt:
+            err.print("[yellow]interrupted[/]")
+            code = 130
+        except click.exceptions.Exit:
+            raise
+        except click.ClickException:
+            raise
+        except Exception as e:  # a bug: say so plainly, keep secrets out, still no wall of text
+            if os.environ.get("OPSBOOK_DEBUG"):
+                traceback.print_exc()
+            internal = OpsbookError(
+                f"internal error: {type(e).__name__}: {e}",
+                hint="this is a bug in opsbook; rerun with OPSBOOK_DEBUG=1 for the traceback and report it",
+            )
+            code = report_error(ctx, internal)
+        sys.exit(code or 0)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def report_error(ctx: Ctx, e: OpsbookError) -> int:
+    if ctx.json:
+        ctx.emit(jsondoc.error_doc(e.to_dict(), e.exit_code))
+    if isinstance(e, ConfigErrors):
+        err.print(f"error: {len(e.errors)} problem(s) in the config:", style="red", markup=False)
+        for ce in e.errors:
+            err.print(f"  {redactor.text(ce.message)}", markup=False, soft_wrap=True)
+            if ce.hint:
+                err.print(f"    hint: {redactor.text(ce.hint)}", markup=False, soft_wrap=True)
+    else:
+        err.print(f"error: {redactor.text(e.message)}", markup=False, style="red", soft_wrap=True)
+        if e.hint:
+            err.print(f"  hint: {redactor.text(e.hint)}", markup=False, soft_wrap=True)
+    return e.exit_code
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="opsbook")
+def cli() -> None:
+    """opsbook: runbooks that run. Checks, gates, backups, drills, SLOs and alerts from one YAML file.
+
+    Exit codes: 0 passed, 1 something checked failed, 2 usage or config error, 3 could not run.
+    """
+
+
+# -- config ------------------------------------------------------------------------------------
+
+
+@cli.group("config")
+def config_group() -> None:
+    """Validate and show the config."""
+
+
+@config_group.command("validate")
+@common
+def config_validate(ctx: Ctx) -> int:
+    """Check the config file: keys, types, assertions, references. Exit 2 on any problem."""
+    cfg = ctx.config
+    summary = {
+        "schema": "opsbook.config-validate/1",
+        "ok": True,
+        "file": str(cfg.path),
+        "env": cfg.env,
+        "checks": len(cfg.checks),
+        "resources": len(cfg.resources),
+        "smoke": len(cfg.smoke),
+    }
+    if ctx.json:
+        ctx.emit(summary)
+    else:
+        out.print(f"[green]✓[/] {cfg.path} is valid (env: {cfg.env or 'none'}): "
+                  f"{len(cfg.checks)} checks, {len(cfg.resources)} resources, {len(cfg.smoke)} smoke suites")
+    return 0
+
+
+@config_group.command("show")
+@common
+def config_show(ctx: Ctx) -> int:
+    """Print the effective config (environment applied), secrets shown only as references."""
+    cfg = ctx.config
+    data = dump_redacted(cfg.model)
+    if ctx.json:
+        ctx.emit({"schema": "opsbook.config/1", "env": cfg.env, "config": data})
+    else:
+        import yaml
+
+        out.print(yaml.safe_dump(data, sort_keys=False, allow_unicode=True), markup=False, end="")
+    return 0
+
+
+@cli.command("init")
+@click.option("--path", "path", default="opsbook.yaml", show_default=True, help="where to write")
+@click.option("--force", is_flag=True, help="overwrite an existing file")
+@common
+def init_cmd(ctx: Ctx, path: str, force: bool) -> int:
+    """Write a commented starter opsbook.yaml, pre-filled from DATABASE_URL, REDIS_URL and friends."""
+    from .starter import starter_config
+
+    p = Path(path)
+    if p.exists() and not force:
+        raise UsageError(f"{p} already exists", hint="pass --force to overwrite, or --path to write elsewhere")
+    text, found = starter_config(os.environ)
+    p.write_text(text)
+    if ctx.json:
+        ctx.emit({"schema": "opsbook.init/1", "ok": True, "path": str(p), "resources": found})
+    else:
+        out.print(f"[green]✓[/] wrote {p}" + (f" with resources from: {', '.join(found)}" if found else ""))
+        out.print(f"  next: opsbook config validate -c {p} && opsbook check -c {p}")
+    return 0
+
+
+# -- checks ------------------------------------------------------------------------------------
+
+
+@cli.command("check")
+@click.argument("names", nargs=-1)
+@click.option("--concurrency", type=click.IntRange(1, 10000), default=None,
+              help="checks in flight at once (default: defaults.concurrency, 64)")
+@click.option("--junit", "junit", default=None, metavar="FILE", help="also write JUnit XML")
+@click.option("--no-store", is_flag=True, help="do not record results")
+@common
+def check_cmd(ctx: Ctx, names: tuple[str, ...], concurrency: int | None, junit: str | None,
+              no_store: bool) -> int:
+    """Run checks once (all, or NAMES and what they depend on). Exit 1 if any fails."""
+    cfg = ctx.config
+    store = None if no_store else app.open_store(cfg, ctx.store_override)
+    try:
+        live = not ctx.json and err.is_terminal
+        counter = {"n": 0}
+
+        def progress(r: CheckResult) -> None:
+            counter["n"] += 1
+            if live:
+                err.print(f"  {status_text(r.status)} {r.name}", highlight=False)
+
+        results, flips = asyncio.run(app.check(cfg, names, store=store, concurrency=concurrency,
+                                               on_result=progress if live else None))
+    finally:
+        if store is not None:
+            store.close()
+    if junit:
+        from .render.junit import checks_to_junit
+
+        Path(junit).write_text(checks_to_junit(results, suite=f"opsbook check ({cfg.env or 'default'})"))
+    code = overall_exit(results)
+    if ctx.json:
+        ctx.emit(jsondoc.check_run(results, cfg.env, flips))
+    else:
+        render_results(out, results, title=f"opsbook check · env {cfg.env or 'default'}")
+        for f in flips:
+            if f.from_status is not None:
+                out.print(f"[bold]flip:[/] {f.check} {f.from_status} → {f.to_status}")
+    return code
+
+
+@cli.command("kinds")
+@common
+def kinds_cmd(ctx: Ctx) -> int:
+    """List the check kinds and what each observes."""
+    from .checks.registry import KINDS
+
+    doc = {
+        name: {"resources": list(k.resource_kinds), "default_expect": list(k.default_expect),
+               "observations": dict(k.observations)}
+        for name, k in KINDS.items()
+    }
+    if ctx.json:
+        ctx.emit({"schema": "opsbook.kinds/1", "kinds": doc})
+        return 0
+    for name, d in doc.items():
+        out.print(f"[bold]{name}[/] [dim](resources: {', '.join(d['resources']) or '-'}; "
+                  f"default expect: {', '.join(d['default_expect'])})[/]")
+        for obs, meaning in d["observations"].items():
+            out.print(f"  {obs:<18} {meaning}", markup=False)
+    return 0
+
+
+@cli.command("history")
+@click.argument("name")
+@click.option("--limit", type=click.IntRange(1, 10000), default=20, show_default=True)
+@common
+def history_cmd(ctx: Ctx, name: str, limit: int) -> int:
+    """Show a check's stored results and status flips, newest first."""
+    cfg = ctx.config
+    if name not in cfg.checks:
+        raise UsageError(f"no check named {name!r}", hint=f"defined: {', '.join(cfg.checks)}")
+    store = app.open_store(cfg, ctx.store_override)
+    try:
+        results = store.history(name, cfg.env or "", limit)
+        flips = store.flips(name, limit)
+    finally:
+        store.close()
+    if ctx.json:
+        ctx.emit({"schema": "opsbook.history/1", "check": name, "env": cfg.env,
+                  "results": [r.to_dict() for r in results], "flips": [f.to_dict() for f in flips]})
+        return 0
+    render_results(out, results, title=f"{name}: last {len(results)} results")
+    for f in flips:
+        out.print(f"{f.at:%Y-%m-%d %H:%M:%S} {f.from_status or '(new)'} → {f.to_status}  {f.summary}",
+                  markup=False)
+    return 0
+
+
+# -- gates ---------------------------------------------------------------------------------------
+
+
+@cli.group("gate")
+def gate_group() -> None:
+    """CI/CD gates: exit 0 to proceed, 1 to stop."""
+
+
+@gate_group.command("ready")
+@click.argument("names", nargs=-1, required=True)
+@click.option("--timeout", default="150s", show_default=True, help="give up after this long")
+@click.option("--interval", default="5s", show_default=True, help="wait this long between attempts")
+@click.option("--junit", "junit", default=None, metavar="FILE", help="also write JUnit XML")
+@common
+def gate_ready(ctx: Ctx, names: tuple[str, ...], timeout: str, interval: str, junit: str | None) -> int:
+    """Poll checks until all pass (exit 0) or the timeout passes (exit 1)."""
+    from .gates import wait_ready
+
+    cfg = ctx.config
+    try:
+        t, i = parse_duration(timeout), parse_duration(interval)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    from .runner import plan
+
+    plan(cfg, names)  # unknown names are a usage error before any waiting
+
+    def on_attempt(n: int, results: list[CheckResult]) -> None:
+        waiting = [r for r in results if not r.ok]
+        if waiting:
+            first = waiting[0]
+            err.print(f"  attempt {n}: {len(results) - len(waiting)}/{len(results)} ready; "
+                      f"{first.name}: {first.summary}", markup=False)
+        else:
+            err.print(f"  attempt {n}: all {len(results)} ready", markup=False)
+
+    from .checks.registry import KINDS
+
+    result = asyncio.run(wait_ready(cfg, KINDS, list(names), timeout=t, interval=i, on_attempt=on_attempt))
+    _record_run(ctx, cfg, "gate", "ready", result.ok, result.to_dict())
+    if junit:
+        from .render.junit import checks_to_junit
+
+        Path(junit).write_text(checks_to_junit(result.results, suite="opsbook gate ready"))
+    if ctx.json:
+        ctx.emit(result.to_dict())
+    else:
+        verdict = "[green]ready[/]" if result.ok else "[red]not ready[/]"
+        out.print(f"gate ready: {verdict} after {result.attempts} attempt(s), {result.waited_ms / 1000:.1f}s")
+        if not result.ok:
+            render_results(out, result.results)
+    return 0 if result.ok else 1
+
+
+def _record_run(ctx: Ctx, cfg: Config, kind: str, name: str, ok: bool, doc: dict[str, Any]) -> None:
+    from .results import utcnow
+
+    try:
+        store = app.open_store(cfg, ctx.store_override)
+    except OpsbookError as e:
+        err.print(f"warning: not recorded: {e.message}", markup=False)
+        return
+    try:
+        now = utcnow()
+        store.record_run(kind, name, ok=ok, status="pass" if ok else "fail", started_at=now,
+                         finished_at=now, detail=doc, env=cfg.env)
+    except OpsbookError as e:
+        err.print(f"warning: not recorded: {e.message}", markup=False)
+    finally:
+        store.close()
+
+
+@cli.command("smoke")
+@click.argument("name")
+@click.option("--base-url", default=None, metavar="URL", help="run against this base URL")
+@click.option("--junit", "junit", default=None, metavar="FILE", help="also write JUnit XML")
+@common
+def smoke_cmd(ctx: Ctx, name: str, base_url: str | None, junit: str | None) -> int:
+    """Run a smoke suite: multi-step HTTP scenarios with captures and finally steps."""
+    from .smoke import run_smoke
+
+    cfg = ctx.config
+    if name not in cfg.smoke:
+        raise UsageError(f"no smoke suite named {name!r}", hint=f"defined: {', '.join(cfg.smoke) or '(none)'}")
+    live = not ctx.json
+
+    def on_step(step: Any) -> None:
+        if live:
+            err.print(f"  {status_text(step.status) if step.status in ('pass', 'fail', 'error') else step.status}"
+                      f" {step.method} {step.name}", highlight=False)
+
+    result = asyncio.run(run_smoke(cfg, name, base_url, on_step=on_step))
+    _record_run(ctx, cfg, "smoke", name, result.ok, result.to_dict())
+    if junit:
+        from .render.junit import smoke_to_junit
+
+        Path(junit).write_text(smoke_to_junit(result))
+    if ctx.json:
+        ctx.emit(result.to_dict())
+    else:
+        from .render.smoke import render_smoke
+
+        render_smoke(out, result)
+    return 0 if result.ok else 1
+
+
+# -- demo ----------------------------------------------------------------------------------------
+
+
+@cli.command("demo")
+@click.option("--workdir", default=None, metavar="DIR", help="where to put the demo's files")
+@common
+def demo_cmd(ctx: Ctx, workdir: str | None) -> int:
+    """Start the bundled sample service and run opsbook against it, end to end."""
+    from .demo.run import run_demo
+
+    return run_demo(Path(workdir) if workdir else None)
+
+
+def main() -> None:
+    try:
+        cli(standalone_mode=False)
+    except click.exceptions.Abort:
+        err.print("aborted")
+        sys.exit(130)
+    except click.exceptions.Exit as e:
+        sys.exit(e.exit_code)
+    except click.ClickException as e:
+        e.show()
+        sys.exit(EXIT_USAGE)
+    except SystemExit:
+        raise
+    except Exception as e:  # pragma: no cover - last resort
+        err.print(f"internal error: {type(e).__name__}: {redactor.text(str(e))}", markup=False)
+        sys.exit(EXIT_COULD_NOT_RUN)

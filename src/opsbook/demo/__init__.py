@@ -1,0 +1,1 @@
+"""The bundled sample service and the scripted tour behind ``opsbook demo``."""

@@ -1,0 +1,171 @@
+"""``opsbook demo``: a narrated tour running the real CLI against the bundled sample service.
+
+Every step runs ``python -m opsbook ...`` as a subprocess and lets its output through, so what
+the user sees is exactly what they would get typing the printed command.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+import httpx
+
+READY_AFTER = 3  # seconds the service answers 503 on /readyz, so the ready gate has to wait
+
+
+@dataclass
+class Step:
+    title: str
+    args: list[str]
+    expect_exit: int
+    why: str = ""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def write_config(dest: Path, port: int) -> Path:
+    """The bundled demo.yaml with ``port:`` and ``base_url:`` pointing at our service."""
+    text = resources.files("opsbook.demo").joinpath("demo.yaml").read_text()
+    text = re.sub(r'(?m)^  port: .*$', f'  port: "{port}"', text, count=1)
+    text = re.sub(r'(?m)^  base_url: .*$', f'  base_url: "http://127.0.0.1:{port}"', text,
+                  count=1)
+    dest.write_text(text)
+    return dest
+
+
+def _shown(path: Path) -> str:
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def _say(text: str = "") -> None:
+    print(text, flush=True)  # flush: our lines must not overtake the subprocesses' output
+
+
+def start_service(work: Path, port: int) -> subprocess.Popen[bytes]:
+    log = (work / "service.log").open("wb")
+    cmd = [sys.executable, "-m", "opsbook.demo.app", "--port", str(port),
+           "--db", str(work / "demo.db"), "--ready-after", str(READY_AFTER)]
+    # its own session: a Ctrl-C in the terminal reaches us, and we stop it in order
+    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=work,
+                            start_new_session=True)
+    log.close()
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            break
+        try:
+            if httpx.get(url + "/health", timeout=1).status_code == 200:
+                return proc
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    stop_service(proc)
+    raise RuntimeError(f"the sample service did not start; see {work / 'service.log'}")
+
+
+def stop_service(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def run_step(step: Step, config: Path, work: Path) -> bool:
+    _say()
+    _say(f"== {step.title}")
+    if step.why:
+        _say(f"   {step.why}")
+    args = [*step.args, "--config", _shown(config)]
+    _say(f"$ opsbook {shlex.join(args)}")
+    rc = subprocess.run([sys.executable, "-m", "opsbook", *step.args, "--config", str(config)],
+                        cwd=Path.cwd(), check=False).returncode
+    ok = rc == step.expect_exit
+    note = "as expected" if ok else f"expected exit {step.expect_exit}"
+    _say(f"   -> exit {rc} ({note})")
+    return ok
+
+
+def set_fault(url: str, mode: str) -> None:
+    _say(f"$ curl -X POST {url}/admin/fault -d '{{\"mode\": \"{mode}\"}}'")
+    httpx.post(url + "/admin/fault", json={"mode": mode}, timeout=5).raise_for_status()
+
+
+def run_demo(workdir: Path | None = None, keep_running: bool = False) -> int:
+    """Run the tour; 0 when every step behaved as expected (the fault step exits 1), else 1."""
+    if workdir is None:
+        base = Path.cwd() / ".opsbook-demo"
+        base.mkdir(exist_ok=True)
+        work = Path(tempfile.mkdtemp(prefix="run-", dir=base))
+    else:
+        work = workdir.resolve()
+        work.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    config = write_config(work / "opsbook.yaml", port)
+    _say(f"opsbook demo: work directory {_shown(work)}")
+    _say(f"starting the sample service on {url} (not ready for its first {READY_AFTER}s)")
+    ok = True
+    proc = start_service(work, port)
+    try:
+        ok &= run_step(Step("Wait for readiness, as a deploy pipeline would",
+                            ["gate", "ready", "api-ready", "--timeout", "30s", "--interval", "1s"],
+                            0, "polls /readyz until it answers 200 'ready'"), config, work)
+        ok &= run_step(Step("Run every check once", ["check"], 0,
+                            "http, tcp, sqlite and command checks from one YAML file"),
+                       config, work)
+        ok &= run_step(Step("Run the login smoke suite", ["smoke", "login", "--base-url", url], 0,
+                            "the saved access token is reused and shown only as ***"),
+                       config, work)
+        _say()
+        _say("== Break the service: the database 'goes down'")
+        set_fault(url, "down")
+        ok &= run_step(Step("Check again: readiness fails, naming the failing assertion",
+                            ["check"], 1), config, work)
+        _say()
+        _say("== Repair it")
+        set_fault(url, "none")
+        _say()
+        _say("Try next:")
+        for line in (
+            f"opsbook check --config {_shown(config)} --json",
+            f"opsbook check api-ready --config {_shown(config)}",
+            f"opsbook smoke login --config {_shown(config)} --junit smoke.xml",
+            f"python -m opsbook.demo.app --port 8080 --db {_shown(work / 'demo.db')}",
+        ):
+            _say(f"  $ {line}")
+        if keep_running:
+            _say(f"\nthe service keeps running on {url}; press Ctrl-C to stop it")
+            while proc.poll() is None:
+                time.sleep(0.5)
+    except KeyboardInterrupt:
+        _say("\ninterrupted")
+        ok = False
+    finally:
+        stop_service(proc)
+        _say("stopped the sample service")
+    _say("demo: every step behaved as expected" if ok else "demo: some step did not behave as expected")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(run_demo())

@@ -1,0 +1,1 @@
+"""Renderers: one module per surface; results stay data until here."""
