@@ -240,17 +240,60 @@ async def _drive(urls: list[str], concurrency: int,
     return time.perf_counter() - t0, sum(oks)
 
 
-async def run_blackbox(exporter: str, urls: list[str], concurrency: int) -> tuple[float, int]:
-    import httpx
+async def _read_body(reader: asyncio.StreamReader, head: bytes) -> bytes:
+    headers = dict(
+        line.split(b":", 1) for line in head.lower().split(b"\r\n")[1:] if b":" in line
+    )
+    if headers.get(b"transfer-encoding", b"").strip() == b"chunked":
+        parts = []
+        while True:
+            size = int((await reader.readuntil(b"\r\n")).split(b";")[0], 16)
+            if size == 0:
+                await reader.readuntil(b"\r\n")  # the exporter sends no trailers
+                return b"".join(parts)
+            parts.append((await reader.readexactly(size + 2))[:-2])
+    return await reader.readexactly(int(headers[b"content-length"]))
 
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(limits=limits, timeout=30.0, trust_env=False) as client:
 
-        async def probe(u: str) -> bool:
-            r = await client.get(f"{exporter}/probe?module=http_2xx&target={quote(u, safe='')}")
-            return r.status_code == 200 and "\nprobe_success 1" in "\n" + r.text
+async def run_blackbox(
+    exporter: str, urls: list[str], concurrency: int
+) -> tuple[float, int, float]:
+    """Drive the exporter over ``concurrency`` keep-alive connections, one probe at a time each.
 
-        return await _drive(urls, concurrency, probe)
+    A minimal asyncio HTTP/1.1 client, not httpx: with httpx the Python driver, not the
+    exporter, was the bottleneck (about 6 ms of driver CPU per /probe call on this machine).
+    Returns (wall seconds, probes that succeeded, driver CPU seconds).
+    """
+    host, port = exporter.removeprefix("http://").split(":")
+    queue: asyncio.Queue[str] = asyncio.Queue()
+    for u in urls:
+        queue.put_nowait(u)
+    ok = 0
+
+    async def worker() -> None:
+        nonlocal ok
+        reader, writer = await asyncio.open_connection(host, int(port))
+        try:
+            while True:
+                try:
+                    u = queue.get_nowait()
+                except asyncio.QueueEmpty:
+                    return
+                writer.write(
+                    f"GET /probe?module=http_2xx&target={quote(u, safe='')} HTTP/1.1\r\n"
+                    f"Host: {host}:{port}\r\n\r\n".encode()
+                )
+                head = await reader.readuntil(b"\r\n\r\n")
+                body = await _read_body(reader, head)
+                if head.startswith(b"HTTP/1.1 200") and b"\nprobe_success 1" in body:
+                    ok += 1
+        finally:
+            writer.close()
+
+    c0 = time.process_time()
+    t0 = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(min(concurrency, len(urls)))))
+    return time.perf_counter() - t0, ok, time.process_time() - c0
 
 
 async def run_httpx_baseline(urls: list[str], concurrency: int) -> tuple[float, int]:
@@ -382,11 +425,14 @@ def _bench(args: argparse.Namespace, children: Children, tmp: Path) -> int:
     times: dict[str, list[float]] = {}
     notes: dict[str, str] = {}
 
-    def record(tool: str, wall: float, ok: int, total: int, note: str = "") -> None:
+    def record(tool: str, wall: float, ok: int, total: int, note: str = "",
+               driver_cpu: float | None = None) -> None:
         times.setdefault(tool, []).append(wall)
         if ok != n:
             notes[tool] = f"only {ok}/{total or n} probes passed" + (f" ({note})" if note else "")
-        print(f"  round {len(times[tool])}: {tool:<34} {wall:7.3f} s  {ok}/{n} ok", file=sys.stderr)
+        extra = "" if driver_cpu is None else f"  (driver CPU {driver_cpu:.2f} s)"
+        print(f"  round {len(times[tool])}: {tool:<34} {wall:7.3f} s  {ok}/{n} ok{extra}",
+              file=sys.stderr)
 
     for _ in range(args.rounds):
         if use_cli:
@@ -400,9 +446,9 @@ def _bench(args: argparse.Namespace, children: Children, tmp: Path) -> int:
         try:
             with blackbox(children, tmp, bb_binary) as exporter:
                 for _ in range(args.rounds):
-                    wall, ok = asyncio.run(
+                    wall, ok, cpu = asyncio.run(
                         asyncio.wait_for(run_blackbox(exporter, urls, c), STEP_TIMEOUT))
-                    record("blackbox_exporter /probe", wall, ok, n)
+                    record("blackbox_exporter /probe", wall, ok, n, driver_cpu=cpu)
         except RuntimeError as e:
             print(f"blackbox_exporter skipped: {e}", file=sys.stderr)
 
@@ -418,8 +464,10 @@ def _bench(args: argparse.Namespace, children: Children, tmp: Path) -> int:
     ob = med[opsbook_label]
     if bb is not None:
         print(f"ratio opsbook/blackbox (probes/s): {bb / ob:.2f}x")
-    verdict = "ok" if ob < 3.0 else "MISSED"
-    print(f"{n:,} checks in one `opsbook check` run: {ob:.2f} s (target < 3 s for 1,000: {verdict})"
+    verdict = "the < 3 s target is for --n 1000"
+    if n == 1000:
+        verdict = f"target < 3 s: {'ok' if ob < 3.0 else 'MISSED'}"
+    print(f"{n:,} checks in one `opsbook check` run: {ob:.2f} s ({verdict})"
           + ("" if use_cli else " [in-process: excludes interpreter start-up]"))
     return 0 if not notes else 1
 

@@ -45,7 +45,7 @@ def execute(dsn: str, *statements: str) -> None:
     """Run setup SQL (read-write) against a scratch database."""
     with psycopg.connect(dsn, autocommit=True) as conn:
         for s in statements:
-            conn.execute(s)  # type: ignore[call-overload]
+            conn.execute(s)
 
 
 @pytest.fixture

@@ -12,11 +12,12 @@ from pathlib import Path
 
 import pytest
 import uvicorn
-from helpers import free_port, load, outcome, run
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
+
+from helpers import free_port, load, outcome, run
 
 TOKEN = "tok-s3cr3t-bearer-value"
 PASSWORD = "pw-s3cr3t-basic-value"

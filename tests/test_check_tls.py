@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
 from helpers import free_port, load, run
 from tlsutil import TlsServer, make_ca, make_leaf
 
@@ -119,7 +120,7 @@ def test_plain_port_is_a_handshake_error(tmp_path: Path) -> None:
         s.bind(("127.0.0.1", 0))
         s.listen(1)
         port = s.getsockname()[1]
-        cfg = load(f"checks: {{cert: {{tls: {{host: 127.0.0.1, port: {port}}}, timeout: 1s}}}}",
+        cfg = load(f"checks: {{cert: {{tls: {{host: 127.0.0.1, port: {port}}}, timeout: 300ms}}}}",
                    tmp_path)
         r = run(cfg)["cert"]
     assert r.status == "error"

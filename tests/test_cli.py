@@ -102,7 +102,7 @@ def test_dsn_password_never_appears_in_output_table_or_store(tmp_path: Path) -> 
         assert "pw-never-shown-42" not in r.text
     with sqlite3.connect(tmp_path / "store.db") as conn:
         for table in ("check_results", "check_state", "check_flips", "runs"):
-            for row in conn.execute(f"SELECT * FROM {table}"):  # noqa: S608 - fixed names
+            for row in conn.execute(f"SELECT * FROM {table}"):
                 assert "pw-never-shown-42" not in repr(row)
 
 

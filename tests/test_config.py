@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from helpers import load
 
+from helpers import load
 from opsbook.config.load import dump_redacted
 from opsbook.config.secrets import SecretRef, redactor, reveal
 from opsbook.errors import ConfigError, ConfigErrors

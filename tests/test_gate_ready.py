@@ -3,9 +3,9 @@ import time
 from pathlib import Path
 
 import pytest
+
 from demo_service import demo_service
 from helpers import load
-
 from opsbook.checks.registry import KINDS
 from opsbook.config.load import Config
 from opsbook.errors import UsageError
@@ -38,7 +38,7 @@ def file_check(tmp_path: Path) -> Config:
 
 def gate(cfg: Config, names: list[str], timeout: float, interval: float, t: FakeTime,
          on_attempt: object = None) -> GateResult:
-    return asyncio.run(wait_ready(cfg, KINDS, names, timeout, interval,  # type: ignore[arg-type]
+    return asyncio.run(wait_ready(cfg, KINDS, names, timeout, interval,
                                   on_attempt=on_attempt,  # type: ignore[arg-type]
                                   clock=t.clock, sleep=t.sleep))
 
@@ -99,7 +99,7 @@ def test_ready_gate_waits_for_a_service_that_becomes_ready(tmp_path: Path) -> No
         """, tmp_path)
         attempts: list[int] = []
         t0 = time.monotonic()
-        r = asyncio.run(wait_ready(cfg, KINDS, ["api-ready"], timeout=10, interval=0.5,  # type: ignore[arg-type]
+        r = asyncio.run(wait_ready(cfg, KINDS, ["api-ready"], timeout=10, interval=0.5,
                                    on_attempt=lambda n, _: attempts.append(n)))
         elapsed = time.monotonic() - t0
     assert r.ok, r.summary
@@ -114,7 +114,7 @@ def test_real_time_deadline_is_respected(tmp_path: Path) -> None:
               api-ready: {{http: {{url: "{svc.url}/readyz"}}, expect: ["status == 200"]}}
         """, tmp_path)
         t0 = time.monotonic()
-        r = asyncio.run(wait_ready(cfg, KINDS, ["api-ready"], timeout=1.2, interval=0.5))  # type: ignore[arg-type]
+        r = asyncio.run(wait_ready(cfg, KINDS, ["api-ready"], timeout=1.2, interval=0.5))
         elapsed = time.monotonic() - t0
     assert not r.ok
     assert r.results[0].assertions[0].actual == 503

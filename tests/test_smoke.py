@@ -4,9 +4,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
 from demo_service import Service, demo_service
 from helpers import free_port, load
-
 from opsbook.config.load import Config
 from opsbook.errors import UsageError
 from opsbook.smoke import SmokeResult, StepResult, run_smoke

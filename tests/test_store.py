@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from pgutil import scratch_database
 
 from opsbook.config.assertions import Outcome
 from opsbook.errors import StoreError
 from opsbook.results import CheckResult, Status
 from opsbook.store import Store
 from opsbook.store.schema import MIGRATIONS
+from pgutil import scratch_database
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .checks.base import CheckKind
 from .checks.registry import KINDS
@@ -16,7 +17,9 @@ from .config.load import Config, load_config
 from .config.models import KindInfo
 from .results import CheckResult
 from .runner import run_checks
-from .store import Flip, Store
+
+if TYPE_CHECKING:  # sqlalchemy costs ~0.3 s to import; commands that never store skip it
+    from .store import Flip, Store
 
 STORE_ENV = "OPSBOOK_STORE"
 
@@ -40,6 +43,8 @@ def store_url(config: Config | None, override: str | None = None) -> str:
 
 
 def open_store(config: Config | None, override: str | None = None) -> Store:
+    from .store import Store
+
     return Store.open(store_url(config, override))
 
 

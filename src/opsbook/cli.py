@@ -245,10 +245,10 @@ def kinds_cmd(ctx: Ctx) -> int:
     if ctx.json:
         ctx.emit({"schema": "opsbook.kinds/1", "kinds": doc})
         return 0
-    for name, d in doc.items():
-        out.print(f"[bold]{name}[/] [dim](resources: {', '.join(d['resources']) or '-'}; "
-                  f"default expect: {', '.join(d['default_expect'])})[/]")
-        for obs, meaning in d["observations"].items():
+    for name, k in KINDS.items():
+        out.print(f"[bold]{name}[/] [dim](resources: {', '.join(k.resource_kinds) or '-'}; "
+                  f"default expect: {', '.join(k.default_expect)})[/]")
+        for obs, meaning in k.observations.items():
             out.print(f"  {obs:<18} {meaning}", markup=False)
     return 0
 

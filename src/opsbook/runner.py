@@ -8,6 +8,7 @@ hands each result to ``on_result`` as it completes. It does not store or render.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -104,7 +105,8 @@ async def run_one(
             break
         except TimeoutError:
             err: OpsbookError = ProbeError(
-                f"timed out after {timeout:g}s", hint="the target is slow or unreachable; raise timeout: if this is expected"
+                f"timed out after {timeout:g}s",
+                hint="the target is slow or unreachable; raise timeout: if this is expected",
             )
         except OpsbookError as e:
             err = e
@@ -206,7 +208,6 @@ async def close_shared(shared: dict[str, Any]) -> None:
     for v in shared.values():
         aclose = getattr(v, "aclose", None)
         if aclose is not None:
-            try:
+            # closing is best effort; the results are already taken
+            with contextlib.suppress(Exception):
                 await aclose()
-            except Exception:  # closing is best effort; the results are already taken
-                pass

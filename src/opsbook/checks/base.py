@@ -44,7 +44,7 @@ class ProbeContext:
                 ctx.check_hostname = False
                 ctx.verify_mode = ssl.CERT_NONE
             self.shared[key] = ctx
-        return ctx  # type: ignore[no-any-return]
+        return ctx
 
 
 class CheckKind(Protocol):

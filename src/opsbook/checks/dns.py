@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import ipaddress
 import time
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-import dns.asyncresolver
-import dns.exception
-import dns.message
-import dns.rcode
-import dns.rdatatype
-import dns.resolver
+if TYPE_CHECKING:  # imported where used: the CLI starts fast and loads only what a run needs
+    import dns.asyncresolver
+    import dns.exception
+    import dns.message
+    import dns.rcode
+    import dns.rdatatype
+    import dns.resolver
 from pydantic import Field, field_validator
 
 from ..config.models import CheckParams
@@ -41,6 +42,12 @@ class DnsParams(CheckParams):
     @field_validator("type")
     @classmethod
     def _known_type(cls, v: str) -> str:
+        import dns.asyncresolver
+        import dns.exception
+        import dns.message
+        import dns.rcode
+        import dns.rdatatype
+        import dns.resolver
         try:
             dns.rdatatype.from_text(v.upper())
         except dns.exception.DNSException:
@@ -68,6 +75,12 @@ def _text(rdata: Any) -> str:
 
 
 def _resolver(p: DnsParams, ctx: ProbeContext) -> dns.asyncresolver.Resolver:
+    import dns.asyncresolver
+    import dns.exception
+    import dns.message
+    import dns.rcode
+    import dns.rdatatype
+    import dns.resolver
     if p.server is None:
         # reading resolv.conf once per run, not once per check
         shared = ctx.shared.get("dns:system")
@@ -87,6 +100,12 @@ def _resolver(p: DnsParams, ctx: ProbeContext) -> dns.asyncresolver.Resolver:
 
 def _failed_rcode(e: dns.resolver.NoNameservers) -> str | None:
     """The rcode a server answered with (SERVFAIL, REFUSED...) when all of them refused."""
+    import dns.asyncresolver
+    import dns.exception
+    import dns.message
+    import dns.rcode
+    import dns.rdatatype
+    import dns.resolver
     for entry in reversed(e.kwargs.get("errors") or []):
         response = entry[-1] if isinstance(entry, tuple) else None
         if isinstance(response, dns.message.Message):
@@ -109,6 +128,12 @@ class DnsCheck:
     }
 
     async def probe(self, params: Any, ctx: ProbeContext) -> Probe:
+        import dns.asyncresolver
+        import dns.exception
+        import dns.message
+        import dns.rcode
+        import dns.rdatatype
+        import dns.resolver
         p: DnsParams = params
         resolver = _resolver(p, ctx)
         t0 = time.perf_counter()

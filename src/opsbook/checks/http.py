@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import json
 import ssl
-import sys
 import time
 from http.cookiejar import CookieJar, DefaultCookiePolicy
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
-import httpx
+if TYPE_CHECKING:  # imported where used: the CLI starts fast and loads only what a run needs
+    import httpx
 from pydantic import Field
 
 from ..config.models import CheckParams
@@ -19,12 +18,6 @@ from ..config.resources import HttpAuth, HttpResource
 from ..config.secrets import Secret, reveal
 from ..errors import ProbeError
 from .base import Probe, ProbeContext
-
-# httpcore asks ``import sniffio`` several times per request; when sniffio is not installed
-# each failed import walks sys.path (~0.1 ms), a third of httpx's per-request CPU. A None
-# entry makes the same ImportError instant; it changes nothing when sniffio is installed.
-if "sniffio" not in sys.modules and importlib.util.find_spec("sniffio") is None:
-    sys.modules["sniffio"] = None  # type: ignore[assignment]
 
 Method = Literal["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 _JSON_TYPES = ("application/json", "+json")
@@ -55,6 +48,7 @@ def _client(ctx: ProbeContext, verify: bool) -> httpx.AsyncClient:
     """One client per run and verify mode (building one costs ~1 ms: an SSL context and a
     pool). No keep-alive, so each check opens its own connection and its connect and TLS
     timings are real, as blackbox_exporter's are."""
+    import httpx
     key = f"http:client:{verify}"
     client = ctx.shared.get(key)
     if client is None:
@@ -90,6 +84,7 @@ def _headers(p: HttpParams, res: HttpResource | None) -> dict[str, str]:
 
 
 def _basic(p: HttpParams, res: HttpResource | None) -> httpx.BasicAuth | None:
+    import httpx
     auth = p.auth or (res.auth if res else None)
     if auth is None or auth.basic is None:
         return None
@@ -121,6 +116,7 @@ class _Phases:
 
 
 def _probe_error(e: Exception, url: str, timeout: float) -> ProbeError:
+    import httpx
     cause = e.__cause__ or e.__context__
     if isinstance(e, httpx.TimeoutException):
         return ProbeError(f"{url}: timed out after {timeout:g}s ({type(e).__name__})",
@@ -173,6 +169,7 @@ class HttpCheck:
     }
 
     async def probe(self, params: Any, ctx: ProbeContext) -> Probe:
+        import httpx
         p: HttpParams = params
         res = ctx.resource if isinstance(ctx.resource, HttpResource) else None
         url = _target(p, res)

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import re
 import time
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-import psycopg
-from psycopg import sql
-from psycopg.conninfo import conninfo_to_dict
+if TYPE_CHECKING:  # imported where used: the CLI starts fast and loads only what a run needs
+    import psycopg
+    from psycopg import sql
 from pydantic import Field
 
 from ..config.models import CheckParams
@@ -105,6 +105,8 @@ def _dsn(p: PostgresParams, ctx: ProbeContext) -> str:
 
 
 async def _connect(dsn: str, timeout: float) -> psycopg.AsyncConnection[Any]:
+    import psycopg
+    from psycopg.conninfo import conninfo_to_dict
     try:
         given = conninfo_to_dict(dsn)
     except psycopg.Error:
@@ -146,6 +148,8 @@ async def _observe(
 ) -> dict[str, Any]:
     # Server-side deadline a little inside the runner's, so a slow query reports itself
     # as such instead of as a bare cancellation; writes are refused by the server.
+    import psycopg
+    from psycopg import sql
     limit_ms = max(1, int(timeout * 900))
     try:
         await conn.execute("SET default_transaction_read_only = on")
@@ -182,6 +186,7 @@ def _version_text(num: int) -> str:
 
 
 async def _run_query(conn: psycopg.AsyncConnection[Any], query: str) -> dict[str, Any]:
+    import psycopg
     try:
         cur = await conn.execute(query)
         if cur.description is None:
@@ -194,6 +199,7 @@ async def _run_query(conn: psycopg.AsyncConnection[Any], query: str) -> dict[str
 
 
 def _query_error(e: psycopg.Error, what: str) -> ProbeError:
+    import psycopg
     primary = e.diag.message_primary or str(e).splitlines()[0]
     if isinstance(e, psycopg.errors.QueryCanceled):
         return ProbeError(
@@ -213,6 +219,8 @@ def _query_error(e: psycopg.Error, what: str) -> ProbeError:
 
 
 async def _migrations(conn: psycopg.AsyncConnection[Any], which: bool | str) -> dict[str, Any]:
+    import psycopg
+    from psycopg import sql
     try:
         if which is True:
             cur = await conn.execute(_FIND_KNOWN, [list(MIGRATION_TABLES)])
@@ -239,6 +247,8 @@ async def _migrations(conn: psycopg.AsyncConnection[Any], which: bool | str) -> 
 
 
 async def _latest(conn: psycopg.AsyncConnection[Any], table: str, ident: sql.Identifier) -> Any:
+    import psycopg
+    from psycopg import sql
     if table not in MIGRATION_TABLES:
         return None  # an arbitrary table: we don't know which column names a migration
     col, order = MIGRATION_TABLES[table]

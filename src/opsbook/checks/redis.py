@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import time
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-import redis.asyncio as aioredis
-import redis.exceptions as rex
+if TYPE_CHECKING:  # imported where used: the CLI starts fast and loads only what a run needs
+    import redis.asyncio as aioredis
+    import redis.exceptions as rex
 from pydantic import Field
 
 from ..config.models import CheckParams
@@ -53,11 +54,13 @@ class RedisCheck:
         "memory_ratio": "used_memory / maxmemory; null without a limit",
         "connected_clients": "client connections",
         "exists": "{key: true|false} for each of keys:",
-        "length": "{key: n} per lengths: key (LLEN, XLEN, ZCARD, SCARD or HLEN by type; 0: missing)",
+        "length": "{key: n} per lengths: key (LLEN, XLEN, ZCARD, SCARD or HLEN by type; 0 if none)",
         "duration": "wall time in milliseconds",
     }
 
     async def probe(self, params: Any, ctx: ProbeContext) -> Probe:
+        import redis.asyncio as aioredis
+        import redis.exceptions as rex
         p: RedisParams = params
         if p.url is not None:
             url = reveal(p.url, "url")
@@ -125,6 +128,7 @@ async def _length(client: aioredis.Redis, key: str) -> int:
 
 
 def _error(e: rex.RedisError) -> ProbeError:
+    import redis.exceptions as rex
     text = str(e).splitlines()[0] if str(e) else type(e).__name__
     if (
         isinstance(e, rex.AuthenticationError | rex.AuthorizationError)

@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-from . import amqp, command
+from . import amqp, command, postgres, s3, sqlite, tcp, tls
 from . import dns as dns_check
 from . import http as http_check
-from . import postgres
 from . import redis as redis_check
-from . import s3
-from . import sqlite
-from . import tcp, tls
 from .base import CheckKind
 
 KINDS: dict[str, CheckKind] = {

@@ -16,9 +16,6 @@ import time
 import uuid
 from typing import TYPE_CHECKING, Any, ClassVar
 
-import boto3
-import botocore.exceptions as bx
-from botocore.config import Config
 from pydantic import Field
 
 from ..config.models import CheckParams
@@ -29,6 +26,9 @@ from .base import Probe, ProbeContext
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
+
+# boto3/botocore are imported inside the functions that use them: importing boto3 costs
+# about half a second, which every CLI invocation would pay even with no s3 check.
 
 
 class S3Params(CheckParams):
@@ -102,6 +102,10 @@ class _Target:
         if not bucket:
             raise ProbeError("s3 check needs bucket: or an s3 resource:", retryable=False)
         timeout = max(1.0, ctx.timeout)
+        import boto3
+        import botocore.exceptions as bx
+        from botocore.config import Config
+
         config = Config(
             connect_timeout=timeout,
             read_timeout=timeout,
@@ -199,6 +203,8 @@ def _newest(t: _Target, prefix: str, deadline: float) -> dict[str, Any]:
 
 def _call(t: _Target, fn: Any, what: str) -> Any:
     """Run one S3 request, turning botocore's errors into ProbeErrors that name no endpoint."""
+    import botocore.exceptions as bx
+
     try:
         return fn()
     except bx.ClientError as e:

@@ -12,11 +12,11 @@ import ipaddress
 import ssl
 import struct
 from datetime import UTC, datetime
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 from urllib.parse import urlsplit
 
-from cryptography import x509
-from cryptography.x509.oid import NameOID
+if TYPE_CHECKING:  # imported where used: the CLI starts fast and loads only what a run needs
+    from cryptography import x509
 from pydantic import Field
 
 from ..config.models import CheckParams
@@ -86,9 +86,12 @@ async def _handshake(host: str, port: int, sni: str, starttls: str | None,
             writer.start_tls(context, server_hostname=None if _is_ip(sni) else sni), timeout)
         obj = writer.get_extra_info("ssl_object")
         assert isinstance(obj, ssl.SSLObject)
-        return _Shake(obj, (loop.time() - t0) * 1000)
-    finally:
-        await close(writer)
+        shake = _Shake(obj, (loop.time() - t0) * 1000)
+    except BaseException:
+        writer.transport.abort()  # a half-done handshake has nothing to close gracefully
+        raise
+    await close(writer)
+    return shake
 
 
 def _is_ip(name: str) -> bool:
@@ -102,6 +105,7 @@ def _is_ip(name: str) -> bool:
 def _chain(obj: ssl.SSLObject) -> list[x509.Certificate]:
     """The chain the server sent, leaf first. ``get_unverified_chain`` is public from 3.13
     and exists (private, on ``_sslobj``) since 3.10; fall back to the leaf alone."""
+    from cryptography import x509
     raw = getattr(obj, "get_unverified_chain", None) or getattr(
         getattr(obj, "_sslobj", None), "get_unverified_chain", None)
     if raw is not None:
@@ -112,6 +116,7 @@ def _chain(obj: ssl.SSLObject) -> list[x509.Certificate]:
 
 
 def _names(cert: x509.Certificate) -> list[str]:
+    from cryptography import x509
     try:
         ext = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     except x509.ExtensionNotFound:
@@ -123,6 +128,7 @@ def _names(cert: x509.Certificate) -> list[str]:
 
 def hostname_matches(cert: x509.Certificate, name: str) -> bool:
     """RFC 6125 matching: SAN first (one left-most wildcard label), CN only without SANs."""
+    from cryptography.x509.oid import NameOID
     san = _names(cert)
     if _is_ip(name):
         return ipaddress.ip_address(name) in {ipaddress.ip_address(s) for s in san if _is_ip(s)}

@@ -144,9 +144,7 @@ class _Parser:
         left = self.operand()
         t = self.peek()
         op: str | None = None
-        if t.kind == "op" and t.value in _COMPARE:
-            op = t.value
-        elif t.kind == "name" and t.value in ("in", "contains", "matches"):
+        if (t.kind == "op" and t.value in _COMPARE) or (t.kind == "name" and t.value in ("in", "contains", "matches")):
             op = t.value
         elif t.kind == "name" and t.value == "not":
             nxt = self.toks[self.i + 1]
@@ -205,9 +203,7 @@ class _Parser:
                     parts.append(str(nt.text))
                 else:
                     nt = self.take()
-                    if nt.kind == "num" and isinstance(nt.value, int):
-                        parts.append(nt.value)
-                    elif nt.kind == "str":
+                    if (nt.kind == "num" and isinstance(nt.value, int)) or nt.kind == "str":
                         parts.append(nt.value)
                     else:
                         raise AssertionSyntaxError("expected an index or a quoted key", self.expr, nt.pos)
@@ -440,7 +436,8 @@ class Assertion:
                 except _Missing:
                     actual = None
             ok = _truth(self.tree, observations)
-            msg = "" if ok else f"expected {_source(subject) if subject else 'expression'} {expected}, got {_fmt_actual(actual)}"
+            what = _source(subject) if subject else "expression"
+            msg = "" if ok else f"expected {what} {expected}, got {_fmt_actual(actual)}"
         except _Missing as m:
             ok, msg = False, f"{m.path} is missing from the observations"
         except (TypeError, re.error) as e:

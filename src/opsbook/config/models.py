@@ -12,9 +12,9 @@ from typing import Annotated, Any, Literal, Protocol
 
 from pydantic import (
     BaseModel,
-    PlainValidator,
     Field,
     PlainSerializer,
+    PlainValidator,
     WithJsonSchema,
     create_model,
     model_validator,

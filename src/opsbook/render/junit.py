@@ -89,10 +89,8 @@ def _render(suite: str, cases: list[_Case], timestamp: str) -> str:
 def checks_to_junit(results: list[CheckResult], suite: str) -> str:
     cases = []
     for r in results:
-        if r.status == "error":
-            details = _error_text(r.error) or r.summary
-        else:
-            details = _assertion_lines(r.assertions)
+        failing = _assertion_lines(r.assertions)
+        details = (_error_text(r.error) or r.summary) if r.status == "error" else failing
         cases.append(_Case(r.name, f"{suite}.{r.kind}", r.duration_ms / 1000, r.status,
                            r.summary, details))
     stamp = min((r.started_at for r in results), default=None)

@@ -1,0 +1,30 @@
+from pathlib import Path
+
+import pytest
+
+from opsbook.checks.registry import KINDS
+from opsbook.config.load import load_config
+from opsbook.demo.run import run_demo, write_config
+
+
+def test_bundled_demo_config_is_valid_and_examples_links_to_it(tmp_path: Path) -> None:
+    cfg = load_config(write_config(tmp_path / "opsbook.yaml", 12345), KINDS)  # type: ignore[arg-type]
+    assert cfg.vars["base_url"] == "http://127.0.0.1:12345"
+    assert {"api-live", "api-ready", "api-port", "db-integrity", "disk"} <= set(cfg.checks)
+    assert cfg.checks["api-ready"].depends_on == ["api-live"]
+    assert "login" in cfg.smoke
+    link = Path(__file__).parent.parent / "examples" / "demo.yaml"
+    assert link.is_symlink()
+    assert link.resolve() == (Path(__file__).parent.parent / "src/opsbook/demo/demo.yaml").resolve()
+
+
+@pytest.mark.slow
+def test_demo_runs_end_to_end(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
+    assert run_demo(tmp_path / "work") == 0
+    out = capfd.readouterr().out
+    assert "$ opsbook gate ready api-ready --timeout 30s --interval 1s --config" in out
+    assert "$ opsbook smoke login --base-url http://127.0.0.1:" in out
+    assert "status == 200" in out  # the failing assertion is shown in the fault step
+    assert "-> exit 1 (as expected)" in out
+    assert "stopped the sample service" in out
+    assert (tmp_path / "work" / "demo.db").exists()
