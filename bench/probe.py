@@ -415,6 +415,7 @@ def _bench(args: argparse.Namespace, children: Children, tmp: Path) -> int:
           f"HTTP/1.1) on {len(ports)} ports x {n // len(ports)}+ paths, all on 127.0.0.1")
     print(f"concurrency {c}, {args.rounds} round(s), median reported; "
           f"{os.cpu_count()} CPUs, Python {platform.python_version()}, "
+          f"load average {os.getloadavg()[0]:.2f}, "
           f"{datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}")
     if bb_binary is None:
         print("blackbox_exporter not found: skipping it. Install with "

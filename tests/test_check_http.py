@@ -5,19 +5,16 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from helpers import free_port, load, outcome, run
+from helpers import free_port, load, outcome, run, serve_app
 
 TOKEN = "tok-s3cr3t-bearer-value"
 PASSWORD = "pw-s3cr3t-basic-value"
@@ -68,18 +65,8 @@ APP = Starlette(routes=[
 
 @pytest.fixture(scope="module")
 def base_url() -> Iterator[str]:
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(APP, host="127.0.0.1", port=port, log_level="error",
-                                           access_log=False, lifespan="off",
-                                           timeout_graceful_shutdown=0.1))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.01)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(5)
+    with serve_app(APP) as url:
+        yield url
 
 
 def test_health_passes_and_exposes_json_headers_and_phases(base_url: str, tmp_path: Path) -> None:

@@ -29,8 +29,10 @@ from .results import CheckResult, overall_exit
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-out = Console(highlight=False)
-err = Console(stderr=True, highlight=False)
+# CI logs are not terminals; 80 columns would fold every summary, so use a wider page there
+_WIDTH = None if os.environ.get("COLUMNS") else 120
+out = Console(highlight=False, width=None if sys.stdout.isatty() else _WIDTH)
+err = Console(stderr=True, highlight=False, width=None if sys.stderr.isatty() else _WIDTH)
 
 
 class Ctx:
@@ -363,7 +365,7 @@ def smoke_cmd(ctx: Ctx, name: str, base_url: str | None, junit: str | None) -> i
     cfg = ctx.config
     if name not in cfg.smoke:
         raise UsageError(f"no smoke suite named {name!r}", hint=f"defined: {', '.join(cfg.smoke) or '(none)'}")
-    live = not ctx.json
+    live = not ctx.json and err.is_terminal  # the final report repeats every step
 
     def on_step(step: Any) -> None:
         if live:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -177,6 +178,9 @@ async def run_checks(
 ) -> list[CheckResult]:
     """Run the named checks (all when empty) and their dependencies, at most ``concurrency`` at once."""
     p = plan(config, names)
+    for kind_name in {config.checks[n].kind_and_params()[0] for n in p.names}:
+        for module in kinds[kind_name].imports:
+            importlib.import_module(module)
     limit = asyncio.Semaphore(concurrency or config.model.defaults.concurrency)
     done: dict[str, asyncio.Future[CheckResult]] = {
         n: asyncio.get_running_loop().create_future() for n in p.names

@@ -53,7 +53,9 @@ class CheckKind(Protocol):
     resource_kinds: ClassVar[tuple[str, ...]]
     # assertions used when the config gives no expect:
     default_expect: ClassVar[tuple[str, ...]]
-    # observation name -> one-line meaning, for docs and `opsbook explain`
+    # heavy modules the probe imports lazily; the runner imports them before timing anything
+    imports: ClassVar[tuple[str, ...]]
+    # observation name -> one-line meaning, for docs and `opsbook kinds`
     observations: ClassVar[dict[str, str]]
 
     async def probe(self, params: Any, ctx: ProbeContext) -> Probe: ...

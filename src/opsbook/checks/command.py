@@ -32,6 +32,8 @@ class CommandCheck:
     Params: ClassVar[type[CheckParams]] = CommandParams
     resource_kinds: ClassVar[tuple[str, ...]] = ()
     default_expect: ClassVar[tuple[str, ...]] = ("exit_code == 0",)
+    # imported by the runner before the clock starts, so a probe's time is not import time
+    imports: ClassVar[tuple[str, ...]] = ()
     observations: ClassVar[dict[str, str]] = {
         "exit_code": "the command's exit status (negative: killed by that signal)",
         "stdout": "standard output, up to 64 KiB",

@@ -57,6 +57,8 @@ class PostgresCheck:
     resource_kinds: ClassVar[tuple[str, ...]] = ("postgres",)
     # with migrations: asked for, users add `migrations.count > 0` (documented readiness recipe)
     default_expect: ClassVar[tuple[str, ...]] = ("connected == true",)
+    # imported by the runner before the clock starts, so a probe's time is not import time
+    imports: ClassVar[tuple[str, ...]] = ("psycopg",)
     observations: ClassVar[dict[str, str]] = {
         "connected": "true once connected and authenticated",
         "value": "first column of the first row of query",

@@ -52,6 +52,8 @@ class S3Check:
     resource_kinds: ClassVar[tuple[str, ...]] = ("s3",)
     # `ok` means "the mode's basic promise held"; freshness needs the user's own `age < ...`
     default_expect: ClassVar[tuple[str, ...]] = ("ok == true",)
+    # imported by the runner before the clock starts, so a probe's time is not import time
+    imports: ClassVar[tuple[str, ...]] = ("boto3", "botocore.config")
     observations: ClassVar[dict[str, str]] = {
         "ok": "round trip: round_trip_ok; newest: at least one object under the prefix",
         "round_trip_ok": "round trip: the object read back equals what was written",

@@ -38,6 +38,8 @@ class SqliteCheck:
     Params: ClassVar[type[CheckParams]] = SqliteParams
     resource_kinds: ClassVar[tuple[str, ...]] = ("sqlite",)
     default_expect: ClassVar[tuple[str, ...]] = ("connected == true",)
+    # imported by the runner before the clock starts, so a probe's time is not import time
+    imports: ClassVar[tuple[str, ...]] = ()
     observations: ClassVar[dict[str, str]] = {
         "connected": "true once the file opened as a SQLite database",
         "value": "first column of the first row of query",
