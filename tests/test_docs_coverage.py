@@ -69,10 +69,12 @@ def test_every_check_kind_has_a_page_listing_its_keys_and_observations() -> None
 
 
 def test_every_config_key_is_documented() -> None:
-    text = (DOCS / "config.md").read_text()
+    # docs/config.md is the reference; a section with its own page (backups, integrity...) may
+    # document its keys there
+    text = "\n".join(p.read_text() for p in DOCS.rglob("*.md") if p.parent.name != "checks")
     keys = config_keys(config_model(kinds_info()))
     missing = sorted(k for k in keys if not _documented(text, k))
-    assert not missing, f"docs/config.md does not mention: {missing}"
+    assert not missing, f"docs/ does not mention: {missing}"
 
 
 def _commands(group: click.Group, prefix: tuple[str, ...] = ()) -> list[tuple[tuple[str, ...], click.Command]]:

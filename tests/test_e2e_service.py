@@ -8,13 +8,14 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from clirun import opsbook
-from helpers import serve_app
-from pgutil import execute, scratch_database
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
+
+from clirun import opsbook
+from helpers import serve_app
+from pgutil import execute, scratch_database
 
 PASSWORD = "e2e-Secret-pw-981"
 

@@ -7,111 +7,22 @@ Exit codes (errors.py): 0 passed, 1 something checked failed, 2 usage/config err
 from __future__ import annotations
 
 import asyncio
-import functools
 import os
 import sys
-import traceback
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import click
-from rich.console import Console
 
 from . import __version__, app
-from .config.load import Config, dump_redacted
+from .cli_common import Ctx, common, err, out, record_run
+from .config.load import dump_redacted
 from .config.secrets import redactor
 from .durations import parse_duration
-from .errors import EXIT_COULD_NOT_RUN, EXIT_USAGE, ConfigErrors, OpsbookError, UsageError
+from .errors import EXIT_COULD_NOT_RUN, EXIT_USAGE, UsageError
 from .render import jsondoc
 from .render.table import render_results, status_text
 from .results import CheckResult, overall_exit
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-# CI logs are not terminals; 80 columns would fold every summary, so use a wider page there
-_WIDTH = None if os.environ.get("COLUMNS") else 120
-out = Console(highlight=False, width=None if sys.stdout.isatty() else _WIDTH)
-err = Console(stderr=True, highlight=False, width=None if sys.stderr.isatty() else _WIDTH)
-
-
-class Ctx:
-    """What every command receives: the common options, and lazy config/store."""
-
-    def __init__(self, config_path: str | None, env: str | None, json_out: bool, store: str | None) -> None:
-        self.config_path = config_path
-        self.env = env
-        self.json = json_out
-        self.store_override = store
-        self._config: Config | None = None
-
-    @property
-    def config(self) -> Config:
-        if self._config is None:
-            self._config = app.load(self.config_path, self.env)
-        return self._config
-
-    def emit(self, doc: Any) -> None:
-        click.echo(jsondoc.dumps(doc))
-
-    @property
-    def console(self) -> Console:
-        # with --json, stdout carries only the JSON document; people read stderr
-        return err if self.json else out
-
-
-def common(fn: F) -> F:
-    """--config/--env/--json/--store on every command, and the error-to-exit-code mapping."""
-
-    @click.option("--config", "-c", "config_path", envvar="OPSBOOK_CONFIG", default=None,
-                  help="config file (default ./opsbook.yaml)", metavar="FILE")
-    @click.option("--env", "-e", "env", envvar="OPSBOOK_ENV", default=None,
-                  help="environment from environments: to use", metavar="NAME")
-    @click.option("--json", "json_out", is_flag=True, help="print one JSON document on stdout")
-    @click.option("--store", "store", default=None, metavar="URL",
-                  help="result store (sqlite:///file.db or postgresql://...); default from the config")
-    @functools.wraps(fn)
-    def wrapper(config_path: str | None, env: str | None, json_out: bool, store: str | None,
-                **kwargs: Any) -> None:
-        ctx = Ctx(config_path, env, json_out, store)
-        try:
-            code = fn(ctx, **kwargs)
-        except OpsbookError as e:
-            code = report_error(ctx, e)
-        except KeyboardInterrupt:
-            err.print("[yellow]interrupted[/]")
-            code = 130
-        except click.exceptions.Exit:
-            raise
-        except click.ClickException:
-            raise
-        except Exception as e:  # a bug: say so plainly, keep secrets out, still no wall of text
-            if os.environ.get("OPSBOOK_DEBUG"):
-                traceback.print_exc()
-            internal = OpsbookError(
-                f"internal error: {type(e).__name__}: {e}",
-                hint="this is a bug in opsbook; rerun with OPSBOOK_DEBUG=1 for the traceback and report it",
-            )
-            code = report_error(ctx, internal)
-        sys.exit(code or 0)
-
-    return wrapper  # type: ignore[return-value]
-
-
-def report_error(ctx: Ctx, e: OpsbookError) -> int:
-    if ctx.json:
-        ctx.emit(jsondoc.error_doc(e.to_dict(), e.exit_code))
-    if isinstance(e, ConfigErrors):
-        err.print(f"error: {len(e.errors)} problem(s) in the config:", style="red", markup=False)
-        for ce in e.errors:
-            err.print(f"  {redactor.text(ce.message)}", markup=False, soft_wrap=True)
-            if ce.hint:
-                err.print(f"    hint: {redactor.text(ce.hint)}", markup=False, soft_wrap=True)
-    else:
-        err.print(f"error: {redactor.text(e.message)}", markup=False, style="red", soft_wrap=True)
-        if e.hint:
-            err.print(f"  hint: {redactor.text(e.hint)}", markup=False, soft_wrap=True)
-    return e.exit_code
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -320,7 +231,7 @@ def gate_ready(ctx: Ctx, names: tuple[str, ...], timeout: str, interval: str, ju
     from .checks.registry import KINDS
 
     result = asyncio.run(wait_ready(cfg, KINDS, list(names), timeout=t, interval=i, on_attempt=on_attempt))
-    _record_run(ctx, cfg, "gate", "ready", result.ok, result.to_dict())
+    record_run(ctx, cfg, "gate", "ready", result.ok, result.to_dict())
     if junit:
         from .render.junit import checks_to_junit
 
@@ -333,24 +244,6 @@ def gate_ready(ctx: Ctx, names: tuple[str, ...], timeout: str, interval: str, ju
         if not result.ok:
             render_results(out, result.results)
     return 0 if result.ok else 1
-
-
-def _record_run(ctx: Ctx, cfg: Config, kind: str, name: str, ok: bool, doc: dict[str, Any]) -> None:
-    from .results import utcnow
-
-    try:
-        store = app.open_store(cfg, ctx.store_override)
-    except OpsbookError as e:
-        err.print(f"warning: not recorded: {e.message}", markup=False)
-        return
-    try:
-        now = utcnow()
-        store.record_run(kind, name, ok=ok, status="pass" if ok else "fail", started_at=now,
-                         finished_at=now, detail=doc, env=cfg.env)
-    except OpsbookError as e:
-        err.print(f"warning: not recorded: {e.message}", markup=False)
-    finally:
-        store.close()
 
 
 @cli.command("smoke")
@@ -373,7 +266,7 @@ def smoke_cmd(ctx: Ctx, name: str, base_url: str | None, junit: str | None) -> i
                       f" {step.method} {step.name}", highlight=False)
 
     result = asyncio.run(run_smoke(cfg, name, base_url, on_step=on_step))
-    _record_run(ctx, cfg, "smoke", name, result.ok, result.to_dict())
+    record_run(ctx, cfg, "smoke", name, result.ok, result.to_dict())
     if junit:
         from .render.junit import smoke_to_junit
 
@@ -398,6 +291,9 @@ def demo_cmd(ctx: Ctx, workdir: str | None) -> int:
     from .demo.run import run_demo
 
     return run_demo(Path(workdir) if workdir else None)
+
+
+# -- command groups from their own modules: one line each ----------------------------------------
 
 
 def main() -> None:

@@ -167,6 +167,7 @@ def _cross_check(cfg: ConfigBase, kinds: dict[str, KindInfo], src: Source) -> li
     for n in checks:
         if n not in state:
             visit(n, [n])
+    # sections with cross-references of their own (config/<area>.py): one call each
     for name, suite in cfg.smoke.items():
         if suite.resource is not None:
             res = cfg.resources.get(suite.resource)

@@ -209,3 +209,4 @@ class ConfigBase(Model):
     environments: dict[str, Environment] = Field(default_factory=dict)
     resources: dict[str, Resource] = Field(default_factory=dict)
     smoke: dict[str, SmokeSuite] = Field(default_factory=dict)
+    # sections with models of their own (config/<area>.py): one line each
