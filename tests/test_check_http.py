@@ -85,7 +85,7 @@ def test_health_passes_and_exposes_json_headers_and_phases(base_url: str, tmp_pa
     assert obs["http_version"] == "HTTP/1.1"
     assert obs["url"] == f"{base_url}/health"
     assert obs["size"] == len(obs["body"]) > 0
-    assert set(obs["phases"]) == {"connect", "tls", "first_byte", "total"}
+    assert set(obs["phases"]) == {"dns", "connect", "tls", "first_byte", "total"}
     assert 0 < obs["phases"]["connect"] <= obs["phases"]["first_byte"] <= obs["phases"]["total"]
     assert obs["phases"]["tls"] == 0
 

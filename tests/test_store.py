@@ -7,7 +7,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
 
 from opsbook.config.assertions import Outcome
 from opsbook.errors import StoreError
@@ -107,6 +106,23 @@ def test_sqlite_store_survives_reopen(tmp_path: Path) -> None:
     s.close()
     s = Store.open(url)
     assert s.table_counts()["check_results"] == 1
-    with s.engine.connect() as conn:
-        assert conn.execute(sa.text("PRAGMA journal_mode")).scalar() == "wal"
+    with s.db.transaction() as tx:
+        assert tx.one("PRAGMA journal_mode") == ("wal",)
     s.close()
+
+
+def test_a_batch_of_many_results_records_each_flip_once(store: Store) -> None:
+    first = [result(f"c{i}", "pass", T0) for i in range(300)]
+    assert len(store.record_results(first)) == 300
+    second = [result(f"c{i}", "fail" if i % 100 == 0 else "pass", T0 + timedelta(seconds=15)) for i in range(300)]
+    flips = store.record_results(second)
+    assert sorted(f.check for f in flips) == ["c0", "c100", "c200"]
+    assert store.table_counts()["check_results"] == 600
+    states = {s.check: s for s in store.states("prod")}
+    assert states["c1"].updated_at == T0 + timedelta(seconds=15, milliseconds=20)
+    assert states["c100"].status == "fail"
+
+
+def test_the_same_check_twice_in_one_batch_flips_in_order(store: Store) -> None:
+    flips = store.record_results([result("api", "pass", T0), result("api", "fail", T0 + timedelta(seconds=1))])
+    assert [(f.from_status, f.to_status) for f in flips] == [(None, "pass"), ("pass", "fail")]

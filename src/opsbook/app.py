@@ -18,7 +18,7 @@ from .config.models import KindInfo
 from .results import CheckResult
 from .runner import run_checks
 
-if TYPE_CHECKING:  # sqlalchemy costs ~0.3 s to import; commands that never store skip it
+if TYPE_CHECKING:
     from .store import Flip, Store
 
 STORE_ENV = "OPSBOOK_STORE"

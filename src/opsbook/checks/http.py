@@ -2,25 +2,26 @@
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
-import ssl
 import time
-from http.cookiejar import CookieJar, DefaultCookiePolicy
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal
+from urllib.parse import urljoin, urlsplit
 
-if TYPE_CHECKING:  # imported where used: the CLI starts fast and loads only what a run needs
-    import httpx
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from ..config.models import CheckParams
 from ..config.resources import HttpAuth, HttpResource
-from ..config.secrets import Secret, reveal
+from ..config.secrets import Secret, redactor, reveal
 from ..errors import ProbeError
+from ._http1 import exchange
 from .base import Probe, ProbeContext
 
 Method = Literal["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 _JSON_TYPES = ("application/json", "+json")
+_REDIRECTS = (301, 302, 303, 307, 308)
+MAX_REDIRECTS = 10
 
 
 class HttpParams(CheckParams):
@@ -35,31 +36,11 @@ class HttpParams(CheckParams):
     follow_redirects: bool = True
     max_body: int = Field(default=64 * 1024, ge=0, description="bytes of body read and kept")
 
-
-class _NoCookies(DefaultCookiePolicy):
-    """The client is shared by every check of a run: one check's cookies must not leak into
-    another's request, so the jar keeps nothing."""
-
-    def set_ok(self, cookie: Any, request: Any) -> bool:
-        return False
-
-
-def _client(ctx: ProbeContext, verify: bool) -> httpx.AsyncClient:
-    """One client per run and verify mode (building one costs ~1 ms: an SSL context and a
-    pool). No keep-alive, so each check opens its own connection and its connect and TLS
-    timings are real, as blackbox_exporter's are."""
-    import httpx
-    key = f"http:client:{verify}"
-    client = ctx.shared.get(key)
-    if client is None:
-        client = httpx.AsyncClient(
-            verify=ctx.ssl_context(verify),
-            limits=httpx.Limits(max_connections=None, max_keepalive_connections=0),
-            cookies=CookieJar(policy=_NoCookies()),
-            trust_env=True,
-        )
-        ctx.shared[key] = client
-    return client
+    @model_validator(mode="after")
+    def _one_body(self) -> HttpParams:
+        if self.json_body is not None and self.body is not None:
+            raise ValueError("give json: or body:, not both")
+        return self
 
 
 def _target(p: HttpParams, res: HttpResource | None) -> str:
@@ -72,81 +53,41 @@ def _target(p: HttpParams, res: HttpResource | None) -> str:
     return res.url.rstrip("/") + "/" + p.path.lstrip("/")
 
 
-def _headers(p: HttpParams, res: HttpResource | None) -> dict[str, str]:
-    headers: dict[str, str] = {}
+def _headers(p: HttpParams, res: HttpResource | None) -> list[tuple[str, str]]:
     merged = {**(res.headers if res else {}), **p.headers}
-    for k, v in merged.items():
-        headers[k] = reveal(v, f"headers.{k}") or ""
+    headers = [(k, reveal(v, f"headers.{k}") or "") for k, v in merged.items()]
     auth = p.auth or (res.auth if res else None)
     if auth is not None and auth.bearer is not None:
-        headers["Authorization"] = "Bearer " + (reveal(auth.bearer, "auth.bearer") or "")
+        headers.append(("Authorization", "Bearer " + (reveal(auth.bearer, "auth.bearer") or "")))
+    elif auth is not None and auth.basic is not None:
+        password = reveal(auth.basic.password, "auth.basic.password") or ""
+        token = base64.b64encode(f"{auth.basic.username}:{password}".encode()).decode()
+        redactor.add(token)  # the encoded form is as secret as the password
+        headers.append(("Authorization", f"Basic {token}"))
     return headers
 
 
-def _basic(p: HttpParams, res: HttpResource | None) -> httpx.BasicAuth | None:
-    import httpx
-    auth = p.auth or (res.auth if res else None)
-    if auth is None or auth.basic is None:
-        return None
-    password = reveal(auth.basic.password, "auth.basic.password") or ""
-    return httpx.BasicAuth(auth.basic.username, password)
+def _body(p: HttpParams, headers: list[tuple[str, str]]) -> bytes | None:
+    if p.json_body is not None:
+        if not any(k.lower() == "content-type" for k, _ in headers):
+            headers.append(("Content-Type", "application/json"))
+        return json.dumps(p.json_body).encode()
+    if p.body is not None:
+        return p.body.encode()
+    return None
 
 
-class _Phases:
-    """Collects httpcore's trace events into phase durations (ms), summed over redirects."""
-
-    def __init__(self, t0: float) -> None:
-        self.t0 = t0
-        self.started: dict[str, float] = {}
-        self.spent = {"connect": 0.0, "tls": 0.0}
-        self.first_byte: float | None = None
-
-    async def __call__(self, event: str, info: dict[str, Any]) -> None:
-        now = time.perf_counter()
-        step, _, state = event.rpartition(".")
-        if state == "started":
-            self.started[step] = now
-        elif state == "complete" and step in self.started:
-            if step == "connection.connect_tcp":
-                self.spent["connect"] += (now - self.started[step]) * 1000
-            elif step == "connection.start_tls":
-                self.spent["tls"] += (now - self.started[step]) * 1000
-            elif step.endswith("receive_response_headers"):
-                self.first_byte = (now - self.t0) * 1000
+def _same_origin(a: str, b: str) -> bool:
+    ua, ub = urlsplit(a), urlsplit(b)
+    return (ua.scheme, ua.hostname, ua.port) == (ub.scheme, ub.hostname, ub.port)
 
 
-def _probe_error(e: Exception, url: str, timeout: float) -> ProbeError:
-    import httpx
-    cause = e.__cause__ or e.__context__
-    if isinstance(e, httpx.TimeoutException):
-        return ProbeError(f"{url}: timed out after {timeout:g}s ({type(e).__name__})",
-                          hint="the server is slow or unreachable; raise timeout: if expected")
-    if isinstance(cause, ssl.SSLCertVerificationError):
-        return ProbeError(f"{url}: TLS certificate not trusted: {cause.verify_message}",
-                          hint="fix the certificate, or set verify: false for a self-signed one")
-    if isinstance(cause, ssl.SSLError) or "SSL" in str(e):
-        return ProbeError(f"{url}: TLS handshake failed: {e}", hint="is the port speaking TLS?")
-    if isinstance(e, httpx.ConnectError):
-        return ProbeError(f"{url}: cannot connect: {e}",
-                          hint="is the service running and the host/port right?")
-    if isinstance(e, httpx.UnsupportedProtocol | httpx.InvalidURL):
-        return ProbeError(f"{url}: bad URL: {e}", retryable=False)
-    if isinstance(e, httpx.TooManyRedirects):
-        return ProbeError(f"{url}: too many redirects", retryable=False,
-                          hint="a redirect loop? set follow_redirects: false to see the first hop")
-    return ProbeError(f"{url}: {type(e).__name__}: {e}", hint="the server broke the HTTP exchange")
-
-
-async def _read(resp: httpx.Response, limit: int) -> tuple[bytes, bool]:
-    """At most ``limit`` bytes of the body; a huge download must not fill memory."""
-    chunks: list[bytes] = []
-    got = 0
-    async for chunk in resp.aiter_bytes():
-        chunks.append(chunk)
-        got += len(chunk)
-        if got > limit:
-            return b"".join(chunks)[:limit], True
-    return b"".join(chunks), False
+def _charset(content_type: str) -> str:
+    for part in content_type.split(";")[1:]:
+        k, _, v = part.strip().partition("=")
+        if k.lower() == "charset" and v:
+            return v.strip('"')
+    return "utf-8"
 
 
 class HttpCheck:
@@ -155,7 +96,7 @@ class HttpCheck:
     resource_kinds: ClassVar[tuple[str, ...]] = ("http",)
     default_expect: ClassVar[tuple[str, ...]] = ("status < 400",)
     # imported by the runner before the clock starts, so a probe's time is not import time
-    imports: ClassVar[tuple[str, ...]] = ("httpx",)
+    imports: ClassVar[tuple[str, ...]] = ()
     observations: ClassVar[dict[str, str]] = {
         "status": "the final response's status code",
         "header": "response headers, names lowercased (header.content-type)",
@@ -164,61 +105,74 @@ class HttpCheck:
         "truncated": "true when the body was longer than max_body",
         "size": "body size in bytes (Content-Length when the body was cut)",
         "duration": "total time in milliseconds, redirects included",
-        "phases": "{connect, tls, first_byte, total} in milliseconds",
+        "phases": "{dns, connect, tls, first_byte, total} in milliseconds, summed over redirects",
         "redirects": "how many redirects were followed",
         "url": "the final URL, after redirects",
-        "http_version": "HTTP/1.1 or HTTP/2",
+        "http_version": "the response's protocol version, e.g. HTTP/1.1",
     }
 
     async def probe(self, params: Any, ctx: ProbeContext) -> Probe:
-        import httpx
         p: HttpParams = params
         res = ctx.resource if isinstance(ctx.resource, HttpResource) else None
         url = _target(p, res)
         verify = p.verify if p.verify is not None else (res.verify if res else True)
-        client = _client(ctx, verify)
+        headers = _headers(p, res)
+        body = _body(p, headers)
+        method = p.method
         t0 = time.perf_counter()
-        phases = _Phases(t0)
-        try:
-            req = client.build_request(
-                p.method, url, headers=_headers(p, res), json=p.json_body,
-                content=p.body, timeout=ctx.timeout, extensions={"trace": phases},
-            )
-            resp = await client.send(req, auth=_basic(p, res), stream=True,
-                                     follow_redirects=p.follow_redirects)
-            try:
-                raw, truncated = await _read(resp, p.max_body)
-            finally:
-                await resp.aclose()
-        except httpx.HTTPError as e:
-            raise _probe_error(e, url, ctx.timeout) from None
-        except (OSError, ssl.SSLError) as e:
-            raise ProbeError(f"{url}: {e}") from None
+        spent = {"dns": 0.0, "connect": 0.0, "tls": 0.0}
+        redirects = 0
+        while True:
+            ex = await exchange(method, url, headers, body,
+                                ctx.ssl_context(verify) if url.startswith("https:") else None, p.max_body)
+            for k in spent:
+                spent[k] += ex.phases.get(k, 0.0)
+            location = next((v for k, v in ex.headers if k.lower() == "location"), None)
+            if not (p.follow_redirects and ex.status in _REDIRECTS and location):
+                break
+            redirects += 1
+            if redirects > MAX_REDIRECTS:
+                raise ProbeError(f"{url}: more than {MAX_REDIRECTS} redirects", retryable=False,
+                                 hint="a redirect loop? set follow_redirects: false to see the first hop")
+            nxt = urljoin(url, location)
+            if not _same_origin(url, nxt):
+                # credentials are for the origin they were configured for, never a redirect target
+                headers = [(k, v) for k, v in headers if k.lower() not in ("authorization", "cookie")]
+            if ex.status in (301, 302, 303) and method not in ("GET", "HEAD"):
+                method, body = "GET", None  # what browsers and curl -L do
+                headers = [(k, v) for k, v in headers if k.lower() not in ("content-type", "content-length")]
+            url = nxt
         total = (time.perf_counter() - t0) * 1000
-        text = raw.decode(resp.encoding or "utf-8", "replace")
+        header: dict[str, str] = {}
+        for k, v in ex.headers:
+            key = k.lower()
+            header[key] = f"{header[key]}, {v}" if key in header else v
+        ctype = header.get("content-type", "")
+        text = ex.body.decode(_charset(ctype), "replace") if method != "HEAD" else ""
         obs: dict[str, Any] = {
-            "status": resp.status_code,
-            "header": {k: ", ".join(resp.headers.get_list(k)) for k in resp.headers},
+            "status": ex.status,
+            "header": header,
             "body": text,
-            "truncated": truncated,
-            "size": int(resp.headers.get("content-length", len(raw))) if truncated else len(raw),
+            "truncated": ex.truncated,
+            "size": ex.size,
             "duration": round(total, 3),
             "phases": {
-                "connect": round(phases.spent["connect"], 3),
-                "tls": round(phases.spent["tls"], 3),
-                "first_byte": round(phases.first_byte or total, 3),
+                "dns": round(spent["dns"], 3),
+                "connect": round(spent["connect"], 3),
+                "tls": round(spent["tls"], 3),
+                "first_byte": round(ex.phases.get("first_byte", total), 3),
                 "total": round(total, 3),
             },
-            "redirects": len(resp.history),
-            "url": str(resp.url),
-            "http_version": resp.http_version,
+            "redirects": redirects,
+            "url": url,
+            "http_version": ex.http_version,
         }
-        ctype = resp.headers.get("content-type", "").split(";")[0].strip().lower()
-        if not truncated and raw and ctype.endswith(_JSON_TYPES):
+        mime = ctype.split(";")[0].strip().lower()
+        if not ex.truncated and ex.body and mime.endswith(_JSON_TYPES):
             # a server claiming JSON and sending garbage: users assert on body instead
             with contextlib.suppress(ValueError):
                 obs["json"] = json.loads(text)
-        return Probe(obs, f"{p.method} {resp.url} -> {resp.status_code} in {total:.0f} ms")
+        return Probe(obs, f"{method} {url} -> {ex.status} in {total:.0f} ms")
 
 
 KIND = HttpCheck()

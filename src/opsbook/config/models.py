@@ -22,6 +22,8 @@ from pydantic import (
 
 from ..durations import Duration
 from .assertions import Assertion, AssertionSyntaxError
+from .backups import Backup, Drill
+from .integrity import IntegritySuite
 from .resources import HttpAuth, Model, Resource, Secret
 
 
@@ -190,13 +192,23 @@ class SmokeSuite(Model):
     finally_: list[SmokeStep] = Field(default_factory=list, alias="finally")
 
 
+_MODELS: dict[tuple[int, ...], type[BaseModel]] = {}
+
+
 def config_model(kinds: dict[str, KindInfo]) -> type[BaseModel]:
+    """The config model for these kinds; built once per process (schema building is not cheap)."""
+    key = tuple(id(k) for k in kinds.values())
+    cached = _MODELS.get(key)
+    if cached is not None:
+        return cached
     check = check_model(kinds)
-    return create_model(
+    model = create_model(
         "OpsbookConfig",
         __base__=ConfigBase,
         checks=(dict[str, check], Field(default_factory=dict)),  # type: ignore[valid-type]
     )
+    _MODELS[key] = model
+    return model
 
 
 class ConfigBase(Model):
@@ -210,3 +222,6 @@ class ConfigBase(Model):
     resources: dict[str, Resource] = Field(default_factory=dict)
     smoke: dict[str, SmokeSuite] = Field(default_factory=dict)
     # sections with models of their own (config/<area>.py): one line each
+    backups: dict[str, Backup] = Field(default_factory=dict)
+    drills: dict[str, Drill] = Field(default_factory=dict)
+    integrity: dict[str, IntegritySuite] = Field(default_factory=dict)

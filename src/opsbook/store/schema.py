@@ -1,95 +1,62 @@
-"""Store tables and numbered migrations. Portable across SQLite and PostgreSQL.
+"""Store tables as numbered SQL migrations, portable across SQLite and PostgreSQL.
 
-A migration is append-only: never edit one that has shipped; add the next number.
+A migration is append-only: never edit one that has shipped; add the next number. Types are
+written {id}, {json}, {ts}, {bool}, {bigint} and filled in per dialect (db.TYPES).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
-import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import JSONB
-
-metadata = sa.MetaData()
-JSON = sa.JSON().with_variant(JSONB(), "postgresql")
-TS = sa.DateTime(timezone=True)
-
-schema_version = sa.Table(
-    "opsbook_schema_version",
-    metadata,
-    sa.Column("version", sa.Integer, primary_key=True),
-    sa.Column("description", sa.Text, nullable=False),
-    sa.Column("applied_at", TS, nullable=False),
-)
-
-check_results = sa.Table(
-    "check_results",
-    metadata,
-    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=True),
-    sa.Column("check_name", sa.Text, nullable=False),
-    sa.Column("env", sa.Text, nullable=False, server_default=""),
-    sa.Column("kind", sa.Text, nullable=False),
-    sa.Column("status", sa.String(16), nullable=False),
-    sa.Column("ok", sa.Boolean, nullable=False),
-    sa.Column("duration_ms", sa.Float, nullable=False),
-    sa.Column("summary", sa.Text, nullable=False, server_default=""),
-    sa.Column("started_at", TS, nullable=False),
-    sa.Column("finished_at", TS, nullable=False),
-    sa.Column("result", JSON, nullable=False),
-    sa.Index("ix_check_results_check_time", "check_name", "env", "finished_at"),
-)
-
-# One row per (check, env): the current status and since when. Updated by compare-and-set.
-check_state = sa.Table(
-    "check_state",
-    metadata,
-    sa.Column("check_name", sa.Text, primary_key=True),
-    sa.Column("env", sa.Text, primary_key=True, server_default=""),
-    sa.Column("status", sa.String(16), nullable=False),
-    sa.Column("since", TS, nullable=False),
-    sa.Column("updated_at", TS, nullable=False),
-    sa.Column("last_result_id", sa.BigInteger, nullable=True),
-    sa.Column("last_error", JSON, nullable=True),
-    sa.Column("last_error_at", TS, nullable=True),
-)
-
-# A status change is a row: what it was, what it became, when, and the result that did it.
-flips = sa.Table(
-    "check_flips",
-    metadata,
-    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=True),
-    sa.Column("check_name", sa.Text, nullable=False),
-    sa.Column("env", sa.Text, nullable=False, server_default=""),
-    sa.Column("from_status", sa.String(16), nullable=True),
-    sa.Column("to_status", sa.String(16), nullable=False),
-    sa.Column("at", TS, nullable=False),
-    sa.Column("result_id", sa.BigInteger, nullable=True),
-    sa.Column("summary", sa.Text, nullable=False, server_default=""),
-    sa.Index("ix_check_flips_check_at", "check_name", "env", "at"),
-)
-
-# Gate, smoke and (later) job runs: one row each, with the rendered JSON document.
-runs = sa.Table(
-    "runs",
-    metadata,
-    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=True),
-    sa.Column("kind", sa.String(32), nullable=False),
-    sa.Column("name", sa.Text, nullable=False),
-    sa.Column("env", sa.Text, nullable=False, server_default=""),
-    sa.Column("status", sa.String(16), nullable=False),
-    sa.Column("ok", sa.Boolean, nullable=False),
-    sa.Column("started_at", TS, nullable=False),
-    sa.Column("finished_at", TS, nullable=True),
-    sa.Column("detail", JSON, nullable=True),
-    sa.Column("error", JSON, nullable=True),
-    sa.Index("ix_runs_kind_name", "kind", "name", "started_at"),
-)
-
-
-def _v1(conn: sa.Connection) -> None:
-    metadata.create_all(conn, tables=[check_results, check_state, flips, runs])
-
-
-MIGRATIONS: list[tuple[int, str, Callable[[sa.Connection], None]]] = [
-    (1, "check results, state, flips and runs", _v1),
+MIGRATIONS: list[tuple[int, str, list[str]]] = [
+    (1, "check results, state, flips and runs", [
+        """CREATE TABLE check_results (
+            id {id},
+            check_name TEXT NOT NULL,
+            env TEXT NOT NULL DEFAULT '',
+            kind TEXT NOT NULL,
+            status TEXT NOT NULL,
+            ok {bool} NOT NULL,
+            duration_ms DOUBLE PRECISION NOT NULL,
+            summary TEXT NOT NULL DEFAULT '',
+            started_at {ts} NOT NULL,
+            finished_at {ts} NOT NULL,
+            result {json} NOT NULL)""",
+        "CREATE INDEX ix_check_results_check_time ON check_results (check_name, env, finished_at)",
+        # one row per (check, env): the current status and since when; updated by compare-and-set
+        """CREATE TABLE check_state (
+            check_name TEXT NOT NULL,
+            env TEXT NOT NULL DEFAULT '',
+            status TEXT NOT NULL,
+            since {ts} NOT NULL,
+            updated_at {ts} NOT NULL,
+            last_result_id {bigint},
+            last_error {json},
+            last_error_at {ts},
+            PRIMARY KEY (check_name, env))""",
+        # a status change is a row: what it was, what it became, when, and the result that did it
+        """CREATE TABLE check_flips (
+            id {id},
+            check_name TEXT NOT NULL,
+            env TEXT NOT NULL DEFAULT '',
+            from_status TEXT,
+            to_status TEXT NOT NULL,
+            at {ts} NOT NULL,
+            result_id {bigint},
+            summary TEXT NOT NULL DEFAULT '')""",
+        "CREATE INDEX ix_check_flips_check_at ON check_flips (check_name, env, at)",
+        # gate, smoke and job runs: one row each, with the rendered JSON document
+        """CREATE TABLE runs (
+            id {id},
+            kind TEXT NOT NULL,
+            name TEXT NOT NULL,
+            env TEXT NOT NULL DEFAULT '',
+            status TEXT NOT NULL,
+            ok {bool} NOT NULL,
+            started_at {ts} NOT NULL,
+            finished_at {ts},
+            detail {json},
+            error {json})""",
+        "CREATE INDEX ix_runs_kind_name ON runs (kind, name, started_at)",
+    ]),
 ]
+
+TABLES = ("check_results", "check_state", "check_flips", "runs")

@@ -4,16 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
-
-import sqlalchemy as sa
-from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 
 from ..config.secrets import redactor
 from ..errors import StoreError
 from ..results import CheckResult
-from .schema import MIGRATIONS, check_results, check_state, flips, metadata, runs, schema_version
+from .db import Database, IntegrityViolation, Tx, load_json, parse_ts
+from .schema import MIGRATIONS, TABLES
 
 
 @dataclass(frozen=True)
@@ -42,214 +39,220 @@ class StoredState:
     last_error: dict[str, Any] | None
 
 
-def _aware(dt: datetime) -> datetime:
-    # SQLite hands datetimes back naive; everything we write is UTC
-    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
-
-
-def engine_url(url: str) -> str:
-    """Map user-facing URLs to SQLAlchemy driver URLs (psycopg 3 for PostgreSQL)."""
-    if url.startswith(("postgres://", "postgresql://")):
-        return "postgresql+psycopg://" + url.split("://", 1)[1]
-    if url.startswith("sqlite:///") or url.startswith("postgresql+"):
-        return url
-    if url.startswith("sqlite:"):
-        return url
-    # a bare path is a SQLite file
-    return f"sqlite:///{url}"
+_RESULT_INSERT = (
+    "INSERT INTO check_results (check_name, env, kind, status, ok, duration_ms, summary, started_at, "
+    "finished_at, result) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id"
+)
 
 
 class Store:
-    def __init__(self, engine: sa.Engine, url: str) -> None:
-        self.engine = engine
-        self.url = url
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self.url = db.url
 
     @property
     def dialect(self) -> str:
-        return self.engine.dialect.name
+        return self.db.dialect
 
     @classmethod
     def open(cls, url: str, migrate: bool = True) -> Store:
-        safe = redactor.text(url)
-        eurl = engine_url(url)
-        kwargs: dict[str, Any] = {"future": True}
-        if eurl.startswith("sqlite"):
-            path = eurl.split("sqlite:///", 1)[-1]
-            if path and path != ":memory:":
-                try:
-                    Path(path).parent.mkdir(parents=True, exist_ok=True)
-                except OSError as e:
-                    raise StoreError(f"cannot create the store directory for {safe}: {e.strerror}") from None
-            kwargs["connect_args"] = {"timeout": 30}
-        else:
-            kwargs["pool_pre_ping"] = True
-            kwargs["connect_args"] = {"connect_timeout": 10}
-        try:
-            engine = sa.create_engine(eurl, **kwargs)
-        except (SQLAlchemyError, ImportError, ValueError) as e:
-            raise StoreError(f"bad store URL {safe}: {e}", retryable=False,
-                             hint="use sqlite:///path/to/opsbook.db or postgresql://user@host/db") from None
-        if engine.dialect.name == "sqlite":
-            @sa.event.listens_for(engine, "connect")
-            def _pragmas(dbapi_conn: Any, _record: Any) -> None:
-                cur = dbapi_conn.cursor()
-                # WAL lets readers (dashboard) and a writer (daemon) work at once
-                cur.execute("PRAGMA journal_mode=WAL")
-                cur.execute("PRAGMA synchronous=NORMAL")
-                cur.execute("PRAGMA foreign_keys=ON")
-                cur.close()
-        store = cls(engine, url)
+        store = cls(Database(url))
         if migrate:
             store.migrate()
         return store
 
     def migrate(self) -> int:
         """Apply pending migrations; returns the schema version. Safe to race: one wins per version."""
-        try:
-            with self.engine.begin() as conn:
-                metadata.create_all(conn, tables=[schema_version])
-            for version, description, fn in MIGRATIONS:
-                try:
-                    with self.engine.begin() as conn:
-                        done = conn.execute(
-                            sa.select(schema_version.c.version).where(schema_version.c.version == version)
-                        ).first()
-                        if done:
-                            continue
-                        conn.execute(schema_version.insert().values(
-                            version=version, description=description, applied_at=datetime.now(UTC)))
-                        fn(conn)
-                except IntegrityError:
-                    continue  # another process applied it first
-            return self.version()
-        except OperationalError as e:
-            raise StoreError(
-                f"cannot open the store {redactor.text(self.url)}: {redactor.text(str(e.orig))}".strip(),
-                hint="check store.url (or OPSBOOK_STORE) and that the database is reachable",
-            ) from None
-        except SQLAlchemyError as e:
-            raise StoreError(f"store migration failed: {redactor.text(str(e))}") from None
+        types = self.db.types()
+        with self.db.transaction() as tx:
+            tx.execute(
+                "CREATE TABLE IF NOT EXISTS opsbook_schema_version (version INTEGER PRIMARY KEY, "
+                f"description TEXT NOT NULL, applied_at {types['ts']} NOT NULL)"
+            )
+        for version, description, statements in MIGRATIONS:
+            try:
+                with self.db.transaction() as tx:
+                    if tx.one("SELECT 1 FROM opsbook_schema_version WHERE version = ?", (version,)):
+                        continue
+                    tx.execute("INSERT INTO opsbook_schema_version (version, description, applied_at) "
+                               "VALUES (?, ?, ?)", (version, description, self.db.ts(datetime.now(UTC))))
+                    for sql in statements:
+                        tx.execute(sql.format(**types))
+            except IntegrityViolation:
+                continue  # another process applied it first
+        return self.version()
 
     def version(self) -> int:
-        with self.engine.connect() as conn:
-            v = conn.execute(sa.select(sa.func.max(schema_version.c.version))).scalar()
-        return int(v or 0)
+        with self.db.transaction() as tx:
+            row = tx.one("SELECT max(version) FROM opsbook_schema_version")
+        return int(row[0] or 0) if row else 0
 
     def close(self) -> None:
-        self.engine.dispose()
+        self.db.close()
 
     # -- writes ------------------------------------------------------------------------------
 
     def record_results(self, results: list[CheckResult]) -> list[Flip]:
-        """Store results and update each check's state; returns the status flips they caused."""
+        """Store results and update each check's state; returns the status flips they caused.
+
+        Batched: the results go in with one (pipelined) executemany, the current states come
+        back with one SELECT, and states that did not change are updated with one executemany.
+        Only changed states take the per-row compare-and-set path."""
+        if not results:
+            return []
+        db = self.db
         out: list[Flip] = []
-        try:
-            with self.engine.begin() as conn:
-                for r in results:
-                    flip = self._record_one(conn, r)
-                    if flip:
-                        out.append(flip)
-        except SQLAlchemyError as e:
-            raise StoreError(f"cannot write results: {redactor.text(str(e))}") from None
+        with db.transaction() as tx:
+            ids = tx.insert_many_returning_ids(_RESULT_INSERT, [
+                (r.name, r.env or "", r.kind, r.status, r.ok, r.duration_ms, r.summary,
+                 db.ts(r.started_at), db.ts(r.finished_at), db.json(r.to_dict()))
+                for r in results
+            ])
+            envs = sorted({r.env or "" for r in results})
+            marks = ", ".join("?" for _ in envs)
+            current = {
+                (name, env): status
+                for name, env, status in tx.all(
+                    f"SELECT check_name, env, status FROM check_state WHERE env IN ({marks})", envs)
+            }
+            same_ok: list[tuple[Any, ...]] = []
+            same_err: list[tuple[Any, ...]] = []
+            for r, rid in zip(results, ids, strict=True):
+                key = (r.name, r.env or "")
+                err = self._error_of(r)
+                if current.get(key) == r.status:
+                    if err is None:  # the last error is kept after recovery: users look for it
+                        same_ok.append((db.ts(r.finished_at), rid, r.name, r.env or ""))
+                    else:
+                        same_err.append((db.ts(r.finished_at), rid, db.json(err), db.ts(r.finished_at),
+                                         r.name, r.env or ""))
+                    continue
+                flip = self._record_state(tx, r, rid, err)
+                if flip:
+                    out.append(flip)
+                current[key] = r.status
+            if same_ok:
+                tx.execute_many(
+                    "UPDATE check_state SET updated_at = ?, last_result_id = ? WHERE check_name = ? AND env = ?",
+                    same_ok)
+            if same_err:
+                tx.execute_many(
+                    "UPDATE check_state SET updated_at = ?, last_result_id = ?, last_error = ?, "
+                    "last_error_at = ? WHERE check_name = ? AND env = ?", same_err)
         return out
 
-    def _record_one(self, conn: sa.Connection, r: CheckResult) -> Flip | None:
-        env = r.env or ""
-        doc = r.to_dict()
-        rid = conn.execute(check_results.insert().values(
-            check_name=r.name, env=env, kind=r.kind, status=r.status, ok=r.ok,
-            duration_ms=r.duration_ms, summary=r.summary, started_at=r.started_at,
-            finished_at=r.finished_at, result=doc,
-        ).returning(check_results.c.id)).scalar_one()
-        err = r.error if r.status == "error" else None
+    @staticmethod
+    def _error_of(r: CheckResult) -> dict[str, Any] | None:
+        if r.status == "error":
+            return r.error
         if r.status == "fail":
-            err = {"type": "AssertionFailed", "message": r.summary, "hint": r.hint, "retryable": True}
+            return {"type": "AssertionFailed", "message": r.summary, "hint": r.hint, "retryable": True}
+        return None
+
+    def _record_state(self, tx: Tx, r: CheckResult, rid: int, err: dict[str, Any] | None) -> Flip | None:
+        db = self.db
+        env = r.env or ""
+        now = db.ts(r.finished_at)
+        err_cols = ", last_error = ?, last_error_at = ?" if err else ""
+        err_vals: tuple[Any, ...] = (db.json(err), now) if err else ()
         for _ in range(5):  # compare-and-set: retry when another writer changed the row under us
-            cur = conn.execute(sa.select(check_state).where(
-                check_state.c.check_name == r.name, check_state.c.env == env)).first()
-            values: dict[str, Any] = {"updated_at": r.finished_at, "last_result_id": rid}
-            if err:
-                values.update(last_error=err, last_error_at=r.finished_at)
+            cur = tx.one("SELECT status FROM check_state WHERE check_name = ? AND env = ?", (r.name, env))
             if cur is None:
                 try:
-                    with conn.begin_nested():
-                        conn.execute(check_state.insert().values(
-                            check_name=r.name, env=env, status=r.status, since=r.finished_at, **values))
-                except IntegrityError:
+                    with tx.savepoint():
+                        tx.execute(
+                            "INSERT INTO check_state (check_name, env, status, since, updated_at, last_result_id, "
+                            "last_error, last_error_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                            (r.name, env, r.status, now, now, rid, db.json(err), now if err else None))
+                except IntegrityViolation:
                     continue
-                return self._flip(conn, r, None, rid)
-            if cur.status == r.status:
-                conn.execute(check_state.update().where(
-                    check_state.c.check_name == r.name, check_state.c.env == env).values(**values))
+                return self._flip(tx, r, None, rid)
+            old = cur[0]
+            if old == r.status:
+                tx.execute(f"UPDATE check_state SET updated_at = ?, last_result_id = ?{err_cols} "
+                           "WHERE check_name = ? AND env = ?", (now, rid, *err_vals, r.name, env))
                 return None
-            changed = conn.execute(check_state.update().where(
-                check_state.c.check_name == r.name, check_state.c.env == env,
-                check_state.c.status == cur.status,
-            ).values(status=r.status, since=r.finished_at, **values)).rowcount
+            changed = tx.execute(
+                f"UPDATE check_state SET status = ?, since = ?, updated_at = ?, last_result_id = ?{err_cols} "
+                "WHERE check_name = ? AND env = ? AND status = ?",
+                (r.status, now, now, rid, *err_vals, r.name, env, old)).rowcount
             if changed:
-                return self._flip(conn, r, cur.status, rid)
+                return self._flip(tx, r, old, rid)
         raise StoreError(f"could not update the state of {r.name}: too much contention")
 
-    def _flip(self, conn: sa.Connection, r: CheckResult, old: str | None, rid: int) -> Flip:
-        conn.execute(flips.insert().values(
-            check_name=r.name, env=r.env or "", from_status=old, to_status=r.status,
-            at=r.finished_at, result_id=rid, summary=r.summary,
-        ))
+    def _flip(self, tx: Tx, r: CheckResult, old: str | None, rid: int) -> Flip:
+        tx.execute("INSERT INTO check_flips (check_name, env, from_status, to_status, at, result_id, summary) "
+                   "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                   (r.name, r.env or "", old, r.status, self.db.ts(r.finished_at), rid, r.summary))
         return Flip(r.name, r.env or "", old, r.status, r.finished_at, r.summary)
 
     def record_run(self, kind: str, name: str, *, ok: bool, status: str, started_at: datetime,
                    finished_at: datetime | None, detail: dict[str, Any] | None,
                    env: str | None = None, error: dict[str, Any] | None = None) -> int:
-        try:
-            with self.engine.begin() as conn:
-                return int(conn.execute(runs.insert().values(
-                    kind=kind, name=name, env=env or "", status=status, ok=ok,
-                    started_at=started_at, finished_at=finished_at,
-                    detail=redactor.redact(detail), error=redactor.redact(error),
-                ).returning(runs.c.id)).scalar_one())
-        except SQLAlchemyError as e:
-            raise StoreError(f"cannot record the {kind} run: {redactor.text(str(e))}") from None
+        db = self.db
+        with db.transaction() as tx:
+            row = tx.one(
+                "INSERT INTO runs (kind, name, env, status, ok, started_at, finished_at, detail, error) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                (kind, name, env or "", status, ok, db.ts(started_at), db.ts(finished_at),
+                 db.json(redactor.redact(detail)), db.json(redactor.redact(error))))
+        assert row is not None
+        return int(row[0])
 
     # -- reads -------------------------------------------------------------------------------
 
     def states(self, env: str | None = None) -> list[StoredState]:
-        q = sa.select(check_state).order_by(check_state.c.check_name)
+        sql = "SELECT check_name, env, status, since, updated_at, last_error FROM check_state"
+        params: tuple[Any, ...] = ()
         if env is not None:
-            q = q.where(check_state.c.env == env)
-        with self.engine.connect() as conn:
-            return [
-                StoredState(row.check_name, row.env, row.status, _aware(row.since),
-                            _aware(row.updated_at), row.last_error)
-                for row in conn.execute(q)
-            ]
+            sql, params = sql + " WHERE env = ?", (env,)
+        with self.db.transaction() as tx:
+            rows = tx.all(sql + " ORDER BY check_name", params)
+        return [StoredState(n, e, s, parse_ts(since), parse_ts(upd), load_json(err))
+                for n, e, s, since, upd, err in rows]
 
     def history(self, check: str, env: str | None = None, limit: int = 50) -> list[CheckResult]:
-        q = (sa.select(check_results.c.result).where(check_results.c.check_name == check)
-             .order_by(check_results.c.id.desc()).limit(limit))
+        sql = "SELECT result FROM check_results WHERE check_name = ?"
+        params: tuple[Any, ...] = (check,)
         if env is not None:
-            q = q.where(check_results.c.env == env)
-        with self.engine.connect() as conn:
-            return [CheckResult.from_dict(row.result) for row in conn.execute(q)]
+            sql, params = sql + " AND env = ?", (check, env)
+        with self.db.transaction() as tx:
+            rows = tx.all(sql + " ORDER BY id DESC LIMIT ?", (*params, limit))
+        return [CheckResult.from_dict(load_json(r[0])) for r in rows]
 
     def flips(self, check: str | None = None, limit: int = 100) -> list[Flip]:
-        q = sa.select(flips).order_by(flips.c.id.desc()).limit(limit)
+        sql = "SELECT check_name, env, from_status, to_status, at, summary FROM check_flips"
+        params: tuple[Any, ...] = ()
         if check is not None:
-            q = q.where(flips.c.check_name == check)
-        with self.engine.connect() as conn:
-            return [
-                Flip(row.check_name, row.env, row.from_status, row.to_status, _aware(row.at), row.summary)
-                for row in conn.execute(q)
-            ]
+            sql, params = sql + " WHERE check_name = ?", (check,)
+        with self.db.transaction() as tx:
+            rows = tx.all(sql + " ORDER BY id DESC LIMIT ?", (*params, limit))
+        return [Flip(n, e, f, t, parse_ts(at), s) for n, e, f, t, at, s in rows]
 
-    def runs(self, kind: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
-        q = sa.select(runs).order_by(runs.c.id.desc()).limit(limit)
+    def runs(self, kind: str | None = None, limit: int = 50, name: str | None = None) -> list[dict[str, Any]]:
+        sql = "SELECT id, kind, name, env, status, ok, started_at, finished_at, detail, error FROM runs"
+        where, params = [], []
         if kind is not None:
-            q = q.where(runs.c.kind == kind)
-        with self.engine.connect() as conn:
-            return [dict(row._mapping) for row in conn.execute(q)]
+            where.append("kind = ?")
+            params.append(kind)
+        if name is not None:
+            where.append("name = ?")
+            params.append(name)
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        with self.db.transaction() as tx:
+            rows = tx.all(sql + " ORDER BY id DESC LIMIT ?", (*params, limit))
+        keys = ("id", "kind", "name", "env", "status", "ok", "started_at", "finished_at", "detail", "error")
+        out = []
+        for row in rows:
+            d = dict(zip(keys, row, strict=True))
+            d["ok"] = bool(d["ok"])
+            d["started_at"] = parse_ts(d["started_at"])
+            d["finished_at"] = parse_ts(d["finished_at"]) if d["finished_at"] is not None else None
+            d["detail"], d["error"] = load_json(d["detail"]), load_json(d["error"])
+            out.append(d)
+        return out
 
     def table_counts(self) -> dict[str, int]:
-        with self.engine.connect() as conn:
-            return {t.name: int(conn.execute(sa.select(sa.func.count()).select_from(t)).scalar_one())
-                    for t in (check_results, check_state, flips, runs)}
-
+        with self.db.transaction() as tx:
+            return {t: int((tx.one(f"SELECT count(*) FROM {t}") or (0,))[0]) for t in TABLES}
