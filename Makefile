@@ -36,14 +36,14 @@ demo: setup
 	$(UV_RUN) opsbook demo
 
 lint: setup
-	$(UV_RUN) ruff check src tests bench
+	$(UV_RUN) ruff check src tests bench scripts
 	$(UV_RUN) mypy
 
 # services.sh failing is reported but does not stop the run: the tests that need the
 # missing service fail with their own message, and all the others still run.
 test: setup
 	@sh scripts/services.sh || echo "make test: WARNING: a service is down (see above); tests that need it will fail" >&2
-	$(UV_RUN) ruff check src tests bench
+	$(UV_RUN) ruff check src tests bench scripts
 	$(UV_RUN) mypy
 	$(UV_RUN) pytest $(PYTEST_ARGS)
 

@@ -60,7 +60,8 @@ def test_untrusted_chain_is_still_described_and_reported_unverified(
     cfg = load(f"checks: {{cert: {{tls: {{host: 127.0.0.1, port: {servers['valid']}}}}}}}",
                tmp_path)
     r = run(cfg)["cert"]
-    assert r.status == "pass", r.summary  # default expect does not require trust
+    assert r.status == "fail", r.summary  # the default expect requires trust
+    assert [a.expr for a in r.assertions if not a.ok] == ["verified == true"]
     assert r.observations["verified"] is False
     assert "self" in r.observations["verify_error"] or "issuer" in r.observations["verify_error"]
     assert r.observations["hostname_ok"] is True  # matched against the IP SAN
@@ -109,7 +110,7 @@ def test_https_resource_gives_host_and_port(servers: dict[str, int], tmp_path: P
         resources:
           api: {{kind: http, url: "https://localhost:{servers['valid']}/api"}}
         checks:
-          cert: {{tls: {{resource: api}}}}
+          cert: {{tls: {{resource: api}}, expect: ["days_left > 14", "hostname_ok == true"]}}
     """, tmp_path)
     r = run(cfg)["cert"]
     assert r.status == "pass", r.summary

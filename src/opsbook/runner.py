@@ -12,7 +12,7 @@ import contextlib
 import importlib
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from .checks.base import CheckKind, ProbeContext
@@ -22,6 +22,8 @@ from .config.models import CheckCommon, CheckParams
 from .config.secrets import redactor
 from .errors import OpsbookError, ProbeError, UsageError
 from .results import CheckResult, Status, utcnow
+
+RETRY_BACKOFF = 0.5  # seconds before the first retry; grows linearly, within the timeout
 
 
 @dataclass
@@ -94,10 +96,16 @@ async def run_one(
     outcomes: list[Outcome] = []
     observations: dict[str, Any] = {}
     summary = ""
+    # timeout: bounds the whole check, retries included; a retry waits a little first so a
+    # service that is restarting gets a moment
+    deadline = t0 + timeout
     while True:
         attempts += 1
+        remaining = deadline - time.perf_counter()
         try:
-            probe = await asyncio.wait_for(kind.probe(params, ctx), timeout=timeout)
+            if remaining <= 0:
+                raise TimeoutError
+            probe = await asyncio.wait_for(kind.probe(params, replace(ctx, timeout=remaining)), timeout=remaining)
             observations = dict(probe.observations)
             observations.setdefault("duration", round((time.perf_counter() - t0) * 1000, 3))
             status, outcomes = judge(observations, _assertions(check, kind))
@@ -106,7 +114,7 @@ async def run_one(
             break
         except TimeoutError:
             err: OpsbookError = ProbeError(
-                f"timed out after {timeout:g}s",
+                f"timed out after {timeout:g}s" + (f" ({attempts} attempts)" if attempts > 1 else ""),
                 hint="the target is slow or unreachable; raise timeout: if this is expected",
             )
         except OpsbookError as e:
@@ -116,6 +124,8 @@ async def run_one(
         status, error, hint, summary = "error", err.to_dict(), err.hint, err.message
         if attempts > check.retries or not err.retryable:
             break
+        backoff = min(RETRY_BACKOFF * attempts, max(0.0, deadline - time.perf_counter()) / 2)
+        await asyncio.sleep(backoff)
     duration = (time.perf_counter() - t0) * 1000
     if status == "fail":
         failed = [o for o in outcomes if not o.ok and o.severity == "fail"]

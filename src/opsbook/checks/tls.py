@@ -168,7 +168,7 @@ class TlsCheck:
     name: ClassVar[str] = "tls"
     Params: ClassVar[type[CheckParams]] = TlsParams
     resource_kinds: ClassVar[tuple[str, ...]] = ("http", "postgres", "tcp")
-    default_expect: ClassVar[tuple[str, ...]] = ("days_left > 0", "hostname_ok == true")
+    default_expect: ClassVar[tuple[str, ...]] = ("days_left > 0", "hostname_ok == true", "verified == true")
     # imported by the runner before the clock starts, so a probe's time is not import time
     imports: ClassVar[tuple[str, ...]] = ("cryptography.x509",)
     observations: ClassVar[dict[str, str]] = {
