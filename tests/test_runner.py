@@ -25,7 +25,7 @@ def test_timeout_bounds_all_attempts_together(tmp_path: Path) -> None:
     r = run(cfg)["slow"]
     assert r.status == "error"
     assert "timed out after 0.6s" in r.summary
-    assert r.duration_ms < 3000  # not 6 x 600 ms
+    assert r.attempts == 1  # the deadline had passed: no retry starts after it
 
 
 def test_a_non_retryable_error_is_not_retried(tmp_path: Path) -> None:

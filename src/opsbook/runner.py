@@ -105,7 +105,8 @@ async def run_one(
         try:
             if remaining <= 0:
                 raise TimeoutError
-            probe = await asyncio.wait_for(kind.probe(params, replace(ctx, timeout=remaining)), timeout=remaining)
+            attempt_ctx = replace(ctx, timeout=round(remaining, 3))
+            probe = await asyncio.wait_for(kind.probe(params, attempt_ctx), timeout=remaining)
             observations = dict(probe.observations)
             observations.setdefault("duration", round((time.perf_counter() - t0) * 1000, 3))
             status, outcomes = judge(observations, _assertions(check, kind))
@@ -122,7 +123,7 @@ async def run_one(
         except Exception as e:  # a bug or an unconverted library error: isolate it, never crash the run
             err = ProbeError(f"{type(e).__name__}: {e}", hint="unexpected error inside the probe", retryable=False)
         status, error, hint, summary = "error", err.to_dict(), err.hint, err.message
-        if attempts > check.retries or not err.retryable:
+        if attempts > check.retries or not err.retryable or time.perf_counter() >= deadline:
             break
         backoff = min(RETRY_BACKOFF * attempts, max(0.0, deadline - time.perf_counter()) / 2)
         await asyncio.sleep(backoff)
