@@ -57,10 +57,14 @@ def _say(text: str = "") -> None:
     print(text, flush=True)  # flush: our lines must not overtake the subprocesses' output
 
 
-def start_service(work: Path, port: int) -> subprocess.Popen[bytes]:
+def start_service(work: Path, port: int, ready_after: float = READY_AFTER,
+                  fault_file: Path | None = None) -> subprocess.Popen[bytes]:
+    """Start the sample service on ``port`` with its database in ``work``; wait for /health."""
     log = (work / "service.log").open("wb")
     cmd = [sys.executable, "-m", "opsbook.demo.app", "--port", str(port),
-           "--db", str(work / "demo.db"), "--ready-after", str(READY_AFTER)]
+           "--db", str(work / "demo.db"), "--ready-after", str(ready_after)]
+    if fault_file is not None:
+        cmd += ["--fault-file", str(fault_file)]
     # its own session: a Ctrl-C in the terminal reaches us, and we stop it in order
     proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=work,
                             start_new_session=True)
