@@ -9,7 +9,7 @@ set -u
 
 HOST=127.0.0.1
 WAIT=${SERVICES_WAIT:-60}
-SERVICES=${SERVICES:-postgres redis rabbitmq}
+SERVICES=${SERVICES:-tools postgres redis rabbitmq}
 
 if [ "$(id -u)" = 0 ]; then
     SUDO=""
@@ -155,13 +155,29 @@ ensure_rabbitmq() {
     fi
 }
 
+# ---------------------------------------------------------------- command-line tools
+# binaries the tests run: pg_dump/pg_restore (backups, drills), age/age-keygen (encryption),
+# zstd (the manual restore path). Installed from Debian packages when missing.
+ensure_tools() {
+    missing=""
+    command -v pg_dump >/dev/null 2>&1 && command -v pg_restore >/dev/null 2>&1 \
+        || missing="$missing postgresql-client"
+    command -v age >/dev/null 2>&1 && command -v age-keygen >/dev/null 2>&1 || missing="$missing age"
+    command -v zstd >/dev/null 2>&1 || missing="$missing zstd"
+    if [ -z "$missing" ]; then echo "tools: ok (pg_dump, age, zstd)"; return 0; fi
+    # shellcheck disable=SC2086
+    apt_install $missing || { echo "tools: MISSING$missing (apt-get failed)"; return 1; }
+    echo "tools: ok (installed$missing)"
+}
+
 rc=0
 for s in $SERVICES; do
     case $s in
+        tools) ensure_tools || rc=1 ;;
         postgres|postgresql) ensure_postgres || rc=1 ;;
         redis) ensure_redis || rc=1 ;;
         rabbitmq|amqp) ensure_rabbitmq || rc=1 ;;
-        *) echo "$s: unknown service (known: postgres redis rabbitmq)"; rc=1 ;;
+        *) echo "$s: unknown service (known: tools postgres redis rabbitmq)"; rc=1 ;;
     esac
 done
 exit $rc
