@@ -7,11 +7,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from helpers import load, run, serve_app
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response, StreamingResponse
 from starlette.routing import Route
+
+from helpers import load, run, serve_app
 
 
 async def gz(_: Request) -> Response:
@@ -70,8 +71,8 @@ def test_a_compression_bomb_is_cut_at_max_body(url: str, tmp_path: Path) -> None
 
 
 def test_chunked_body_is_reassembled(url: str, tmp_path: Path) -> None:
-    r = run(load(f"checks: {{c: {{http: {{url: '{url}/chunked'}}, expect: [\"body == 'part0;part1;part2;part3;part4;'\"]}}}}",
-                 tmp_path))["c"]
+    expect = "body == 'part0;part1;part2;part3;part4;'"
+    r = run(load(f"checks: {{c: {{http: {{url: '{url}/chunked'}}, expect: [\"{expect}\"]}}}}", tmp_path))["c"]
     assert r.status == "pass", r.assertions
 
 

@@ -294,6 +294,14 @@ def demo_cmd(ctx: Ctx, workdir: str | None) -> int:
 
 
 # -- command groups from their own modules: one line each ----------------------------------------
+from .cli_backup import backup_group, drill_group  # noqa: E402
+from .cli_integrity import integrity_group  # noqa: E402
+from .cli_migrate import migrate_group  # noqa: E402
+
+cli.add_command(integrity_group)
+cli.add_command(migrate_group)
+cli.add_command(backup_group)
+cli.add_command(drill_group)
 
 
 def main() -> None:

@@ -14,6 +14,8 @@ from typing import Any, cast
 from pydantic import BaseModel, ValidationError
 
 from ..errors import ConfigError, ConfigErrors
+from .backups import cross_check_backups
+from .integrity import cross_check_integrity
 from .models import CheckCommon, CheckParams, ConfigBase, KindInfo, SmokeSuite, config_model
 from .resources import Resource
 from .secrets import reveal
@@ -168,6 +170,8 @@ def _cross_check(cfg: ConfigBase, kinds: dict[str, KindInfo], src: Source) -> li
         if n not in state:
             visit(n, [n])
     # sections with cross-references of their own (config/<area>.py): one call each
+    cross_check_backups(cfg, err)
+    cross_check_integrity(cfg, err)
     for name, suite in cfg.smoke.items():
         if suite.resource is not None:
             res = cfg.resources.get(suite.resource)

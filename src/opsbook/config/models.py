@@ -8,51 +8,20 @@ the registry's kinds and builds the ``checks`` model from their ``Params`` class
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, Protocol
+from typing import Any, Literal, Protocol
 
 from pydantic import (
     BaseModel,
     Field,
-    PlainSerializer,
-    PlainValidator,
-    WithJsonSchema,
     create_model,
     model_validator,
 )
 
 from ..durations import Duration
-from .assertions import Assertion, AssertionSyntaxError
 from .backups import Backup, Drill
+from .fields import Expect, WarnExpect
 from .integrity import IntegritySuite
 from .resources import HttpAuth, Model, Resource, Secret
-
-
-def _parse_assertion(v: Any) -> Assertion:
-    if isinstance(v, Assertion):
-        return v
-    try:
-        return Assertion.parse(v)
-    except AssertionSyntaxError as e:
-        raise ValueError(str(e)) from None
-
-
-def _parse_warn(v: Any) -> Assertion:
-    a = _parse_assertion(v)
-    return Assertion(a.expr, a.tree, "warn")
-
-
-Expect = Annotated[
-    Assertion,
-    PlainValidator(_parse_assertion),
-    PlainSerializer(lambda a: a.expr),
-    WithJsonSchema({"type": "string"}),
-]
-WarnExpect = Annotated[
-    Assertion,
-    PlainValidator(_parse_warn),
-    PlainSerializer(lambda a: a.expr),
-    WithJsonSchema({"type": "string"}),
-]
 
 
 class KindInfo(Protocol):

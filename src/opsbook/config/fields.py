@@ -1,0 +1,38 @@
+"""Field types shared by every config section: assertions written as text, parsed at load."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import PlainSerializer, PlainValidator, WithJsonSchema
+
+from .assertions import Assertion, AssertionSyntaxError
+
+
+def parse_assertion(v: Any) -> Assertion:
+    if isinstance(v, Assertion):
+        return v
+    try:
+        return Assertion.parse(v)
+    except AssertionSyntaxError as e:
+        raise ValueError(str(e)) from None
+
+
+def _parse_warn(v: Any) -> Assertion:
+    a = parse_assertion(v)
+    return Assertion(a.expr, a.tree, "warn")
+
+
+# an assertion whose falsity fails (Expect) or warns (WarnExpect); shown back as its text
+Expect = Annotated[
+    Assertion,
+    PlainValidator(parse_assertion),
+    PlainSerializer(lambda a: a.expr),
+    WithJsonSchema({"type": "string"}),
+]
+WarnExpect = Annotated[
+    Assertion,
+    PlainValidator(_parse_warn),
+    PlainSerializer(lambda a: a.expr),
+    WithJsonSchema({"type": "string"}),
+]

@@ -1,0 +1,1 @@
+"""Backups: dump -> zstd -> age -> storage, with a manifest written last (see docs/backups.md)."""

@@ -1,0 +1,241 @@
+"""``opsbook backup run``: dump in one snapshot, count rows in that snapshot, store, manifest last."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+from ... import __version__
+from ...config.backups import Backup
+from ...config.load import Config
+from ...config.resources import PostgresResource, SqliteResource
+from ...config.secrets import redactor, reveal
+from ...errors import CouldNotRun, OpsbookError, UsageError
+from .manifest import Manifest, StoredObject, TableSnapshot, new_id
+from .snapshot import count_rows, select_tables
+from .storage import Storage, storage_for
+from .stream import Chain, Tap, compressor, encryptor
+from .tools import BackupFailed, find, libpq_args, version
+
+SCHEMA = "opsbook.backup/1"
+PG_OBJECT = "dump.pgc.zst"
+
+
+@dataclass
+class Progress:
+    """Callbacks for a live display; all optional."""
+
+    on_bytes: Callable[[int], None] | None = None
+    on_tables: Callable[[int, int], None] | None = None  # done, total
+
+
+@dataclass
+class BackupResult:
+    name: str
+    manifest: Manifest
+    location: str
+    objects_at: dict[str, str] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        m = self.manifest
+        return {
+            "schema": SCHEMA, "ok": True, "name": self.name, "id": m.id, "location": self.location,
+            "created_at": m.created_at, "finished_at": m.finished_at, "size": m.size,
+            "encrypted": m.encrypted, "source_kind": m.source_kind,
+            "objects": [{**o.to_dict(), "location": self.objects_at.get(o.name)} for o in m.objects],
+            "timings_ms": m.timings_ms,
+            "tables": {k: v.to_dict() for k, v in m.tables.items()},
+            "versions": m.versions,
+        }
+
+
+def backup_spec(config: Config, name: str) -> Backup:
+    spec: Backup | None = config.model.backups.get(name)
+    if spec is None:
+        raise UsageError(f"no backup named {name!r}",
+                         hint=f"defined: {', '.join(config.model.backups) or '(none)'}")
+    return spec
+
+
+def _ms(t0: float) -> float:
+    return round((time.perf_counter() - t0) * 1000, 1)
+
+
+def _recipients_file(config: Config, spec: Backup) -> str | None:
+    if spec.encrypt is None or not spec.encrypt.age_recipients_file:
+        return None
+    p = Path(os.path.expanduser(spec.encrypt.age_recipients_file))
+    return str(p if p.is_absolute() else config.base_dir / p)
+
+
+def _recipients(config: Config, spec: Backup) -> list[str]:
+    if spec.encrypt is None:
+        return []
+    out = list(spec.encrypt.age_recipients)
+    rf = _recipients_file(config, spec)
+    if rf:
+        try:
+            out += [ln.strip() for ln in Path(rf).read_text().splitlines() if ln.strip() and not ln.startswith("#")]
+        except OSError as e:
+            raise UsageError(f"backups: cannot read age_recipients_file {rf}: {e.strerror}") from None
+    return out
+
+
+def _tail(config: Config, spec: Backup, versions: dict[str, str]) -> list[tuple[str, list[str]]]:
+    """zstd, then age when encrypting."""
+    zstd = find("zstd")
+    versions["zstd"] = version(zstd)
+    cmds = [compressor(zstd, spec.zstd.level, spec.zstd.threads)]
+    if spec.encrypt is not None:
+        age = find("age")
+        versions["age"] = version(age)
+        cmds.append(encryptor(age, spec.encrypt.age_recipients, _recipients_file(config, spec)))
+    return cmds
+
+
+def run_backup(config: Config, name: str, progress: Progress | None = None,
+               now: Callable[[], datetime] = lambda: datetime.now(UTC)) -> BackupResult:
+    spec = backup_spec(config, name)
+    src = config.resources[spec.source]
+    if isinstance(src, SqliteResource):
+        from .sqlite_source import run_sqlite_backup
+
+        return run_sqlite_backup(config, name, spec, src, progress or Progress(), now)
+    assert isinstance(src, PostgresResource)
+    return _run_pg(config, name, spec, src, progress or Progress(), now)
+
+
+def _open_snapshot(dsn: str, source: str) -> psycopg.Connection:
+    try:
+        conn = psycopg.connect(dsn, connect_timeout=15, application_name="opsbook backup")
+    except psycopg.OperationalError as e:
+        raise CouldNotRun(f"cannot connect to resources.{source}: {redactor.text(str(e).strip())}",
+                          hint="is the database up and the DSN right?") from None
+    # one REPEATABLE READ transaction: its snapshot is exported to pg_dump, and the row counts
+    # are taken in it too, so the manifest's counts describe exactly the dumped data
+    conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+    return conn
+
+
+def _run_pg(config: Config, name: str, spec: Backup, src: PostgresResource, progress: Progress,
+            now: Callable[[], datetime]) -> BackupResult:
+    t_start = time.perf_counter()
+    storage = storage_for(config, name)
+    dsn = reveal(src.dsn, f"resources.{spec.source}.dsn") or ""
+    pg_dump = find("pg_dump", spec.bin_dir, spec.pg_dump)
+    versions = {"opsbook": __version__, "pg_dump": version(pg_dump)}
+    tail = _tail(config, spec, versions)
+    recipients = _recipients(config, spec)
+    storage.preflight()
+    conn = _open_snapshot(dsn, spec.source)
+    try:
+        row = conn.execute("SELECT pg_export_snapshot(), now(), current_setting('server_version')").fetchone()
+        assert row is not None
+        snap, created, versions["server"] = row[0], row[1].astimezone(UTC), row[2]
+        selected = select_tables(conn, spec.schemas, spec.exclude_schemas, spec.tables,
+                                 spec.exclude_tables, spec.exclude_table_data)
+        bid = new_id(now())
+        conninfo, env = libpq_args(dsn)
+        argv = [pg_dump, "--format=custom", "--compress=0", f"--snapshot={snap}", "--no-password"]
+        argv += [f"--schema={p}" for p in spec.schemas] + [f"--exclude-schema={p}" for p in spec.exclude_schemas]
+        argv += [f"--table={p}" for p in spec.tables] + [f"--exclude-table={p}" for p in spec.exclude_tables]
+        argv += [f"--exclude-table-data={p}" for p in spec.exclude_table_data]
+        argv += ["--dbname", conninfo]
+        timings: dict[str, float] = {}
+        obj_name = PG_OBJECT + (".age" if spec.encrypt else "")
+        tables, sha, size = _dump(storage, bid, obj_name, argv, env, tail, conn, selected, progress,
+                                  timings, spec.timeout)
+    finally:
+        try:
+            conn.rollback()
+        finally:
+            conn.close()
+    obj = StoredObject(obj_name, size, sha, "pg_dump-custom", "zstd", "age" if spec.encrypt else None)
+    manifest = Manifest(
+        id=bid, backup=name, source_kind="postgres", created_at=created.isoformat(),
+        finished_at=now().isoformat(), objects=[obj], tables=tables, recipients=recipients,
+        versions=versions, options=_options(spec), timings_ms=timings,
+    )
+    t0 = time.perf_counter()
+    try:
+        manifest.timings_ms["total"] = _ms(t_start)
+        storage.commit(bid, manifest.dumps())
+    except BaseException:
+        storage.abort(bid)
+        raise
+    manifest.timings_ms["commit"] = _ms(t0)
+    return BackupResult(name, manifest, storage.where(bid), {obj_name: storage.where(bid, obj_name)})
+
+
+def _options(spec: Backup) -> dict[str, Any]:
+    return {
+        "format": spec.format, "schemas": spec.schemas, "exclude_schemas": spec.exclude_schemas,
+        "tables": spec.tables, "exclude_tables": spec.exclude_tables,
+        "exclude_table_data": spec.exclude_table_data,
+        "zstd": {"level": spec.zstd.level, "threads": spec.zstd.threads},
+    }
+
+
+def _dump(storage: Storage, bid: str, obj: str, argv: list[str], env: dict[str, str],
+          tail: list[tuple[str, list[str]]], conn: psycopg.Connection,
+          selected: list[tuple[str, str, str | None, bool]], progress: Progress,
+          timings: dict[str, float], timeout: float | None) -> tuple[dict[str, TableSnapshot], str, int]:
+    """Run the chain into storage while counting rows on ``conn``; abort everything on failure."""
+    counted: dict[str, TableSnapshot] = {}
+    count_error: list[BaseException] = []
+    total = len(selected)
+
+    def on_table(_t: str) -> None:
+        if progress.on_tables:
+            progress.on_tables(len(done), total)
+
+    done: list[str] = []
+
+    def count() -> None:
+        t0 = time.perf_counter()
+        try:
+            def tick(t: str) -> None:
+                done.append(t)
+                on_table(t)
+            counted.update(count_rows(conn, selected, tick))
+        except BaseException as e:
+            count_error.append(e)
+        timings["row_counts"] = _ms(t0)
+
+    t0 = time.perf_counter()
+    chain = Chain([("pg_dump", argv), *tail], env=env)
+    timer = threading.Timer(timeout, chain.kill, args=("timed out",)) if timeout else None
+    counter = threading.Thread(target=count, name="opsbook-row-counts", daemon=True)
+    counter.start()
+    try:
+        if timer:
+            timer.start()
+        tap = Tap(chain, progress.on_bytes)
+        storage.write_object(bid, obj, tap)  # type: ignore[arg-type]
+        if not tap.done:  # a consumer that stopped early must not hide a failed dump
+            tap.read()
+        counter.join()
+        if count_error:
+            e = count_error[0]
+            raise BackupFailed(f"row counts failed: {redactor.text(str(e).strip())}") from None
+    except BaseException as e:
+        chain.kill()
+        counter.join(timeout=30)
+        storage.abort(bid)
+        if isinstance(e, OpsbookError | KeyboardInterrupt | SystemExit):
+            raise
+        raise BackupFailed(f"backup failed: {type(e).__name__}: {redactor.text(str(e))}") from None
+    finally:
+        if timer:
+            timer.cancel()
+        chain.close()
+    timings["dump"] = _ms(t0)
+    return counted, tap.sha.hexdigest(), tap.size
