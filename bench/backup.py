@@ -119,7 +119,8 @@ drills:
         t0 = time.perf_counter()
         res = run_backup(config, "bench")
         t = time.perf_counter() - t0
-        rows.append(("opsbook backup (zstd -3 -T2 + age, counts)", t, res.manifest.size))
+        level = res.manifest.options.get("zstd", {}).get("level", "?")
+        rows.append((f"opsbook backup (zstd -{level} -T2 + age, counts)", t, res.manifest.size))
         phases = ", ".join(f"{k} {v / 1000:.2f}s" for k, v in res.manifest.timings_ms.items())
 
         print(f"\n{'backup':<46}{'seconds':>9}{'size MB':>10}")

@@ -19,7 +19,8 @@ ErrFn = Callable[[tuple[str | int, ...], str, str], None]
 
 
 class ZstdOptions(Model):
-    level: int = Field(default=3, ge=1, le=19, description="zstd level; 3 is fast and beats gzip -6")
+    # measured on a 1.2 GB database: level 1 is faster than 3 and still smaller than gzip -6
+    level: int = Field(default=1, ge=1, le=19, description="zstd level (1-19)")
     threads: int = Field(default=2, ge=1, le=64, description="zstd worker threads (-T)")
 
 
