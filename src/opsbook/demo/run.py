@@ -140,6 +140,15 @@ def run_demo(workdir: Path | None = None, keep_running: bool = False) -> int:
         ok &= run_step(Step("Run the login smoke suite", ["smoke", "login", "--base-url", url], 0,
                             "the saved access token is reused and shown only as ***"),
                        config, work)
+        ok &= run_step(Step("Validate the data: the integrity suite", ["integrity", "run", "core"], 0,
+                            "unique, not_null, references, range and row_count as set-based SQL"),
+                       config, work)
+        ok &= run_step(Step("Back up the database", ["backup", "run", "nightly"], 0,
+                            "SQLite online backup -> zstd, with a manifest of row counts"),
+                       config, work)
+        ok &= run_step(Step("Prove the backup restores: a drill", ["drill", "run", "restore-test"], 0,
+                            "restore to a temp file, integrity_check, row counts vs the manifest, "
+                            "the integrity suite, RTO; writes a drill log"), config, work)
         _say()
         _say("== Break the service: the database 'goes down'")
         set_fault(url, "down")
@@ -154,6 +163,8 @@ def run_demo(workdir: Path | None = None, keep_running: bool = False) -> int:
             f"opsbook check --config {_shown(config)} --json",
             f"opsbook check api-ready --config {_shown(config)}",
             f"opsbook smoke login --config {_shown(config)} --junit smoke.xml",
+            f"opsbook backup list nightly --config {_shown(config)}",
+            f"opsbook history api-ready --config {_shown(config)}",
             f"python -m opsbook.demo.app --port 8080 --db {_shown(work / 'demo.db')}",
         ):
             _say(f"  $ {line}")
