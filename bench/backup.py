@@ -108,6 +108,7 @@ resources:
   target: {{kind: postgres, dsn: "{admin}"}}
 backups:
   bench: {{source: db, path: ./store, encrypt: {{age_recipients: ["{pub}"]}}}}
+  bench-dir: {{source: db, path: ./store, format: directory, jobs: 2, encrypt: {{age_recipients: ["{pub}"]}}}}
 drills:
   bench: {{backup: bench, target: {{resource: target}}, identity: {{file: {work / 'key.txt'}}}, jobs: 2}}
 """)
@@ -122,15 +123,21 @@ drills:
         level = res.manifest.options.get("zstd", {}).get("level", "?")
         rows.append((f"opsbook backup (zstd -{level} -T2 + age, counts)", t, res.manifest.size))
         phases = ", ".join(f"{k} {v / 1000:.2f}s" for k, v in res.manifest.timings_ms.items())
+        t0 = time.perf_counter()
+        res_dir = run_backup(config, "bench-dir")
+        dir_row = (f"opsbook backup, directory format -j 2 (zstd -{level})", time.perf_counter() - t0,
+                   res_dir.manifest.size)
 
         print(f"\n{'backup':<46}{'seconds':>9}{'size MB':>10}")
-        for name, secs, sz in rows:
+        for name, secs, sz in [*rows, dir_row]:
             print(f"{name:<46}{secs:>9.2f}{'' if sz is None else f'{sz / 1e6:.1f}':>10}")
         gz, fc, floor, ob = rows
         print(f"\nopsbook vs pg_dump|gzip: {gz[1] / ob[1]:.2f}x faster (target >= 2x), "
               f"size {ob[2] / gz[2]:.2f} of gzip's (target <= 1)")  # type: ignore[operator]
         print(f"opsbook vs pg_dump -Fc: {fc[1] / ob[1]:.2f}x faster, size {ob[2] / fc[2]:.2f} of it")  # type: ignore[operator]
         print(f"opsbook / pg_dump -Fc -Z0 > /dev/null: {ob[1] / floor[1]:.2f}x (target <= 1.15x)")
+        print(f"opsbook directory format -j 2 / pg_dump -Fc -Z0 > /dev/null: {dir_row[1] / floor[1]:.2f}x, "
+              f"size {dir_row[2] / gz[2]:.2f} of gzip's")
         print(f"opsbook backup phases: {phases}")
 
         # restore: the same plain dump, restored by pg_restore -j 2 and by the drill

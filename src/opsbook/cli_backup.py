@@ -197,7 +197,7 @@ def drill_group() -> None:
 @drill_group.command("run")
 @click.argument("name")
 @click.option("--backup", "backup_id", default=None, metavar="ID", help="restore this backup (default: the latest)")
-@click.option("--keep", is_flag=True, help="keep the scratch database when the drill fails")
+@click.option("--keep", is_flag=True, help="keep the scratch database (or throwaway cluster) when the drill fails")
 @click.option("--identity", "identity", default=None, metavar="FILE", help="age identity file to decrypt with")
 @click.option("--report-dir", "report_dir", default=None, metavar="DIR",
               help="where to write the Markdown and JSON report (default: the drill's report_dir:)")

@@ -69,7 +69,9 @@ class Backup(Model):
     to: str | None = Field(default=None, description="an s3 resource, or a local directory path")
     path: str | None = Field(default=None, description="a local directory (relative to the config file)")
     prefix: str = Field(default="", description="key prefix inside the destination")
-    format: Literal["custom"] = "custom"
+    format: Literal["custom", "directory"] = Field(
+        default="custom", description="pg_dump format: custom (one streamed object) or directory (parallel dump)")
+    jobs: int | None = Field(default=None, ge=1, le=64, description="pg_dump -j (format: directory only; default 2)")
     schemas: list[str] = Field(default_factory=list, description="pg_dump -n patterns")
     exclude_schemas: list[str] = Field(default_factory=list, description="pg_dump -N patterns")
     tables: list[str] = Field(default_factory=list, description="pg_dump -t patterns")
@@ -92,7 +94,13 @@ class Backup(Model):
     def _dest(self) -> Backup:
         if (self.to is None) == (self.path is None):
             raise ValueError("a backup has exactly one destination: to: (an s3 resource or a path) or path:")
+        if self.jobs is not None and self.format != "directory":
+            raise ValueError("jobs: (parallel pg_dump) needs format: directory")
         return self
+
+    @property
+    def dump_jobs(self) -> int:
+        return self.jobs or 2
 
     @property
     def zstd(self) -> ZstdOptions:
@@ -150,10 +158,19 @@ class DrillTarget(Model):
         return self
 
 
+class DrillCluster(Model):
+    bin_dir: str | None = Field(
+        default=None, description="directory holding initdb/pg_ctl (default: pg_config --bindir, "
+        "else the newest /usr/lib/postgresql/*/bin)")
+    port: int = Field(default=0, ge=0, le=65535, description="TCP port on 127.0.0.1; 0 = a free port")
+
+
 class Drill(Model):
     description: str = ""
     backup: str
     target: DrillTarget | None = Field(default=None, description="where scratch databases are created")
+    cluster: DrillCluster | None = Field(
+        default=None, description="restore into a throwaway cluster (initdb + pg_ctl) instead of target:")
     identity: Secret | None = Field(default=None, description="age identity to decrypt with")
     jobs: int = Field(default=2, ge=1, le=64, description="pg_restore -j")
     verify: DrillVerify = Field(default_factory=DrillVerify)
@@ -167,6 +184,12 @@ class Drill(Model):
     @classmethod
     def _schedule(cls, v: str | None) -> str | None:
         return _cron(v)
+
+    @model_validator(mode="after")
+    def _one_target(self) -> Drill:
+        if self.target is not None and self.cluster is not None:
+            raise ValueError("a drill restores into target: or into a throwaway cluster:, not both")
+        return self
 
 
 def _looks_like_path(s: str) -> bool:
@@ -184,6 +207,9 @@ def cross_check_backups(cfg: ConfigBase, err: ErrFn) -> None:
         elif src.kind not in ("postgres", "sqlite"):
             err(("backups", name, "source"), f"resource {b.source!r} is a {src.kind} resource; "
                 "a backup source is postgres or sqlite", "")
+        elif src.kind == "sqlite" and b.format != "custom":
+            err(("backups", name, "format"), "format: directory is pg_dump's; a SQLite backup is one file",
+                "remove format: (and jobs:)")
         if b.to is not None and not _looks_like_path(b.to):
             dest = cfg.resources.get(b.to)
             if dest is None:
@@ -197,9 +223,10 @@ def cross_check_backups(cfg: ConfigBase, err: ErrFn) -> None:
                 f"defined backups: {', '.join(backups) or '(none)'}")
             continue
         src = cfg.resources.get(backups[d.backup].source)
-        if src is not None and src.kind == "postgres" and d.target is None:
-            err(("drills", name, "target"), "a drill of a postgres backup needs target:",
-                "target: {env: DRILL_DATABASE_URL} (an admin DSN where scratch databases are created)")
+        if src is not None and src.kind == "postgres" and d.target is None and d.cluster is None:
+            err(("drills", name, "target"), "a drill of a postgres backup needs target: or cluster:",
+                "target: {env: DRILL_DATABASE_URL} (an admin DSN where scratch databases are created), "
+                "or cluster: {} (a throwaway local cluster)")
         if d.target is not None and d.target.resource is not None:
             t = cfg.resources.get(d.target.resource)
             if t is None or t.kind != "postgres":

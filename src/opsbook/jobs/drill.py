@@ -33,8 +33,9 @@ from ..config.load import Config
 from ..config.secrets import SecretRef, redactor, reveal
 from ..errors import CouldNotRun, OpsbookError, UsageError
 from .backup.catalog import read_catalog
+from .backup.cluster import ThrowawayCluster
 from .backup.fetch import fetch, to_file, unpack, workdir_for
-from .backup.manifest import Manifest
+from .backup.manifest import Manifest, dump_file_name
 from .backup.sqlite_source import sqlite_tables
 from .backup.storage import storage_for
 from .backup.tools import BackupFailed, find, libpq_args, stderr_tail, with_dbname
@@ -88,6 +89,7 @@ class DrillResult:
     checks: list[Verification] = field(default_factory=list)
     kept: bool = False
     error: dict[str, Any] | None = None
+    cluster: dict[str, Any] | None = None  # cluster: drills: bin_dir, dir, port, kept
 
     @property
     def rto_s(self) -> float:
@@ -120,6 +122,7 @@ class DrillResult:
             "phases_ms": self.phases_ms, "rto_s": self.rto_s, "rto_target_s": self.rto_target_s,
             "rto_ok": self.rto_ok, "tables": [t.to_dict() for t in self.tables],
             "checks": [c.to_dict() for c in self.checks], "issues": self.issues(), "error": self.error,
+            **({"cluster": self.cluster} if self.cluster is not None else {}),
         }
 
 
@@ -134,8 +137,9 @@ class _Clock:
         t0 = time.perf_counter()
         try:
             yield
-        finally:
-            self.result.phases_ms[name] = round((time.perf_counter() - t0) * 1000, 1)
+        finally:  # a phase entered again (one object at a time) adds up
+            took = (time.perf_counter() - t0) * 1000
+            self.result.phases_ms[name] = round(self.result.phases_ms.get(name, 0.0) + took, 1)
 
 
 def drill_spec(config: Config, name: str) -> tuple[Drill, Backup]:
@@ -173,25 +177,57 @@ def run_drill(config: Config, name: str, backup_id: str | None = None, keep: boo
                           hint=f"run `opsbook backup run {d.backup}` first", retryable=False)
     result.backup_id, result.backup_created_at = m.id, m.created_at
     result.location, result.source_kind = storage.where(m.id), m.source_kind
-    admin = _target_dsn(config, name, d) if m.source_kind == "postgres" else ""
-    if admin:
-        _ping(admin)  # an unreachable target is "could not run", before anything is fetched
-    work = workdir_for()
+    cluster: ThrowawayCluster | None = None
+    if m.source_kind == "postgres" and d.cluster is not None:
+        cluster = ThrowawayCluster(d.cluster)
+        result.cluster = {"bin_dir": "", "dir": "", "port": 0}
+        try:
+            admin = cluster.start()  # a cluster that cannot start is "could not run", before any fetch
+        except BaseException:
+            cluster.close(keep=keep)
+            _cluster_info(result, cluster, kept=keep)
+            raise
+        _cluster_info(result, cluster, kept=False)
+    else:
+        admin = _target_dsn(config, name, d) if m.source_kind == "postgres" else ""
+        if admin:
+            _ping(admin)  # an unreachable target is "could not run", before anything is fetched
     try:
-        with identity_path(d.identity, identity, f"drills.{name}.identity") as ident:
-            try:
-                if m.source_kind == "postgres":
-                    _drill_pg(config, d, b, m, storage, work, ident, admin, keep, result, clock)
-                else:
-                    _drill_sqlite(config, d, m, storage, work, ident, result, clock)
-            except OpsbookError as e:
-                if isinstance(e, UsageError):
-                    raise
-                result.error = e.to_dict()
+        work = workdir_for()
+        try:
+            with identity_path(d.identity, identity, f"drills.{name}.identity") as ident:
+                try:
+                    if m.source_kind == "postgres":
+                        _drill_pg(config, d, b, m, storage, work, ident, admin, keep, result, clock)
+                    else:
+                        _drill_sqlite(config, d, m, storage, work, ident, result, clock)
+                except OpsbookError as e:
+                    if isinstance(e, UsageError):
+                        raise
+                    result.error = e.to_dict()
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
     finally:
-        shutil.rmtree(work, ignore_errors=True)
+        if cluster is not None:
+            kept = keep and not result.ok
+            try:
+                cluster.close(keep=kept)
+            finally:
+                _cluster_info(result, cluster, kept)
         result.finished_at = datetime.now(UTC)
     return result
+
+
+def _cluster_info(result: DrillResult, cluster: ThrowawayCluster, kept: bool) -> None:
+    where = str(cluster.dir or "")
+    result.cluster = {"bin_dir": cluster.bin_dir, "dir": where, "port": cluster.port, "kept": kept}
+    db = result.scratch or "no database"
+    if kept:
+        result.kept = True
+        result.scratch = (f"{db} in the throwaway cluster {where} (stopped; start it with "
+                          f"pg_ctl -D {where}/data -o '-p {cluster.port} -k {where}' start)")
+    elif result.scratch and "throwaway cluster" not in result.scratch:
+        result.scratch = f"{db} in a throwaway cluster (removed)"
 
 
 def _ping(admin: str) -> None:
@@ -200,6 +236,21 @@ def _ping(admin: str) -> None:
     except psycopg.OperationalError as e:
         raise CouldNotRun(f"cannot connect to the drill target: {redactor.text(str(e).strip())}",
                           hint="is the target server up, and target: right?") from None
+
+
+def _fetch_and_unpack_directory(storage: Any, m: Manifest, work: Path, ident: str | None, dest: Path,
+                                clock: _Clock) -> None:
+    """Every object of a directory dump, one at a time (fetch, then decrypt + decompress into ``dest``)."""
+    dest.mkdir()
+    for obj in m.objects:
+        with clock.phase("fetch"):
+            path = fetch(storage, m, obj, work)
+        try:
+            with clock.phase("decrypt_decompress"):
+                unpack(path, obj, m, ident, to_file(dest / dump_file_name(obj.name)))
+        finally:
+            if path.parent == work:
+                path.unlink(missing_ok=True)
 
 
 def _fetch_and_unpack(storage: Any, m: Manifest, work: Path, ident: str | None, dest: Path,
@@ -215,8 +266,12 @@ def _fetch_and_unpack(storage: Any, m: Manifest, work: Path, ident: str | None, 
 
 def _drill_pg(config: Config, d: Drill, b: Backup, m: Manifest, storage: Any, work: Path, ident: str | None,
               admin: str, keep: bool, result: DrillResult, clock: _Clock) -> None:
-    plain = work / "dump.pgc"
-    _fetch_and_unpack(storage, m, work, ident, plain, clock)
+    if m.directory:
+        plain = work / "dump"  # format: directory: a local copy of the directory (pg_restore -j reads it)
+        _fetch_and_unpack_directory(storage, m, work, ident, plain, clock)
+    else:
+        plain = work / "dump.pgc"
+        _fetch_and_unpack(storage, m, work, ident, plain, clock)
     db = scratch_name(result.drill, datetime.now(UTC))
     result.scratch = db
     dsn = with_dbname(admin, db)
@@ -226,7 +281,10 @@ def _drill_pg(config: Config, d: Drill, b: Backup, m: Manifest, storage: Any, wo
     try:
         with clock.phase("restore"):
             _pg_restore(find("pg_restore", d.bin_dir or b.bin_dir), dsn, plain, d.jobs)
-        plain.unlink(missing_ok=True)
+        if plain.is_dir():
+            shutil.rmtree(plain, ignore_errors=True)
+        else:
+            plain.unlink(missing_ok=True)
         with clock.phase("verify"), psycopg.connect(dsn, autocommit=True) as conn:
             _verify_pg(conn, d, m, result)
             if d.verify.integrity:

@@ -131,5 +131,29 @@ def pg_restore_list(pg_restore: str, listing: Path) -> Callable[[IO[bytes]], Non
     return consume
 
 
+def pg_restore_list_dir(pg_restore: str, directory: Path) -> int:
+    """``pg_restore --list`` of an unpacked directory dump; the number of entries in its TOC."""
+    with tempfile.TemporaryFile() as err:
+        p = subprocess.run([pg_restore, "--list", str(directory)], stdin=subprocess.DEVNULL,
+                           stdout=subprocess.PIPE, stderr=err)
+        if p.returncode != 0:
+            err.seek(0)
+            raise VerifyFailed(f"pg_restore --list rejects the directory dump: {stderr_tail(err.read())}")
+    return sum(1 for ln in p.stdout.decode("utf-8", "replace").splitlines() if ln and not ln.startswith(";"))
+
+
+def unpack_object(storage: Storage, m: Manifest, obj: StoredObject, work: Path, identity_path: str | None,
+                  dest: Path, fetched: Callable[[], None] | None = None) -> None:
+    """Fetch one object (checked), decrypt + decompress it into ``dest``, drop the downloaded copy."""
+    path = fetch(storage, m, obj, work)
+    try:
+        if fetched:
+            fetched()
+        unpack(path, obj, m, identity_path, to_file(dest))
+    finally:
+        if path.parent == work:
+            path.unlink(missing_ok=True)
+
+
 def workdir_for(base: str | None = None) -> Path:
     return Path(tempfile.mkdtemp(prefix="opsbook-restore-", dir=base or os.environ.get("OPSBOOK_TMPDIR")))

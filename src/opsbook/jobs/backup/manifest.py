@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any
 
 SCHEMA = "opsbook.backup-manifest/1"
+DIR_PREFIX = "dump/"  # format: directory stores <id>/dump/<file>.zst(.age), one object per file
 
 
 def new_id(now: datetime) -> str:
@@ -20,12 +21,23 @@ def new_id(now: datetime) -> str:
     return f"{now:%Y%m%dT%H%M%SZ}-{secrets.token_hex(2)}"
 
 
+def dump_object_name(file: str, encrypted: bool) -> str:
+    """``toc.dat`` -> ``dump/toc.dat.zst.age``: one stored object per file of a directory dump."""
+    return f"{DIR_PREFIX}{file}.zst" + (".age" if encrypted else "")
+
+
+def dump_file_name(obj: str) -> str:
+    """The inverse of :func:`dump_object_name`."""
+    name = obj.removeprefix(DIR_PREFIX)
+    return name.removesuffix(".age").removesuffix(".zst")
+
+
 @dataclass
 class StoredObject:
     name: str
     size: int
     sha256: str
-    content: str  # pg_dump-custom | sqlite
+    content: str  # pg_dump-custom | pg_dump-directory | sqlite
     compression: str = "zstd"
     encryption: str | None = None  # "age" or None
 
@@ -64,6 +76,11 @@ class Manifest:
     @property
     def size(self) -> int:
         return sum(o.size for o in self.objects)
+
+    @property
+    def directory(self) -> bool:
+        """A ``format: directory`` dump: every object is one file of pg_dump's directory."""
+        return any(o.content == "pg_dump-directory" for o in self.objects)
 
     @property
     def encrypted(self) -> bool:

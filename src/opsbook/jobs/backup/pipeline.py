@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
+import signal
+import subprocess
+import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -19,11 +24,11 @@ from ...config.load import Config
 from ...config.resources import PostgresResource, SqliteResource
 from ...config.secrets import redactor, reveal
 from ...errors import CouldNotRun, OpsbookError, UsageError
-from .manifest import Manifest, StoredObject, TableSnapshot, new_id
+from .manifest import Manifest, StoredObject, TableSnapshot, dump_object_name, new_id
 from .snapshot import count_rows, select_tables
 from .storage import Storage, storage_for
 from .stream import Chain, Tap, compressor, encryptor
-from .tools import BackupFailed, find, libpq_args, version
+from .tools import BackupFailed, find, libpq_args, stderr_tail, version
 
 SCHEMA = "opsbook.backup/1"
 PG_OBJECT = "dump.pgc.zst"
@@ -144,24 +149,30 @@ def _run_pg(config: Config, name: str, spec: Backup, src: PostgresResource, prog
                                  spec.exclude_tables, spec.exclude_table_data)
         bid = new_id(now())
         conninfo, env = libpq_args(dsn)
-        argv = [pg_dump, "--format=custom", "--compress=0", f"--snapshot={snap}", "--no-password"]
+        fmt = ["--format=custom"] if spec.format == "custom" else ["--format=directory", f"--jobs={spec.dump_jobs}"]
+        argv = [pg_dump, *fmt, "--compress=0", f"--snapshot={snap}", "--no-password"]
         argv += [f"--schema={p}" for p in spec.schemas] + [f"--exclude-schema={p}" for p in spec.exclude_schemas]
         argv += [f"--table={p}" for p in spec.tables] + [f"--exclude-table={p}" for p in spec.exclude_tables]
         argv += [f"--exclude-table-data={p}" for p in spec.exclude_table_data]
         argv += ["--dbname", conninfo]
         timings: dict[str, float] = {}
-        obj_name = PG_OBJECT + (".age" if spec.encrypt else "")
-        tables, sha, size = _dump(storage, bid, obj_name, argv, env, tail, conn, selected, progress,
-                                  timings, spec.timeout)
+        enc = "age" if spec.encrypt else None
+        if spec.format == "directory":
+            tables, objects = _dump_directory(storage, bid, argv, env, tail, enc, conn, selected, progress,
+                                              timings, spec.timeout)
+        else:
+            obj_name = PG_OBJECT + (".age" if spec.encrypt else "")
+            tables, sha, size = _dump(storage, bid, obj_name, argv, env, tail, conn, selected, progress,
+                                      timings, spec.timeout)
+            objects = [StoredObject(obj_name, size, sha, "pg_dump-custom", "zstd", enc)]
     finally:
         try:
             conn.rollback()
         finally:
             conn.close()
-    obj = StoredObject(obj_name, size, sha, "pg_dump-custom", "zstd", "age" if spec.encrypt else None)
     manifest = Manifest(
         id=bid, backup=name, source_kind="postgres", created_at=created.isoformat(),
-        finished_at=now().isoformat(), objects=[obj], tables=tables, recipients=recipients,
+        finished_at=now().isoformat(), objects=objects, tables=tables, recipients=recipients,
         versions=versions, options=_options(spec), timings_ms=timings,
     )
     t0 = time.perf_counter()
@@ -172,16 +183,140 @@ def _run_pg(config: Config, name: str, spec: Backup, src: PostgresResource, prog
         storage.abort(bid)
         raise
     manifest.timings_ms["commit"] = _ms(t0)
-    return BackupResult(name, manifest, storage.where(bid), {obj_name: storage.where(bid, obj_name)})
+    return BackupResult(name, manifest, storage.where(bid), {o.name: storage.where(bid, o.name) for o in objects})
 
 
 def _options(spec: Backup) -> dict[str, Any]:
     return {
-        "format": spec.format, "schemas": spec.schemas, "exclude_schemas": spec.exclude_schemas,
+        "format": spec.format, **({"jobs": spec.dump_jobs} if spec.format == "directory" else {}),
+        "schemas": spec.schemas, "exclude_schemas": spec.exclude_schemas,
         "tables": spec.tables, "exclude_tables": spec.exclude_tables,
         "exclude_table_data": spec.exclude_table_data,
         "zstd": {"level": spec.zstd.level, "threads": spec.zstd.threads},
     }
+
+
+class _RowCounter:
+    """Exact row counts on the snapshot's connection, in a thread while the dump runs."""
+
+    def __init__(self, conn: psycopg.Connection, selected: list[tuple[str, str, str | None, bool]],
+                 progress: Progress, timings: dict[str, float]) -> None:
+        self.counted: dict[str, TableSnapshot] = {}
+        self.error: list[BaseException] = []
+        self.done = 0
+
+        def tick(_t: str) -> None:
+            self.done += 1
+            if progress.on_tables:
+                progress.on_tables(self.done, len(selected))
+
+        def count() -> None:
+            t0 = time.perf_counter()
+            try:
+                self.counted.update(count_rows(conn, selected, tick))
+            except BaseException as e:
+                self.error.append(e)
+            timings["row_counts"] = _ms(t0)
+
+        self.thread = threading.Thread(target=count, name="opsbook-row-counts", daemon=True)
+        self.thread.start()
+
+    def result(self) -> dict[str, TableSnapshot]:
+        self.thread.join()
+        if self.error:
+            raise BackupFailed(f"row counts failed: {redactor.text(str(self.error[0]).strip())}") from None
+        return self.counted
+
+
+def _dump_directory(storage: Storage, bid: str, argv: list[str], env: dict[str, str],
+                    tail: list[tuple[str, list[str]]], enc: str | None, conn: psycopg.Connection,
+                    selected: list[tuple[str, str, str | None, bool]], progress: Progress,
+                    timings: dict[str, float], timeout: float | None
+                    ) -> tuple[dict[str, TableSnapshot], list[StoredObject]]:
+    """``pg_dump -Fd -j N`` into a local temp directory, then each file through zstd | age into storage.
+
+    The temp copy is the price of the parallel dump (pg_dump -j writes files, not a stream); it
+    is removed whatever happens, and a failure aborts the partial backup as for custom format.
+    """
+    tmp = Path(tempfile.mkdtemp(prefix="opsbook-dump-", dir=os.environ.get("OPSBOOK_TMPDIR")))
+    out = tmp / "dump"
+    objects: list[StoredObject] = []
+    killed: list[str] = []
+    proc: subprocess.Popen[bytes] | None = None
+    chain: Chain | None = None
+
+    def kill(reason: str) -> None:
+        killed.append(reason)
+        if proc is not None and proc.poll() is None:
+            with contextlib.suppress(OSError):
+                os.killpg(proc.pid, signal.SIGKILL)
+        if chain is not None:
+            chain.kill(reason)
+
+    timer = threading.Timer(timeout, kill, args=("timed out",)) if timeout else None
+    counter = _RowCounter(conn, selected, progress, timings)
+    try:
+        if timer:
+            timer.start()
+        t0 = time.perf_counter()
+        with tempfile.TemporaryFile() as err:
+            try:
+                proc = subprocess.Popen([*argv, "--file", str(out)], stdin=subprocess.DEVNULL,
+                                        stdout=subprocess.DEVNULL, stderr=err, env=env, start_new_session=True)
+            except OSError as e:
+                raise BackupFailed(f"cannot start pg_dump: {e.strerror}") from None
+            rc = proc.wait()
+            if rc != 0:
+                err.seek(0)
+                how = f"was killed by signal {-rc}" if rc < 0 else f"exited with status {rc}"
+                if killed:
+                    how += f" ({killed[0]})"
+                tail_text = stderr_tail(err.read())
+                raise BackupFailed(f"pg_dump {how}" + (f": {redactor.text(tail_text)}" if tail_text else ""),
+                                   hint="nothing was listed; the partial backup was removed")
+        timings["dump"] = _ms(t0)
+        tables = counter.result()
+        t0 = time.perf_counter()
+        stored = 0
+        for f in sorted(out.iterdir()):
+            name = dump_object_name(f.name, enc is not None)
+            with open(f, "rb") as src:
+                chain = Chain(tail, stdin=src)
+            try:
+                base = stored
+
+                def on_bytes(n: int, base: int = base) -> None:
+                    if progress.on_bytes:
+                        progress.on_bytes(base + n)
+
+                tap = Tap(chain, on_bytes)
+                storage.write_object(bid, name, tap)  # type: ignore[arg-type]
+                if not tap.done:
+                    tap.read()
+            finally:
+                chain.close()
+                chain = None
+            if killed:
+                raise BackupFailed(f"backup {killed[0]}")
+            stored += tap.size
+            objects.append(StoredObject(name, tap.size, tap.sha.hexdigest(), "pg_dump-directory", "zstd", enc))
+            f.unlink()  # the plain copy is not needed any more
+        timings["store"] = _ms(t0)
+    except BaseException as e:
+        kill("failed")
+        counter.thread.join(timeout=30)
+        storage.abort(bid)
+        if isinstance(e, OpsbookError | KeyboardInterrupt | SystemExit):
+            raise
+        raise BackupFailed(f"backup failed: {type(e).__name__}: {redactor.text(str(e))}") from None
+    finally:
+        if timer:
+            timer.cancel()
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        shutil.rmtree(tmp, ignore_errors=True)
+    return tables, objects
 
 
 def _dump(storage: Storage, bid: str, obj: str, argv: list[str], env: dict[str, str],

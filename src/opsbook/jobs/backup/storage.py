@@ -66,7 +66,7 @@ class LocalStorage:
 
     def write_object(self, bid: str, obj: str, stream: IO[bytes]) -> None:
         d = self._partial(bid)
-        d.mkdir(parents=True, exist_ok=True)
+        (d / obj).parent.mkdir(parents=True, exist_ok=True)  # format: directory objects are dump/<file>
         with open(d / obj, "wb") as f:
             while chunk := stream.read(CHUNK):
                 f.write(chunk)

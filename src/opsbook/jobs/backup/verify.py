@@ -15,10 +15,10 @@ from ...config.load import Config
 from ...config.secrets import Secret, reveal
 from ...errors import OpsbookError
 from .catalog import read_catalog
-from .fetch import fetch, pg_restore_list, to_file, unpack, workdir_for
-from .manifest import Manifest
+from .fetch import fetch, pg_restore_list, pg_restore_list_dir, to_file, unpack, unpack_object, workdir_for
+from .manifest import DIR_PREFIX, Manifest, dump_file_name
 from .pipeline import backup_spec
-from .storage import storage_for
+from .storage import Storage, storage_for
 from .tools import VerifyFailed, find, identity_file
 
 SCHEMA = "opsbook.backup-verify/1"
@@ -89,6 +89,9 @@ def verify_backup(config: Config, name: str, bid: str | None = None, identity: s
     try:
         with identity_path(spec.encrypt.identity if spec.encrypt else None, identity,
                            f"backups.{name}.encrypt.identity") as ident:
+            if m.directory:
+                _verify_directory(storage, m, ident, work, result, spec.bin_dir)
+                return _done(result, t0)
             for obj in m.objects:
                 check = ObjectCheck(obj.name, storage.where(m.id, obj.name))
                 result.objects.append(check)
@@ -101,8 +104,48 @@ def verify_backup(config: Config, name: str, bid: str | None = None, identity: s
                     check.error = e.message
     finally:
         shutil.rmtree(work, ignore_errors=True)
+    return _done(result, t0)
+
+
+def _done(result: VerifyResult, t0: float) -> VerifyResult:
     result.duration_ms = round((time.perf_counter() - t0) * 1000, 1)
     return result
+
+
+def _verify_directory(storage: Storage, m: Manifest, ident: str | None, work: Path, result: VerifyResult,
+                      bin_dir: str | None) -> None:
+    """Every object fetched (size, sha256), decrypted and decompressed into one directory, then
+    ``pg_restore --list`` of that directory: the archive check covers all the objects together."""
+    dump = work / "dump"
+    dump.mkdir()
+    failed: list[str] = []
+    for obj in m.objects:
+        check = ObjectCheck(obj.name, storage.where(m.id, obj.name))
+        result.objects.append(check)
+
+        def fetched(check: ObjectCheck = check) -> None:
+            check.checksum = True
+
+        try:
+            unpack_object(storage, m, obj, work, ident, dump / dump_file_name(obj.name), fetched)
+            check.decrypt = True
+        except VerifyFailed as e:
+            check.error = e.message
+            failed.append(obj.name)
+    if failed:
+        for c in result.objects:
+            if not c.error:
+                c.error = f"pg_restore --list not run: {', '.join(failed)} failed"
+        return
+    try:
+        entries = pg_restore_list_dir(find("pg_restore", bin_dir), dump)
+    except VerifyFailed as e:
+        for c in result.objects:
+            c.error = e.message
+        return
+    for c in result.objects:
+        c.archive = True
+        c.entries = entries if c.name.startswith(f"{DIR_PREFIX}toc.dat") else 0
 
 
 def _archive(path: Path, obj_name: str, m: Manifest, ident: str | None, work: Path,
