@@ -21,7 +21,8 @@ from pgutil import ADMIN_DSN, execute, scratch_database
 
 def drill_dbs() -> set[str]:
     with psycopg.connect(ADMIN_DSN) as conn:
-        return {r[0] for r in conn.execute("SELECT datname FROM pg_database WHERE datname LIKE 'drill\\_%'")}
+        # only this file's drill: other test files run drills at the same time (xdist)
+        return {r[0] for r in conn.execute("SELECT datname FROM pg_database WHERE datname LIKE 'drill\\_weekly\\_%'")}
 
 
 @pytest.fixture

@@ -62,6 +62,14 @@ class BackupResult:
         }
 
 
+
+def _as_backup_error(e: BaseException) -> BaseException:
+    """What a failed backup raises: our own errors and interrupts as they are, anything else as
+    a BackupFailed whose message carries no secret."""
+    if isinstance(e, OpsbookError | KeyboardInterrupt | SystemExit):
+        return e
+    return BackupFailed(f"backup failed: {type(e).__name__}: {redactor.text(str(e))}")
+
 def backup_spec(config: Config, name: str) -> Backup:
     spec: Backup | None = config.model.backups.get(name)
     if spec is None:
@@ -306,9 +314,7 @@ def _dump_directory(storage: Storage, bid: str, argv: list[str], env: dict[str, 
         kill("failed")
         counter.thread.join(timeout=30)
         storage.abort(bid)
-        if isinstance(e, OpsbookError | KeyboardInterrupt | SystemExit):
-            raise
-        raise BackupFailed(f"backup failed: {type(e).__name__}: {redactor.text(str(e))}") from None
+        raise _as_backup_error(e) from None
     finally:
         if timer:
             timer.cancel()
@@ -365,9 +371,7 @@ def _dump(storage: Storage, bid: str, obj: str, argv: list[str], env: dict[str, 
         chain.kill()
         counter.join(timeout=30)
         storage.abort(bid)
-        if isinstance(e, OpsbookError | KeyboardInterrupt | SystemExit):
-            raise
-        raise BackupFailed(f"backup failed: {type(e).__name__}: {redactor.text(str(e))}") from None
+        raise _as_backup_error(e) from None
     finally:
         if timer:
             timer.cancel()
