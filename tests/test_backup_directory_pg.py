@@ -32,7 +32,8 @@ def moto() -> Iterator[str]:
 def drill_dbs() -> set[str]:
     with psycopg.connect(ADMIN_DSN) as conn:
         # only this file's drill: other test files run drills at the same time (xdist)
-        return {r[0] for r in conn.execute("SELECT datname FROM pg_database WHERE datname LIKE 'drill\\_dirweekly\\_%'")}
+        rows = conn.execute("SELECT datname FROM pg_database WHERE datname LIKE 'drill\\_dirweekly\\_%'")
+        return {r[0] for r in rows}
 
 
 def config(tmp: Path, dsn: str, pub: str, key: Path, dest: str, resources: str = "") -> Path:
