@@ -65,6 +65,19 @@ class CheckType:
         return agg.judge(list(rows[0]), ctx)
 
 
+def row_condition(table_name: str, cond: Q, db: Db, found: str, clean: str) -> Aggregate:
+    """The shape of not_null, accepted_values, range and pattern: a violation is a row matching
+    ``cond``. ``found`` completes "<n> rows ..."; ``clean`` is the message when there are none."""
+    expr = db.count_if(cond)
+    rows = Q("SELECT * FROM ", table(table_name), " WHERE ", cond)
+
+    def judge(values: list[Any], ctx: RunCtx) -> Finding:
+        n = int(values[0] or 0)
+        return Finding(n, f"{plural(n, 'row')} {found}" if n else clean, rows=rows, where=cond)
+
+    return Aggregate(table_name, [expr], judge, aggregate_query(table_name, [expr]))
+
+
 def aggregate_query(table_name: str, exprs: list[Q]) -> Q:
     return Q("SELECT ", Q.join(", ", exprs), " FROM ", table(table_name))
 

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from ..config.integrity import NotNullCheck
-from .base import Aggregate, CheckType, Finding, RunCtx, aggregate_query, plural
-from .db import Db, Q, col, table
+from .base import Aggregate, CheckType, row_condition
+from .db import Db, Q, col
 
 
 class NotNull(CheckType):
@@ -14,16 +14,8 @@ class NotNull(CheckType):
 
     def aggregate(self, spec: NotNullCheck, db: Db) -> Aggregate:
         cond = Q("(", Q.join(" OR ", [Q(col(c), " IS NULL") for c in spec.columns]), ")")
-        expr = db.count_if(cond)
-        rows = Q("SELECT * FROM ", table(spec.table), " WHERE ", cond)
-
-        def judge(values: list[Any], ctx: RunCtx) -> Finding:
-            n = int(values[0] or 0)
-            where = " or ".join(spec.columns)
-            msg = f"{plural(n, 'row')} with NULL {where}" if n else f"no NULL {where}"
-            return Finding(n, msg, rows=rows, where=cond)
-
-        return Aggregate(spec.table, [expr], judge, aggregate_query(spec.table, [expr]))
+        where = " or ".join(spec.columns)
+        return row_condition(spec.table, cond, db, f"with NULL {where}", f"no NULL {where}")
 
 
 TYPE = NotNull()
