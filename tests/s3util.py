@@ -2,7 +2,7 @@
 
 with moto_endpoint() as url: ...            # anywhere
 with scratch_bucket(url) as bucket: ...     # a unique bucket, emptied and removed afterwards
-def test_x(moto_server: str): ...           # as a fixture, after `moto_server = s3util.moto_server`
+def test_x(moto: str): ...                  # as a fixture: tests/conftest.py
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ from contextlib import contextmanager
 from typing import Any
 
 import boto3
-import pytest
 from moto.server import ThreadedMotoServer
 
 from helpers import free_port
@@ -66,9 +65,3 @@ def resource_yaml(endpoint: str, bucket: str, prefix: str = "") -> str:
         f'{{kind: s3, bucket: "{bucket}", endpoint: "{endpoint}", region: {REGION}, '
         f'access_key_id: {ACCESS_KEY}, secret_access_key: {SECRET_KEY}, prefix: "{prefix}"}}'
     )
-
-
-@pytest.fixture(scope="module")
-def moto_server() -> Iterator[str]:
-    with moto_endpoint() as url:
-        yield url

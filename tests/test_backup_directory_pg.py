@@ -13,7 +13,7 @@ import pytest
 from backuputil import age_keypair, seed, write_config
 from clirun import opsbook
 from pgutil import ADMIN_DSN, scratch_database
-from s3util import client, moto_endpoint, resource_yaml, scratch_bucket
+from s3util import client, resource_yaml, scratch_bucket
 
 
 @pytest.fixture
@@ -21,12 +21,6 @@ def source() -> Iterator[str]:
     with scratch_database("opsbook_bkdir_src") as dsn:
         seed(dsn)
         yield dsn
-
-
-@pytest.fixture(scope="module")
-def moto() -> Iterator[str]:
-    with moto_endpoint() as url:
-        yield url
 
 
 def drill_dbs() -> set[str]:

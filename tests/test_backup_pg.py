@@ -14,7 +14,7 @@ from backuputil import age_keypair, seed, write_config
 from clirun import opsbook
 from helpers import free_port
 from pgutil import execute, scratch_database
-from s3util import client, moto_endpoint, resource_yaml, scratch_bucket
+from s3util import client, resource_yaml, scratch_bucket
 
 
 @pytest.fixture
@@ -22,12 +22,6 @@ def source() -> Iterator[str]:
     with scratch_database("opsbook_bk_src") as dsn:
         seed(dsn)
         yield dsn
-
-
-@pytest.fixture(scope="module")
-def moto() -> Iterator[str]:
-    with moto_endpoint() as url:
-        yield url
 
 
 def local_config(tmp: Path, dsn: str, pub: str, extra: str = "") -> Path:

@@ -10,9 +10,8 @@ from s3util import resource_yaml, scratch_bucket
 
 
 @pytest.fixture(scope="module")
-def endpoint() -> Iterator[str]:
-    with s3util.moto_endpoint() as url:
-        yield url
+def endpoint(moto: str) -> str:
+    return moto  # the conftest's moto server, under the name these tests read best with
 
 
 @pytest.fixture
