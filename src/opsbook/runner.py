@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import importlib
 import time
 from collections.abc import Callable, Iterable
@@ -58,8 +59,14 @@ def plan(config: Config, names: Iterable[str] = ()) -> Plan:
     return Plan(order, set(wanted))
 
 
+@functools.cache
+def _defaults(expressions: tuple[str, ...]) -> tuple[Assertion, ...]:
+    # a kind's default_expect is parsed once per process, not once per check run
+    return tuple(Assertion.parse(e) for e in expressions)
+
+
 def _assertions(check: CheckCommon, kind: CheckKind) -> list[Assertion]:
-    expect = list(check.expect) or [Assertion.parse(e) for e in kind.default_expect]
+    expect = list(check.expect) or list(_defaults(kind.default_expect))
     return expect + list(check.warn)
 
 
