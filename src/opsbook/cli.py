@@ -303,6 +303,20 @@ cli.add_command(migrate_group)
 cli.add_command(backup_group)
 cli.add_command(drill_group)
 
+from . import cli_notify, cli_rules, cli_serve, cli_web  # noqa: E402
+
+cli.add_command(cli_rules.alerts_group)
+cli.add_command(cli_rules.slo_group)
+cli.add_command(cli_notify.notify_group)
+cli.add_command(cli_notify.silence_group)
+cli.add_command(cli_web.export_group)
+for _cmd in cli_rules.EXTRA_COMMANDS + cli_serve.COMMANDS:
+    cli.add_command(_cmd)
+for _cmd in cli_rules.GATE_COMMANDS:
+    gate_group.add_command(_cmd)
+for _cmd in cli_notify.ALERTS_COMMANDS:
+    cli_rules.alerts_group.add_command(_cmd)
+
 
 def main() -> None:
     try:

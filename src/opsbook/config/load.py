@@ -17,7 +17,9 @@ from ..errors import ConfigError, ConfigErrors
 from .backups import cross_check_backups
 from .integrity import cross_check_integrity
 from .models import CheckCommon, CheckParams, ConfigBase, KindInfo, SmokeSuite, config_model
+from .notify import cross_check_notify
 from .resources import Resource
+from .rules import cross_check_rules
 from .secrets import reveal
 from .yamlsource import Path as YPath
 from .yamlsource import Source, dotted, load_yaml
@@ -172,6 +174,8 @@ def _cross_check(cfg: ConfigBase, kinds: dict[str, KindInfo], src: Source) -> li
     # sections with cross-references of their own (config/<area>.py): one call each
     cross_check_backups(cfg, err)
     cross_check_integrity(cfg, err)
+    cross_check_rules(cfg, err)
+    cross_check_notify(cfg, err)
     for name, suite in cfg.smoke.items():
         if suite.resource is not None:
             res = cfg.resources.get(suite.resource)

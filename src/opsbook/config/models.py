@@ -21,7 +21,11 @@ from ..durations import Duration
 from .backups import Backup, Drill
 from .fields import Expect, WarnExpect
 from .integrity import IntegritySuite
+from .notify import Notify
 from .resources import HttpAuth, Model, Resource, Secret
+from .rules import AlertRule, Heartbeat, MaintenanceWindow, Slo
+from .serve import Serve
+from .web import Api, Retention, StatusPage
 
 
 class KindInfo(Protocol):
@@ -194,3 +198,12 @@ class ConfigBase(Model):
     backups: dict[str, Backup] = Field(default_factory=dict)
     drills: dict[str, Drill] = Field(default_factory=dict)
     integrity: dict[str, IntegritySuite] = Field(default_factory=dict)
+    alerts: dict[str, AlertRule] = Field(default_factory=dict)
+    slos: dict[str, Slo] = Field(default_factory=dict)
+    heartbeats: dict[str, Heartbeat] = Field(default_factory=dict)
+    maintenance: list[MaintenanceWindow] = Field(default_factory=list)
+    notify: Notify = Field(default_factory=Notify)
+    serve: Serve = Field(default_factory=Serve)
+    api: Api = Field(default_factory=Api)
+    status_page: StatusPage = Field(default_factory=StatusPage)
+    retention: Retention = Field(default_factory=Retention)

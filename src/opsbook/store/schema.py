@@ -6,6 +6,8 @@ written {id}, {json}, {ts}, {bool}, {bigint} and filled in per dialect (db.TYPES
 
 from __future__ import annotations
 
+from . import schema_notify, schema_rules, schema_serve, schema_web
+
 MIGRATIONS: list[tuple[int, str, list[str]]] = [
     (1, "check results, state, flips and runs", [
         """CREATE TABLE check_results (
@@ -59,4 +61,9 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
     ]),
 ]
 
-TABLES = ("check_results", "check_state", "check_flips", "runs")
+# areas keep their tables in store/schema_<area>.py, numbered in their own ranges: one line each
+MIGRATIONS += schema_rules.MIGRATIONS + schema_notify.MIGRATIONS + schema_serve.MIGRATIONS + schema_web.MIGRATIONS
+MIGRATIONS.sort(key=lambda m: m[0])
+
+TABLES = ("check_results", "check_state", "check_flips", "runs",
+          *schema_rules.TABLES, *schema_notify.TABLES, *schema_serve.TABLES, *schema_web.TABLES)

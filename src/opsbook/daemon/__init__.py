@@ -1,0 +1,1 @@
+"""The daemon: scheduler with leases, signals, self-monitoring (`opsbook serve`)."""

@@ -1,0 +1,1 @@
+"""Web surfaces: JSON API, dashboard, status page, /metrics."""
