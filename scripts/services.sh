@@ -157,14 +157,17 @@ ensure_rabbitmq() {
 
 # ---------------------------------------------------------------- command-line tools
 # binaries the tests run: pg_dump/pg_restore (backups, drills), age/age-keygen (encryption),
-# zstd (the manual restore path). Installed from Debian packages when missing.
+# zstd (the manual restore path), prometheus (a real PromQL source for alert rules) and
+# chromium (the dashboard's browser tests). Installed from Debian packages when missing.
 ensure_tools() {
     missing=""
     command -v pg_dump >/dev/null 2>&1 && command -v pg_restore >/dev/null 2>&1 \
         || missing="$missing postgresql-client"
     command -v age >/dev/null 2>&1 && command -v age-keygen >/dev/null 2>&1 || missing="$missing age"
     command -v zstd >/dev/null 2>&1 || missing="$missing zstd"
-    if [ -z "$missing" ]; then echo "tools: ok (pg_dump, age, zstd)"; return 0; fi
+    command -v prometheus >/dev/null 2>&1 || missing="$missing prometheus"
+    [ -x /usr/bin/chromium ] || missing="$missing chromium"
+    if [ -z "$missing" ]; then echo "tools: ok (pg_dump, age, zstd, prometheus, chromium)"; return 0; fi
     # shellcheck disable=SC2086
     apt_install $missing || { echo "tools: MISSING$missing (apt-get failed)"; return 1; }
     echo "tools: ok (installed$missing)"
