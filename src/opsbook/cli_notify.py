@@ -2,7 +2,22 @@
 
 from __future__ import annotations
 
+import getpass
+import os
+from datetime import datetime
+from typing import Any
+
 import click
+from rich.markup import escape
+from rich.table import Table
+
+from . import app
+from .cli_common import Ctx, common, err, out
+from .config.load import Config
+from .durations import parse_duration
+from .errors import DeliveryError, UsageError
+from .results import utcnow
+from .store.store import Store
 
 
 @click.group("notify")
@@ -15,4 +30,343 @@ def silence_group() -> None:
     """Silences: mute matching alerts for a while, with an author and a comment."""
 
 
-ALERTS_COMMANDS: list[click.Command] = []  # under `opsbook alerts`, e.g. `alerts ack`
+def _store(ctx: Ctx, cfg: Config | None) -> Store:
+    return app.open_store(cfg, ctx.store_override)
+
+
+def _when(d: Any) -> str:
+    if not d:
+        return "-"
+    if isinstance(d, str):
+        d = datetime.fromisoformat(d)
+    return str(d.strftime("%Y-%m-%d %H:%M:%S"))
+
+
+def _me() -> str:
+    try:
+        return os.environ.get("USER") or getpass.getuser()
+    except Exception:
+        return "unknown"
+
+
+# -- notify ---------------------------------------------------------------------------------------
+
+@notify_group.command("test")
+@click.argument("name")
+@click.option("--message", default="opsbook test notification: if you can read this, the receiver works",
+              help="text of the test notification")
+@common
+def notify_test(ctx: Ctx, name: str, message: str) -> int:
+    """Send a test notification through receiver NAME now. Exit 1 if it could not be delivered."""
+    from .notify.pipeline import SCHEMA, send_one
+    from .notify.render import title_text
+
+    cfg = ctx.config
+    if name not in cfg.model.notify.receivers:
+        raise UsageError(f"no receiver named {name!r}",
+                         hint=f"configured: {', '.join(cfg.model.notify.receivers) or '(none)'}")
+    now = utcnow()
+    tid = f"test-{name}-{int(now.timestamp() * 1000)}"
+    payload: dict[str, Any] = {
+        "schema": SCHEMA, "id": tid, "kind": "test", "status": "firing", "reason": "test", "receiver": name,
+        "group_key": f"test:{{receiver=\"{name}\"}}", "group_id": "test", "group_labels": {"alertname": "test"},
+        "dedup_key": f"opsbook-test-{name}", "alerts": [], "message": message,
+        "external_url": cfg.model.notify.external_url, "created_at": now.isoformat(),
+    }
+    payload["title"] = title_text(payload)
+    doc: dict[str, Any] = {"schema": "opsbook.notify-test/1", "receiver": name,
+                           "kind": cfg.model.notify.receivers[name].kind}
+    try:
+        receipt = send_one(cfg, name, payload, now)
+    except DeliveryError as e:
+        doc.update(ok=False, error=e.to_dict())
+        _record(ctx, cfg, name, now, None, e.to_dict())
+        if ctx.json:
+            ctx.emit(doc)
+        err.print(f"error: {e.message}", style="red", markup=False, soft_wrap=True)
+        if e.hint:
+            err.print(f"  hint: {e.hint}", markup=False, soft_wrap=True)
+        return 1
+    doc.update(ok=True, receipt=receipt)
+    _record(ctx, cfg, name, now, receipt, None)
+    if ctx.json:
+        ctx.emit(doc)
+    else:
+        out.print(f"delivered to {escape(name)} ({doc['kind']}): {escape(str(receipt))}")
+    return 0
+
+
+def _record(ctx: Ctx, cfg: Config, name: str, now: datetime, receipt: dict[str, Any] | None,
+            error: dict[str, Any] | None) -> None:
+    """The test's result becomes the receiver's last delivery/error; no store is not a failure."""
+    from .errors import OpsbookError
+    from .notify import outbox
+
+    try:
+        store = _store(ctx, cfg)
+    except OpsbookError as e:
+        err.print(f"warning: not recorded: {e.message}", markup=False)
+        return
+    try:
+        outbox.record_receiver(store, name, now, receipt, error)
+    finally:
+        store.close()
+
+
+@notify_group.command("status")
+@common
+def notify_status(ctx: Ctx) -> int:
+    """Receivers with their last delivery, last error and outbox counts."""
+    from .notify.outbox import receivers_status
+
+    cfg = ctx.config
+    store = _store(ctx, cfg)
+    try:
+        statuses = receivers_status(cfg, store)
+    finally:
+        store.close()
+    if ctx.json:
+        ctx.emit({"schema": "opsbook.notify-status/1", "receivers": [s.to_dict() for s in statuses]})
+        return 0
+    if not statuses:
+        out.print("no receivers; add some under notify.receivers: (see docs/notify.md)")
+        return 0
+    t = Table(header_style="bold")
+    for col in ("receiver", "kind", "ok", "last delivery", "last error", "pending", "dead"):
+        t.add_column(col)
+    for s in statuses:
+        last_err = f"{_when(s.last_error_at)} {s.last_error.get('message', '')}" if s.last_error else "-"
+        t.add_row(escape(s.name), s.kind, "yes" if s.ok else "[red]no[/]", _when(s.last_success_at),
+                  escape(last_err), str(s.pending), str(s.dead))
+    out.print(t)
+    return 0
+
+
+@notify_group.command("outbox")
+@click.option("--status", "status", type=click.Choice(["pending", "dead", "delivered", "all"]), default="all",
+              help="only rows in this state")
+@click.option("--receiver", default=None, metavar="NAME", help="only rows for this receiver")
+@click.option("--limit", type=click.IntRange(1, 10000), default=50, help="newest N rows")
+@click.option("--payload", is_flag=True, help="include each notification's stored payload (--json)")
+@common
+def notify_outbox(ctx: Ctx, status: str, receiver: str | None, limit: int, payload: bool) -> int:
+    """List outbox rows: what was sent, what waits for a retry, what is dead and why."""
+    from .notify import outbox
+
+    store = _store(ctx, ctx.config)
+    try:
+        rows = outbox.rows(store, None if status == "all" else status, limit, receiver)
+    finally:
+        store.close()
+    if ctx.json:
+        ctx.emit({"schema": "opsbook.notify-outbox/1", "rows": [r.to_dict(payload) for r in rows]})
+        return 0
+    t = Table(header_style="bold")
+    for col in ("id", "receiver", "status", "kind", "attempts", "created", "next / delivered", "title / last error"):
+        t.add_column(col)
+    for r in rows:
+        when = _when(r.delivered_at) if r.status == "delivered" else (
+            _when(r.next_attempt_at) if r.status == "pending" else "-")
+        note = (r.last_error or {}).get("message", "") if r.status != "delivered" and r.last_error else \
+            str(r.payload.get("title", ""))
+        t.add_row(str(r.id), escape(r.receiver), r.status, r.kind, str(r.attempts), _when(r.created_at), when,
+                  escape(note))
+    out.print(t if rows else "the outbox is empty")
+    return 0
+
+
+@notify_group.command("retry")
+@click.argument("row_id", type=int)
+@common
+def notify_retry(ctx: Ctx, row_id: int) -> int:
+    """Put a dead outbox row back in the queue (after fixing its receiver)."""
+    from .notify import outbox
+
+    store = _store(ctx, ctx.config)
+    try:
+        ok = outbox.retry(store, row_id, utcnow())
+    finally:
+        store.close()
+    if not ok:
+        raise UsageError(f"outbox row {row_id} is not dead (or does not exist)",
+                         hint="`opsbook notify outbox --status dead` lists dead rows")
+    if ctx.json:
+        ctx.emit({"schema": "opsbook.notify-retry/1", "id": row_id, "status": "pending"})
+    else:
+        out.print(f"row {row_id} queued again; the daemon (or `opsbook notify deliver`) sends it")
+    return 0
+
+
+@notify_group.command("deliver")
+@common
+def notify_deliver(ctx: Ctx) -> int:
+    """Send the outbox rows that are due now (what the daemon does after each evaluation).
+    Exit 1 if some delivery failed."""
+    from .notify.pipeline import deliver_due
+
+    cfg = ctx.config
+    store = _store(ctx, cfg)
+    try:
+        summary = deliver_due(cfg, store, utcnow())
+    finally:
+        store.close()
+    if ctx.json:
+        ctx.emit({"schema": "opsbook.notify-deliver/1", **summary})
+    else:
+        out.print(f"delivered {summary['delivered']}, failed {summary['failed']} (will retry), "
+                  f"dead {summary['dead']}")
+        for e in summary["errors"]:
+            err.print(f"  {e['receiver']}: {e['message']}", markup=False, soft_wrap=True)
+    return 1 if summary["failed"] or summary["dead"] else 0
+
+
+@notify_group.command("groups")
+@common
+def notify_groups(ctx: Ctx) -> int:
+    """Alert groups: their ids (for `opsbook alerts ack`), alerts, last notification, who acked."""
+    from .notify.groups import list_groups
+
+    store = _store(ctx, ctx.config)
+    try:
+        gs = list_groups(store)
+    finally:
+        store.close()
+    if ctx.json:
+        ctx.emit({"schema": "opsbook.notify-groups/1", "groups": [g.to_dict() for g in gs]})
+        return 0
+    if not gs:
+        out.print("no alert groups")
+        return 0
+    t = Table(header_style="bold")
+    for col in ("id", "labels", "receivers", "firing", "last notified", "acked by"):
+        t.add_column(col)
+    for g in gs:
+        d = g.to_dict()
+        labels = " ".join(f"{k}={v}" for k, v in g.labels.items())
+        t.add_row(g.group_id, escape(labels), escape(", ".join(d["receivers"])),
+                  f"{d['firing']}" + (f" ({d['muted']} muted)" if d["muted"] else ""),
+                  _when(g.last_notified_at), escape(g.acked_by or "-"))
+    out.print(t)
+    return 0
+
+
+# -- silence --------------------------------------------------------------------------------------
+
+@silence_group.command("add")
+@click.option("--match", "matchers", multiple=True, required=True, metavar="LABEL=VALUE",
+              help="a matcher: name=value, name!=value, name=~regex, name!~regex (repeatable; all must hold)")
+@click.option("--duration", default="1h", show_default=True, help="how long, e.g. 30m, 2h, 1d")
+@click.option("--comment", required=True, help="why (shown to whoever wonders why nothing pages)")
+@click.option("--author", default=None, help="who (default: $USER)")
+@click.option("--starts-in", "starts_in", default="0s", help="start later, e.g. 1h (default now)")
+@common
+def silence_add(ctx: Ctx, matchers: tuple[str, ...], duration: str, comment: str, author: str | None,
+                starts_in: str) -> int:
+    """Silence alerts matching every --match for --duration."""
+    from datetime import timedelta
+
+    from .notify import silences
+
+    try:
+        seconds, later = parse_duration(duration), parse_duration(starts_in)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    now = utcnow()
+    starts = now + timedelta(seconds=later)
+    store = _store(ctx, ctx.config)
+    try:
+        s = silences.add(store, list(matchers), author or _me(), comment, starts,
+                         starts + timedelta(seconds=seconds), now)
+    finally:
+        store.close()
+    if ctx.json:
+        ctx.emit({"schema": "opsbook.silence/1", **s.to_dict(now)})
+    else:
+        out.print(f"silence {s.id} until {_when(s.ends_at)} UTC: {escape(' '.join(str(m) for m in s.matchers))}")
+    return 0
+
+
+@silence_group.command("list")
+@click.option("--all", "show_all", is_flag=True, help="include expired silences")
+@common
+def silence_list(ctx: Ctx, show_all: bool) -> int:
+    """Active and pending silences (--all: expired ones too)."""
+    from .notify import silences
+
+    now = utcnow()
+    store = _store(ctx, ctx.config)
+    try:
+        items = silences.list_all(store, now, include_expired=show_all)
+    finally:
+        store.close()
+    if ctx.json:
+        ctx.emit({"schema": "opsbook.silences/1", "silences": [s.to_dict(now) for s in items]})
+        return 0
+    if not items:
+        out.print("no silences")
+        return 0
+    t = Table(header_style="bold")
+    for col in ("id", "state", "matchers", "starts", "ends", "author", "comment"):
+        t.add_column(col)
+    for s in items:
+        t.add_row(s.id, s.state(now), escape(" ".join(str(m) for m in s.matchers)), _when(s.starts_at),
+                  _when(s.ends_at), escape(s.author), escape(s.comment))
+    out.print(t)
+    return 0
+
+
+@silence_group.command("expire")
+@click.argument("silence_id")
+@click.option("--by", "by", default=None, help="who (default: $USER)")
+@common
+def silence_expire(ctx: Ctx, silence_id: str, by: str | None) -> int:
+    """End a silence now. SILENCE_ID may be a unique prefix."""
+    from .notify import silences
+
+    now = utcnow()
+    store = _store(ctx, ctx.config)
+    try:
+        s = silences.expire(store, silence_id, now, by or _me())
+    finally:
+        store.close()
+    if ctx.json:
+        ctx.emit({"schema": "opsbook.silence/1", **s.to_dict(now)})
+    else:
+        out.print(f"silence {s.id} expired at {_when(s.ends_at)} UTC")
+    return 0
+
+
+# -- alerts ack -----------------------------------------------------------------------------------
+
+@click.command("ack")
+@click.argument("group")
+@click.option("--comment", default="", help="a note for the others")
+@click.option("--by", "by", default=None, help="who (default: $USER)")
+@common
+def alerts_ack(ctx: Ctx, group: str, comment: str, by: str | None) -> int:
+    """Acknowledge an alert group (its id from `opsbook notify groups`, or its key): no repeats
+    until a new alert fires in it; PagerDuty receivers get an acknowledge event now."""
+    from .notify import acks
+    from .notify.pipeline import deliver_due
+
+    cfg = ctx.config
+    now = utcnow()
+    store = _store(ctx, cfg)
+    try:
+        ack = acks.acknowledge(store, group, by or _me(), now, comment)
+        sent = deliver_due(cfg, store, now) if ack.enqueued else None
+    finally:
+        store.close()
+    if ctx.json:
+        ctx.emit({"schema": "opsbook.ack/1", **ack.to_dict(), "delivery": sent})
+    else:
+        out.print(f"acknowledged {ack.group_id} ({escape(ack.group_key)}) as {escape(ack.by)}")
+        for name in ack.enqueued:
+            out.print(f"  acknowledge event queued for {escape(name)}")
+        if sent and (sent["failed"] or sent["dead"]):
+            err.print("  warning: some acknowledge events could not be sent yet; the outbox retries them",
+                      markup=False)
+    return 0
+
+
+ALERTS_COMMANDS: list[click.Command] = [alerts_ack]  # under `opsbook alerts`, e.g. `alerts ack`

@@ -115,3 +115,25 @@ class ProbeError(OpsbookError):
 
 class StoreError(CouldNotRun):
     """The result store could not be opened or written."""
+
+
+class DeliveryError(OpsbookError):
+    """A notification could not be delivered to a receiver.
+
+    ``retryable``: 5xx, 408, 429, timeouts and connection errors are worth retrying; other 4xx
+    (a wrong routing key, a missing endpoint) are not. ``retry_after`` is the receiver's own
+    wish (Retry-After), in seconds. Exit code 1: the thing we tried (delivering) failed.
+    """
+
+    exit_code = EXIT_FAILED
+
+    def __init__(self, message: str, *, hint: str = "", retryable: bool = True,
+                 retry_after: float | None = None, status: int | None = None) -> None:
+        super().__init__(message, hint=hint, retryable=retryable)
+        self.retry_after = retry_after
+        self.status = status
+
+    def to_dict(self) -> dict[str, Any]:
+        d = super().to_dict()
+        d.update({"retry_after": self.retry_after, "status": self.status})
+        return d

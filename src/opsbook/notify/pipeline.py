@@ -3,25 +3,278 @@
     process(cfg, store, alerts, now)   -> route/group/silence/inhibit; enqueue outbox rows
     deliver_due(cfg, store, now)       -> send the outbox rows that are due; retries, receipts
 
-Placeholder signatures: the notify work fills them in.
+Grouping follows Alertmanager: a new group waits group_wait before its first notification;
+after that the group is looked at every group_interval and notifies when its set of firing
+alerts grew or some resolved; an unchanged firing group is re-sent after repeat_interval
+(unless acknowledged). All state is in the store, so a restart loses no timer or message.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+import hashlib
+import os
+import random
+import socket
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
+import httpx
+
 from ..config.load import Config
+from ..config.notify import Notify
+from ..errors import ConfigError, DeliveryError, OpsbookError
 from ..rules.model import AlertInstance
 from ..store.store import Store
+from . import groups as groups_mod
+from . import outbox, silences
+from .inhibit import inhibited
+from .receivers.base import SendContext
+from .receivers.registry import SENDERS
+from .render import title_text
+from .routing import RouteNode, group_key, routes_for
+from .timeintervals import muted
+
+SCHEMA = "opsbook.notification/1"
+
+
+class _LostRace(Exception):
+    """Another process changed the group first: roll back, it has done the work."""
+
+
+@dataclass
+class _Wanted:
+    node: RouteNode
+    labels: dict[str, str]
+    alerts: list[AlertInstance] = field(default_factory=list)
+    muted: dict[str, str] = field(default_factory=dict)  # fingerprint -> silenced/inhibited by
+
+
+def _node_for(n: Notify, path: str, labels: dict[str, str]) -> RouteNode | None:
+    return next((node for node in routes_for(n, labels) if node.path == path), None)
+
+
+def _digest(*parts: Any) -> str:
+    return hashlib.sha256("|".join(str(p) for p in parts).encode()).hexdigest()[:32]
+
+
+def _snapshot(a: AlertInstance, muted_by: str | None) -> dict[str, Any]:
+    return {**a.to_dict(), "muted": muted_by}
+
+
+def payload(cfg: Config, g: groups_mod.Group, receiver: str, *, kind: str, status: str, reason: str,
+            alerts: list[dict[str, Any]], dedup_key: str, now: datetime) -> dict[str, Any]:
+    """The stored notification document (no secrets: those are added by the sender)."""
+    doc: dict[str, Any] = {
+        "schema": SCHEMA, "id": dedup_key, "kind": kind, "status": status, "reason": reason,
+        "receiver": receiver, "group_key": g.group_key, "group_id": g.group_id, "group_labels": g.labels,
+        "dedup_key": g.dedup_key, "alerts": [{k: v for k, v in a.items() if k != "muted"} for a in alerts],
+        "external_url": cfg.model.notify.external_url, "created_at": now.isoformat(),
+        "acked_by": g.acked_by,
+    }
+    doc["title"] = title_text(doc)
+    return doc
 
 
 def process(cfg: Config, store: Store, alerts: list[AlertInstance], now: datetime) -> dict[str, Any]:
     """Route and group these alerts (every non-inactive alert the rules layer knows of, including
     ones that just resolved) and enqueue the notifications that are due. Returns a summary."""
-    return {"enqueued": 0}
+    n = cfg.model.notify
+    summary: dict[str, Any] = {"enqueued": 0, "groups": 0, "silenced": 0, "inhibited": 0, "muted_groups": 0}
+    if not n.receivers:
+        return summary
+    alerts = [a for a in alerts if a.state in ("firing", "resolved")]  # pending ones never notify
+    active = silences.list_active(store, now)
+    inhibit = inhibited(n.inhibit_rules, alerts)
+    wanted: dict[str, _Wanted] = {}
+    for a in alerts:
+        why = None
+        if a.state == "firing":
+            sid = silences.silenced_by(active, a.labels)
+            why = f"silenced by {sid}" if sid else inhibit.get(a.fingerprint)
+            if why:
+                summary["silenced" if sid else "inhibited"] += 1
+        for node in routes_for(n, a.labels):
+            key = group_key(node, a.labels)
+            w = wanted.setdefault(key, _Wanted(node, node.group_labels(a.labels)))
+            w.alerts.append(a)
+            if why:
+                w.muted[a.fingerprint] = why
+    for key in sorted(set(wanted) | set(groups_mod.all_keys(store))):
+        try:
+            with store.db.transaction() as tx:
+                result = _step(cfg, tx, key, wanted.get(key), now)
+        except _LostRace:
+            continue
+        summary["enqueued"] += result.get("enqueued", 0)
+        summary["groups"] += 1 if result.get("live") else 0
+        summary["muted_groups"] += 1 if result.get("held") else 0
+    return summary
 
 
-def deliver_due(cfg: Config, store: Store, now: datetime) -> dict[str, Any]:
+def _step(cfg: Config, tx: Any, key: str, w: _Wanted | None, now: datetime) -> dict[str, Any]:
+    """One group: create it, refresh its snapshot, and at flush time decide and enqueue."""
+    n = cfg.model.notify
+    db = tx.db
+    g = groups_mod.load(tx, key)
+    current = {a.fingerprint: a for a in (w.alerts if w else [])}
+    mutes = w.muted if w else {}
+    firing = {fp for fp, a in current.items() if a.state == "firing" and fp not in mutes}
+    firing_muted = {fp for fp, a in current.items() if a.state == "firing" and fp in mutes}
+    if g is None:
+        if not firing or w is None:
+            return {}  # nothing to say: only resolved or muted alerts, and nothing was sent before
+        g = groups_mod.Group(
+            key, groups_mod.group_id(key), w.node.path,
+            [{"name": r, "kind": n.receivers[r].kind} for r in w.node.receivers if r in n.receivers],
+            w.labels, [], [], groups_mod.pagerduty_dedup_key(key), 0, now, now,
+            now + timedelta(seconds=w.node.group_wait), None)
+        cur = tx.execute(
+            f"INSERT INTO notify_groups ({groups_mod.COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, NULL, NULL, "
+            "NULL, '') ON CONFLICT (group_key) DO NOTHING",
+            (key, g.group_id, g.route, db.json(g.receivers), db.json(g.labels), db.json([]), db.json([]), g.dedup_key,
+             db.ts(now), db.ts(now), db.ts(g.next_flush_at)))
+        if cur.rowcount != 1:
+            raise _LostRace
+    node = w.node if w else _node_for(n, g.route, g.labels)
+    # the snapshot people see: current alerts, plus notified ones that vanished (as resolved)
+    snap = {fp: _snapshot(a, mutes.get(fp)) for fp, a in current.items()}
+    for old in g.alerts:
+        fp = old.get("fingerprint", "")
+        if fp not in snap and fp in g.notified:
+            snap[fp] = {**old, "state": "resolved", "resolved_at": old.get("resolved_at") or now.isoformat(),
+                        "muted": None}
+    alerts_json = sorted(snap.values(), key=lambda a: (a.get("state") != "firing", a.get("fingerprint", "")))
+    if g.next_flush_at is not None and now < g.next_flush_at:
+        tx.execute("UPDATE notify_groups SET alerts = ?, updated_at = ? WHERE group_key = ?",
+                   (db.json(alerts_json), db.ts(now), key))
+        return {"live": True}
+    held = muted(n, list(node.mute_time_intervals), list(node.active_time_intervals), now) if node else None
+    if held:
+        # keep the flush due: what is owed goes out at the first look after the interval ends
+        tx.execute("UPDATE notify_groups SET alerts = ?, updated_at = ? WHERE group_key = ?",
+                   (db.json(alerts_json), db.ts(now), key))
+        return {"live": True, "held": held}
+    notified = set(g.notified)
+    new_firing = firing - notified
+    resolved_now = notified - firing - firing_muted  # sent as firing; now resolved or gone
+    acked = g.acked_by is not None
+    reason = ""
+    if new_firing:
+        reason = "firing" if not g.last_notified_at else "changed"
+        acked = False  # a new alert in the group re-arms it
+    elif resolved_now:
+        reason = "changed" if firing else "resolved"
+    elif firing and g.last_notified_at and node and not acked and (
+            now - g.last_notified_at).total_seconds() >= node.repeat_interval:
+        reason = "repeat"
+    enqueued = 0
+    seq = g.seq
+    if reason:
+        seq += 1
+        status = "firing" if firing else "resolved"
+        sent = [snap[fp] for fp in sorted(firing)]
+        gone = [snap[fp] for fp in sorted(resolved_now) if fp in snap]
+        for r in g.receivers:
+            rcv = n.receivers.get(r["name"])
+            if rcv is None:
+                continue  # removed from the config since the group formed
+            if not rcv.send_resolved and (status == "resolved" or (reason == "changed" and not new_firing)):
+                continue
+            body = sent + (gone if rcv.send_resolved else [])
+            dkey = _digest(key, r["name"], seq, reason, sorted(firing), sorted(resolved_now))
+            doc = payload(cfg, g, r["name"], kind=reason, status=status, reason=reason, alerts=body,
+                          dedup_key=dkey, now=now)
+            enqueued += outbox.enqueue(tx, dedup_key=dkey, group_key=key, receiver=r["name"], kind=reason,
+                                       payload=doc, now=now)
+    still = firing | (notified & firing_muted)
+    interval = node.group_interval if node else 300.0
+    if not still and not firing_muted:
+        tx.execute("DELETE FROM notify_groups WHERE group_key = ? AND seq = ?", (key, g.seq))
+        return {"enqueued": enqueued}
+    cur = tx.execute(
+        "UPDATE notify_groups SET alerts = ?, notified = ?, seq = ?, updated_at = ?, next_flush_at = ?, "
+        "last_notified_at = ?, acked_by = ?, acked_at = ?, ack_comment = ? WHERE group_key = ? AND seq = ?",
+        (db.json(alerts_json), db.json(sorted(still)), seq, db.ts(now), db.ts(now + timedelta(seconds=interval)),
+         db.ts(now if reason else g.last_notified_at), g.acked_by if acked else None,
+         db.ts(g.acked_at) if acked else None, g.ack_comment if acked else "", key, g.seq))
+    if cur.rowcount != 1:
+        raise _LostRace
+    return {"enqueued": enqueued, "live": True}
+
+
+# -- delivery -----------------------------------------------------------------------------------
+
+_WORKER = f"{socket.gethostname()}:{os.getpid()}"
+
+
+def backoff(attempts: int, initial: float, cap: float, retry_after: float | None, rng: random.Random) -> float:
+    """Seconds until the next attempt: doubling from initial, capped, with jitter (so many rows
+    failing together do not retry together); at least what Retry-After asked for."""
+    base = min(cap, initial * (2 ** max(0, attempts - 1)))
+    delay = base / 2 + rng.uniform(0, base / 2)
+    return float(max(delay, retry_after or 0.0))
+
+
+def send_one(cfg: Config, name: str, payload_doc: dict[str, Any], now: datetime,
+             http: httpx.Client | None = None) -> dict[str, Any]:
+    """Send one stored notification through a named receiver now: a receipt, or DeliveryError."""
+    rcv = cfg.model.notify.receivers.get(name)
+    if rcv is None:
+        raise DeliveryError(f"no receiver named {name!r} in notify.receivers", retryable=False,
+                            hint=f"configured: {', '.join(cfg.model.notify.receivers) or '(none)'}")
+    own = http is None
+    client = http or httpx.Client()
+    try:
+        ctx = SendContext(name, cfg.base_dir, now, client, cfg.model.notify.external_url)
+        try:
+            return SENDERS[rcv.kind](rcv.spec, payload_doc, ctx)
+        except DeliveryError:
+            raise
+        except ConfigError as e:  # a secret's env var unset: fixable, so keep retrying until max_age
+            raise DeliveryError(f"{rcv.kind} {name}: {e.message}", hint=e.hint, retryable=True) from None
+        except OpsbookError as e:
+            raise DeliveryError(f"{rcv.kind} {name}: {e.message}", hint=e.hint, retryable=e.retryable) from None
+    finally:
+        if own:
+            client.close()
+
+
+def deliver_due(cfg: Config, store: Store, now: datetime, *, worker: str | None = None,
+                rng: random.Random | None = None) -> dict[str, Any]:
     """Deliver outbox rows whose next attempt is due. Returns a summary."""
-    return {"delivered": 0, "failed": 0}
+    policy = cfg.model.notify.delivery
+    worker = worker or _WORKER
+    rng = rng or random.Random()
+    summary: dict[str, Any] = {"delivered": 0, "failed": 0, "dead": 0, "errors": []}
+    tried: set[int] = set()
+    first = outbox.due(store, now, policy.batch)
+    if not first:
+        return summary  # the common case: no HTTP client (an SSL context costs ~50 ms) for nothing
+    with httpx.Client() as http:
+        while len(tried) < policy.batch:
+            batch = [r for r in (first or outbox.due(store, now, policy.batch)) if r.id not in tried]
+            first = []
+            if not batch:
+                break
+            for row in batch[: policy.batch - len(tried)]:
+                tried.add(row.id)
+                rcv = cfg.model.notify.receivers.get(row.receiver)
+                ttl = (getattr(rcv.spec, "timeout", 10.0) if rcv else 10.0) * 2 + 30
+                if not outbox.claim(store, row.id, worker, now, ttl):
+                    continue  # another sender has it
+                try:
+                    receipt = send_one(cfg, row.receiver, row.payload, now, http)
+                except DeliveryError as e:
+                    too_old = (now - row.created_at).total_seconds() >= policy.max_age
+                    retry_at = None
+                    if e.retryable and not too_old:
+                        retry_at = now + timedelta(seconds=backoff(row.attempts + 1, policy.initial_backoff,
+                                                                   policy.max_backoff, e.retry_after, rng))
+                    outbox.failed(store, row, worker, e.to_dict(), now, retry_at)
+                    summary["failed" if retry_at else "dead"] += 1
+                    summary["errors"].append({"id": row.id, "receiver": row.receiver, **e.to_dict()})
+                    continue
+                outbox.delivered(store, row, worker, receipt, now)
+                summary["delivered"] += 1
+    return summary

@@ -1,0 +1,33 @@
+"""``file:`` receiver: one JSON line per notification, appended to a file or written to stdout.
+For audits, local testing and piping into other tools."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from ...config.notify import FileReceiver
+from ...errors import DeliveryError
+from .base import SendContext
+
+
+def send(spec: FileReceiver, payload: dict[str, Any], ctx: SendContext) -> dict[str, Any]:
+    line = json.dumps(payload, separators=(",", ":"), default=str) + "\n"
+    if spec.path == "-":
+        sys.stdout.write(line)
+        sys.stdout.flush()
+        return {"path": "-", "bytes": len(line.encode())}
+    path = Path(os.path.expanduser(spec.path))
+    if not path.is_absolute():
+        path = ctx.base_dir / path
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("a", encoding="utf-8") as f:
+            f.write(line)
+    except OSError as e:
+        raise DeliveryError(f"file {ctx.name}: cannot write {path}: {e.strerror}", retryable=True,
+                            hint="check the directory exists and is writable") from None
+    return {"path": str(path), "bytes": len(line.encode())}
