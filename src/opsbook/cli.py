@@ -280,19 +280,6 @@ def smoke_cmd(ctx: Ctx, name: str, base_url: str | None, junit: str | None) -> i
     return 0 if result.ok else 1
 
 
-# -- demo ----------------------------------------------------------------------------------------
-
-
-@cli.command("demo")
-@click.option("--workdir", default=None, metavar="DIR", help="where to put the demo's files")
-@common
-def demo_cmd(ctx: Ctx, workdir: str | None) -> int:
-    """Start the bundled sample service and run opsbook against it, end to end."""
-    from .demo.run import run_demo
-
-    return run_demo(Path(workdir) if workdir else None)
-
-
 # -- command groups from their own modules: one line each ----------------------------------------
 from .cli_backup import backup_group, drill_group  # noqa: E402
 from .cli_integrity import integrity_group  # noqa: E402

@@ -26,7 +26,7 @@ from .yamlsource import Source, dotted, load_yaml
 
 _VAR = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_.-]*)\}")
 DEFAULT_FILE = "opsbook.yaml"
-_RESOURCE_TAGS = {"http", "postgres", "sqlite", "redis", "s3", "amqp", "tcp"}
+_RESOURCE_TAGS = {"http", "postgres", "sqlite", "redis", "s3", "amqp", "tcp", "prometheus"}
 
 
 @dataclass

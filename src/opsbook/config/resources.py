@@ -77,6 +77,14 @@ class TcpResource(Model):
     description: str = ""
 
 
+class PrometheusResource(Model):
+    kind: Literal["prometheus"]
+    url: str = Field(description="base URL of the Prometheus HTTP API, e.g. http://127.0.0.1:9090")
+    headers: dict[str, Secret] = Field(default_factory=dict)
+    timeout: Duration = 10.0
+    description: str = ""
+
+
 Resource = Annotated[
     HttpResource
     | PostgresResource
@@ -84,7 +92,8 @@ Resource = Annotated[
     | RedisResource
     | S3Resource
     | AmqpResource
-    | TcpResource,
+    | TcpResource
+    | PrometheusResource,
     Field(discriminator="kind"),
 ]
 
@@ -96,6 +105,7 @@ __all__ = [
     "HttpResource",
     "Model",
     "PostgresResource",
+    "PrometheusResource",
     "RedisResource",
     "Resource",
     "S3Resource",

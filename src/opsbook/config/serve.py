@@ -1,10 +1,81 @@
-"""Config for the daemon (``serve:``): listen address, logs, self-heartbeat. Owned by
-src/opsbook/daemon/."""
+"""Config for the daemon (``serve:``): listen address, scheduling, leases, logs, self-heartbeat.
+Owned by src/opsbook/daemon/ (docs/serve.md)."""
 
 from __future__ import annotations
 
-from .resources import Model
+from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, field_validator, model_validator
+
+from ..durations import Duration
+from .resources import Model, Secret
+
+
+def _cron(v: str) -> str:
+    from croniter import croniter
+
+    if not croniter.is_valid(v):
+        raise ValueError(f"{v!r} is not a cron expression (minute hour day month weekday)")
+    return v
+
+
+class SelfHeartbeat(Model):
+    """A dead man's switch: opsbook pings this URL while its loop is healthy (Healthchecks-style)."""
+
+    url: Secret = Field(description="pinged every `every:`; a secret reference keeps the token out of the file")
+    every: Duration = Field(default=60.0, description="how often to ping")
+    method: Literal["GET", "POST"] = "GET"
+    timeout: Duration = 10.0
+
+
+class Schedules(Model):
+    """Schedules for work whose own config has no ``schedule:`` key."""
+
+    integrity: dict[str, str] = Field(
+        default_factory=dict, description="integrity suite name -> cron expression (in serve.timezone)")
+
+    @field_validator("integrity")
+    @classmethod
+    def _crons(cls, v: dict[str, str]) -> dict[str, str]:
+        for expr in v.values():
+            _cron(expr)
+        return v
 
 
 class Serve(Model):
-    """Placeholder: filled in by the daemon work."""
+    host: str = Field(default="127.0.0.1", description="address the dashboard and API listen on")
+    port: int = Field(default=8080, ge=0, le=65535, description="port the dashboard and API listen on")
+    timezone: str = Field(default="UTC", description="time zone of every cron schedule:")
+    tick: Duration = Field(default=1.0, description="how often the scheduler looks for due work")
+    jitter: float = Field(default=0.1, ge=0.0, le=0.5,
+                          description="random delay added to each run, as a fraction of the unit's interval")
+    max_jitter: Duration = Field(default=30.0, description="the jitter never exceeds this")
+    lease: Duration = Field(default=60.0, description="how long a claim holds before another replica may take over")
+    drain_timeout: Duration = Field(default=60.0, description="on SIGTERM, wait this long for work in flight")
+    backoff: Duration = Field(default=5.0, description="first delay after a unit errors; doubles per error")
+    backoff_max: Duration = Field(default=600.0, description="the backoff never exceeds this")
+    rules_every: Duration = Field(default=15.0, description="how often alert rules are evaluated")
+    outbox_every: Duration = Field(default=5.0, description="how often due notifications are delivered")
+    rollup_every: Duration = Field(default=300.0, description="how often history is rolled up and pruned")
+    log_format: Literal["text", "json"] = "text"
+    self_heartbeat: SelfHeartbeat | None = None
+    schedules: Schedules = Field(default_factory=Schedules)
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, v: str) -> str:
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {v!r}; use an IANA name such as UTC or Europe/Paris") from None
+        return v
+
+    @model_validator(mode="after")
+    def _positive(self) -> Serve:
+        for key in ("tick", "lease", "rules_every", "outbox_every", "rollup_every", "backoff"):
+            if getattr(self, key) <= 0:
+                raise ValueError(f"serve.{key} must be greater than 0")
+        if self.lease < 2 * self.tick:
+            raise ValueError("serve.lease must be at least two ticks, or claims expire while work runs")
+        return self

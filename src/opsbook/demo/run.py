@@ -36,12 +36,15 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def write_config(dest: Path, port: int) -> Path:
-    """The bundled demo.yaml with ``port:`` and ``base_url:`` pointing at our service."""
+def write_config(dest: Path, port: int, pace: dict[str, str] | None = None) -> Path:
+    """The bundled demo.yaml with ``port:`` and ``base_url:`` pointing at our service, and the
+    ``vars:`` named in ``pace`` (every, alert_for, rules_every) replaced."""
     text = resources.files("opsbook.demo").joinpath("demo.yaml").read_text()
     text = re.sub(r'(?m)^  port: .*$', f'  port: "{port}"', text, count=1)
     text = re.sub(r'(?m)^  base_url: .*$', f'  base_url: "http://127.0.0.1:{port}"', text,
                   count=1)
+    for name, value in (pace or {}).items():
+        text = re.sub(rf'(?m)^  {name}: .*$', f'  {name}: "{value}"', text, count=1)
     dest.write_text(text)
     return dest
 
@@ -109,13 +112,29 @@ def run_step(step: Step, config: Path, work: Path) -> bool:
     return ok
 
 
+def _wait_ready(url: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url + "/readyz", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+
+
 def set_fault(url: str, mode: str) -> None:
     _say(f"$ curl -X POST {url}/admin/fault -d '{{\"mode\": \"{mode}\"}}'")
     httpx.post(url + "/admin/fault", json={"mode": mode}, timeout=5).raise_for_status()
 
 
-def run_demo(workdir: Path | None = None, keep_running: bool = False) -> int:
-    """Run the tour; 0 when every step behaved as expected (the fault step exits 1), else 1."""
+def run_demo(workdir: Path | None = None, keep_running: bool = False, *, tour: bool = True,
+             serve: bool = False, fault_after: float = 60.0, linger: float | None = 0.0,
+             fast: bool = False) -> int:
+    """Run the tour, then (``serve``) the live part: `opsbook serve` with its dashboard, a fault
+    after ``fault_after`` s, the alert firing, notifying and resolving (demo/live.py); ``linger``
+    keeps the daemon running afterwards (None: until Ctrl-C). 0 when everything behaved as
+    expected (the tour's fault step exits 1), else 1."""
     if workdir is None:
         base = Path.cwd() / ".opsbook-demo"
         base.mkdir(exist_ok=True)
@@ -125,49 +144,21 @@ def run_demo(workdir: Path | None = None, keep_running: bool = False) -> int:
         work.mkdir(parents=True, exist_ok=True)
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    config = write_config(work / "opsbook.yaml", port)
+    from .live import FAST, run_live
+
+    config = write_config(work / "opsbook.yaml", port, FAST if fast else None)
     _say(f"opsbook demo: work directory {_shown(work)}")
     _say(f"starting the sample service on {url} (not ready for its first {READY_AFTER}s)")
     ok = True
     proc = start_service(work, port)
     try:
-        ok &= run_step(Step("Wait for readiness, as a deploy pipeline would",
-                            ["gate", "ready", "api-ready", "--timeout", "30s", "--interval", "1s"],
-                            0, "polls /readyz until it answers 200 'ready'"), config, work)
-        ok &= run_step(Step("Run every check once", ["check"], 0,
-                            "http, tcp, sqlite and command checks from one YAML file"),
-                       config, work)
-        ok &= run_step(Step("Run the login smoke suite", ["smoke", "login", "--base-url", url], 0,
-                            "the saved access token is reused and shown only as ***"),
-                       config, work)
-        ok &= run_step(Step("Validate the data: the integrity suite", ["integrity", "run", "core"], 0,
-                            "unique, not_null, references, range and row_count as set-based SQL"),
-                       config, work)
-        ok &= run_step(Step("Back up the database", ["backup", "run", "nightly"], 0,
-                            "SQLite online backup -> zstd, with a manifest of row counts"),
-                       config, work)
-        ok &= run_step(Step("Prove the backup restores: a drill", ["drill", "run", "restore-test"], 0,
-                            "restore to a temp file, integrity_check, row counts vs the manifest, "
-                            "the integrity suite, RTO; writes a drill log"), config, work)
-        _say()
-        _say("== Break the service: the database 'goes down'")
-        set_fault(url, "down")
-        ok &= run_step(Step("Check again: readiness fails, naming the failing assertion",
-                            ["check"], 1), config, work)
-        _say()
-        _say("== Repair it")
-        set_fault(url, "none")
-        _say()
-        _say("Try next:")
-        for line in (
-            f"opsbook check --config {_shown(config)} --json",
-            f"opsbook check api-ready --config {_shown(config)}",
-            f"opsbook smoke login --config {_shown(config)} --junit smoke.xml",
-            f"opsbook backup list nightly --config {_shown(config)}",
-            f"opsbook history api-ready --config {_shown(config)}",
-            f"python -m opsbook.demo.app --port 8080 --db {_shown(work / 'demo.db')}",
-        ):
-            _say(f"  $ {line}")
+        if tour:
+            ok &= _tour(config, work, url)
+        else:
+            _wait_ready(url)  # the daemon must start on a healthy service, or it alerts too early
+        if serve:
+            ok &= run_live(config, work, url, free_port(), fault_after=fault_after, linger=linger, fast=fast,
+                           set_fault=set_fault, shown=_shown)
         if keep_running:
             _say(f"\nthe service keeps running on {url}; press Ctrl-C to stop it")
             while proc.poll() is None:
@@ -180,6 +171,49 @@ def run_demo(workdir: Path | None = None, keep_running: bool = False) -> int:
         _say("stopped the sample service")
     _say("demo: every step behaved as expected" if ok else "demo: some step did not behave as expected")
     return 0 if ok else 1
+
+
+def _tour(config: Path, work: Path, url: str) -> bool:
+    """The scripted CLI tour: gate, checks, smoke, integrity, backup, drill, a fault and its failure."""
+    ok = True
+    ok &= run_step(Step("Wait for readiness, as a deploy pipeline would",
+                        ["gate", "ready", "api-ready", "--timeout", "30s", "--interval", "1s"],
+                        0, "polls /readyz until it answers 200 'ready'"), config, work)
+    ok &= run_step(Step("Run every check once", ["check"], 0,
+                        "http, tcp, sqlite and command checks from one YAML file"),
+                   config, work)
+    ok &= run_step(Step("Run the login smoke suite", ["smoke", "login", "--base-url", url], 0,
+                        "the saved access token is reused and shown only as ***"),
+                   config, work)
+    ok &= run_step(Step("Validate the data: the integrity suite", ["integrity", "run", "core"], 0,
+                        "unique, not_null, references, range and row_count as set-based SQL"),
+                   config, work)
+    ok &= run_step(Step("Back up the database", ["backup", "run", "nightly"], 0,
+                        "SQLite online backup -> zstd, with a manifest of row counts"),
+                   config, work)
+    ok &= run_step(Step("Prove the backup restores: a drill", ["drill", "run", "restore-test"], 0,
+                        "restore to a temp file, integrity_check, row counts vs the manifest, "
+                        "the integrity suite, RTO; writes a drill log"), config, work)
+    _say()
+    _say("== Break the service: the database 'goes down'")
+    set_fault(url, "down")
+    ok &= run_step(Step("Check again: readiness fails, naming the failing assertion",
+                        ["check"], 1), config, work)
+    _say()
+    _say("== Repair it")
+    set_fault(url, "none")
+    _say()
+    _say("Try next:")
+    for line in (
+        f"opsbook check --config {_shown(config)} --json",
+        f"opsbook check api-ready --config {_shown(config)}",
+        f"opsbook smoke login --config {_shown(config)} --junit smoke.xml",
+        f"opsbook backup list nightly --config {_shown(config)}",
+        f"opsbook history api-ready --config {_shown(config)}",
+        f"python -m opsbook.demo.app --port 8080 --db {_shown(work / 'demo.db')}",
+    ):
+        _say(f"  $ {line}")
+    return ok
 
 
 if __name__ == "__main__":

@@ -1,0 +1,373 @@
+"""Bounded check history: raw results roll up minute -> hour -> day, then old rows are pruned.
+
+Each level has a watermark (the exclusive end of what it holds). ``rollup_and_prune`` only
+aggregates whole buckets between a level's watermark and the next closed bucket, and moves
+the watermark in the same transaction, so re-running it never double counts. Readers tile a
+time range: the coarsest level up to its watermark, then the next finer level, then raw
+results since the minute watermark (``tiles``). Pruning never removes rows a coarser level
+has not absorbed yet.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from ..config.web import Retention
+from .db import parse_ts
+from .store import Store
+
+LEVELS = ("minute", "hour", "day")
+STEP = {"minute": timedelta(minutes=1), "hour": timedelta(hours=1), "day": timedelta(days=1)}
+SOURCE = {"minute": "raw", "hour": "minute", "day": "hour"}
+# upper bounds (ms) of the duration histogram buckets h0..h10; h11 counts everything slower
+HIST_BOUNDS_MS = (5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000)
+NHIST = len(HIST_BOUNDS_MS) + 1
+# a result may be stored a little after it finished; its minute closes this much later
+GRACE = timedelta(minutes=1)
+_STATUSES = ("pass", "warn", "fail", "error", "blocked")
+_HCOLS = ", ".join(f"h{i}" for i in range(NHIST))
+_COLS = f"n, n_ok, n_pass, n_warn, n_fail, n_error, n_blocked, dur_sum, dur_min, dur_max, {_HCOLS}"
+
+
+def floor(dt: datetime, level: str) -> datetime:
+    dt = dt.astimezone(UTC)
+    if level == "minute":
+        return dt.replace(second=0, microsecond=0)
+    if level == "hour":
+        return dt.replace(minute=0, second=0, microsecond=0)
+    return dt.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+@dataclass
+class Agg:
+    """Counts and durations of one bucket (or of any sum of buckets)."""
+
+    n: int = 0
+    n_ok: int = 0
+    statuses: dict[str, int] = field(default_factory=dict)
+    dur_sum: float = 0.0
+    dur_min: float | None = None
+    dur_max: float | None = None
+    hist: list[int] = field(default_factory=lambda: [0] * NHIST)
+
+    def add_result(self, status: str, ok: bool, duration_ms: float) -> None:
+        self.n += 1
+        self.n_ok += int(bool(ok))
+        self.statuses[status] = self.statuses.get(status, 0) + 1
+        self.dur_sum += duration_ms
+        self.dur_min = duration_ms if self.dur_min is None else min(self.dur_min, duration_ms)
+        self.dur_max = duration_ms if self.dur_max is None else max(self.dur_max, duration_ms)
+        self.hist[hist_index(duration_ms)] += 1
+
+    def merge(self, other: Agg) -> None:
+        if other.n == 0:
+            return
+        self.n += other.n
+        self.n_ok += other.n_ok
+        for k, v in other.statuses.items():
+            self.statuses[k] = self.statuses.get(k, 0) + v
+        self.dur_sum += other.dur_sum
+        self.dur_min = other.dur_min if self.dur_min is None else min(self.dur_min, other.dur_min or 0.0)
+        self.dur_max = other.dur_max if self.dur_max is None else max(self.dur_max, other.dur_max or 0.0)
+        self.hist = [a + b for a, b in zip(self.hist, other.hist, strict=True)]
+
+    @property
+    def uptime(self) -> float | None:
+        return self.n_ok / self.n if self.n else None
+
+    @property
+    def avg_ms(self) -> float | None:
+        return self.dur_sum / self.n if self.n else None
+
+    def quantile_ms(self, q: float) -> float | None:
+        """Estimated from the histogram: the upper bound of the bucket holding the q-th result
+        (capped by the slowest seen), so never below the true value by more than one bucket."""
+        if not self.n:
+            return None
+        rank, seen = q * self.n, 0
+        for i, c in enumerate(self.hist):
+            seen += c
+            if seen >= rank and c:
+                bound = HIST_BOUNDS_MS[i] if i < len(HIST_BOUNDS_MS) else (self.dur_max or 0.0)
+                return min(float(bound), self.dur_max or float(bound))
+        return self.dur_max
+
+
+def hist_index(duration_ms: float) -> int:
+    for i, bound in enumerate(HIST_BOUNDS_MS):
+        if duration_ms <= bound:
+            return i
+    return len(HIST_BOUNDS_MS)
+
+
+def agg_from_row(row: tuple[Any, ...]) -> Agg:
+    """A row of ``_COLS`` (as stored or as summed) -> Agg."""
+    n, n_ok, *st = (int(v or 0) for v in row[:7])
+    return Agg(n=n, n_ok=n_ok, statuses={s: c for s, c in zip(_STATUSES, st, strict=True) if c},
+               dur_sum=float(row[7] or 0.0), dur_min=None if row[8] is None else float(row[8]),
+               dur_max=None if row[9] is None else float(row[9]), hist=[int(v or 0) for v in row[10:10 + NHIST]])
+
+
+def _hist_cases(col: str) -> str:
+    cases, lo = [], None
+    for bound in HIST_BOUNDS_MS:
+        cond = f"{col} <= {bound}" if lo is None else f"{col} > {lo} AND {col} <= {bound}"
+        cases.append(f"sum(CASE WHEN {cond} THEN 1 ELSE 0 END)")
+        lo = bound
+    cases.append(f"sum(CASE WHEN {col} > {lo} THEN 1 ELSE 0 END)")
+    return ", ".join(cases)
+
+
+# raw results of [lo, hi) summed per (check, env), in the column order of _COLS
+_RAW_SUM = (
+    "count(*), sum(CASE WHEN ok THEN 1 ELSE 0 END), "
+    + ", ".join(f"sum(CASE WHEN status = '{s}' THEN 1 ELSE 0 END)" for s in _STATUSES)
+    + ", sum(duration_ms), min(duration_ms), max(duration_ms), " + _hist_cases("duration_ms")
+)
+_ROLLUP_SUM = (
+    "sum(n), sum(n_ok), sum(n_pass), sum(n_warn), sum(n_fail), sum(n_error), sum(n_blocked), "
+    "sum(dur_sum), min(dur_min), max(dur_max), " + ", ".join(f"sum(h{i})" for i in range(NHIST))
+)
+_UPSERT = (
+    "ON CONFLICT (level, check_name, env, bucket) DO UPDATE SET "
+    + ", ".join(f"{c} = check_rollups.{c} + excluded.{c}" for c in _COLS.split(", ")
+                if c not in ("dur_min", "dur_max"))
+    + ", dur_min = CASE WHEN excluded.dur_min < check_rollups.dur_min THEN excluded.dur_min "
+      "ELSE check_rollups.dur_min END"
+    + ", dur_max = CASE WHEN excluded.dur_max > check_rollups.dur_max THEN excluded.dur_max "
+      "ELSE check_rollups.dur_max END"
+)
+
+
+def _source_sql(level: str) -> tuple[str, str]:
+    """(SELECT ... GROUP BY for one target bucket, SQL of the next source row's time)."""
+    if SOURCE[level] == "raw":
+        return (f"SELECT check_name, env, {_RAW_SUM} FROM check_results "
+                "WHERE finished_at >= ? AND finished_at < ? GROUP BY check_name, env",
+                "SELECT min(finished_at) FROM check_results WHERE finished_at >= ?")
+    src = SOURCE[level]
+    return (f"SELECT check_name, env, {_ROLLUP_SUM} FROM check_rollups "
+            f"WHERE level = '{src}' AND bucket >= ? AND bucket < ? GROUP BY check_name, env",
+            f"SELECT min(bucket) FROM check_rollups WHERE level = '{src}' AND bucket >= ?")
+
+
+def watermarks(store: Store) -> dict[str, datetime | None]:
+    with store.db.transaction() as tx:
+        rows = tx.all("SELECT level, upto FROM rollup_watermarks")
+    got = {level: parse_ts(upto) for level, upto in rows}
+    return {level: got.get(level) for level in LEVELS}
+
+
+def _retention(cfg: Any) -> Retention:
+    """Accepts a Retention, a ConfigBase, a load.Config, or None (the defaults)."""
+    if isinstance(cfg, Retention):
+        return cfg
+    model = getattr(cfg, "model", cfg)
+    r = getattr(model, "retention", None)
+    return r if isinstance(r, Retention) else Retention()
+
+
+def _roll_level(store: Store, level: str, cutoff: datetime, max_buckets: int, per_tx: int = 240) -> int:
+    """Aggregate closed buckets of ``level`` up to ``cutoff``; returns rows written. Buckets go
+    ``per_tx`` to a transaction: few round trips, yet short write locks for the daemon."""
+    db = store.db
+    select, next_sql = _source_sql(level)
+    step = STEP[level]
+    marks = ", ".join("?" for _ in range(4 + 10 + NHIST))
+    insert = f"INSERT INTO check_rollups (level, check_name, env, bucket, {_COLS}) VALUES ({marks}) {_UPSERT}"
+    written = buckets = 0
+    with db.transaction() as tx:
+        row = tx.one("SELECT upto FROM rollup_watermarks WHERE level = ?", (level,))
+        wm = parse_ts(row[0]) if row else None
+        if wm is None:  # first run: start at the oldest source row
+            first = tx.one(next_sql, (db.ts(datetime(1970, 1, 1, tzinfo=UTC)),))
+            if not first or first[0] is None:
+                return 0
+            wm = floor(parse_ts(first[0]), level)
+    while wm + step <= cutoff and buckets < max_buckets:
+        with db.transaction() as tx:
+            for _ in range(per_tx):
+                if wm + step > cutoff or buckets >= max_buckets:
+                    break
+                buckets += 1
+                rows = tx.all(select, (db.ts(wm), db.ts(wm + step)))
+                if rows:
+                    tx.execute_many(insert, [(level, r[0], r[1], db.ts(wm), *_ints(r[2:])) for r in rows])
+                    written += len(rows)
+                    wm += step
+                    continue
+                # an empty bucket: skip the gap to the next source row in one step
+                nxt = tx.one(next_sql, (db.ts(wm),))
+                if nxt is None or nxt[0] is None or floor(parse_ts(nxt[0]), level) >= cutoff:
+                    wm = floor(cutoff, level)
+                else:
+                    wm = max(wm + step, floor(parse_ts(nxt[0]), level))
+            _set_watermark(tx, level, wm)
+    return written
+
+
+def _ints(vals: tuple[Any, ...]) -> tuple[Any, ...]:
+    # sums come back as Decimal from PostgreSQL; durations stay floats
+    out: list[Any] = []
+    for i, v in enumerate(vals):
+        out.append(float(v or 0.0) if 7 <= i <= 9 else int(v or 0))
+    return tuple(out)
+
+
+def _set_watermark(tx: Any, level: str, upto: datetime) -> None:
+    db = tx.db
+    if tx.execute("UPDATE rollup_watermarks SET upto = ? WHERE level = ?", (db.ts(upto), level)).rowcount == 0:
+        tx.execute("INSERT INTO rollup_watermarks (level, upto) VALUES (?, ?)", (level, db.ts(upto)))
+
+
+def rollup_and_prune(store: Store, cfg: Any, now: datetime, max_buckets: int = 100_000) -> dict[str, Any]:
+    """Roll closed minutes, hours and days up, then prune by ``retention:``. Idempotent; call
+    it as often as you like (the daemon does every few minutes; more often keeps the raw part
+    that readers scan small)."""
+    started = time.perf_counter()
+    ret = _retention(cfg)
+    now = now.astimezone(UTC)
+    cutoff = floor(now - GRACE, "minute")
+    rolled: dict[str, int] = {}
+    for level in LEVELS:
+        # a coarser level only takes buckets the finer one has completely absorbed
+        limit = cutoff if level == "minute" else floor(watermarks(store)[SOURCE[level]] or cutoff, level)
+        rolled[level] = _roll_level(store, level, min(limit, cutoff), max_buckets)
+    wms = watermarks(store)
+    pruned = prune(store, ret, now, wms)
+    return {
+        "schema": "opsbook.rollup/1",
+        "rolled": rolled,
+        "pruned": pruned,
+        "watermarks": {k: v.isoformat() if v else None for k, v in wms.items()},
+        "took_ms": round((time.perf_counter() - started) * 1000, 1),
+    }
+
+
+def prune(store: Store, ret: Retention, now: datetime, wms: dict[str, datetime | None]) -> dict[str, int]:
+    """Delete what retention lets go, but never rows the next level has not absorbed."""
+    db = store.db
+
+    def bound(keep: float | None, absorbed_by: str | None) -> datetime | None:
+        if keep is None:
+            return None
+        b = now - timedelta(seconds=keep)
+        if absorbed_by is not None:
+            wm = wms.get(absorbed_by)
+            if wm is None:
+                return None
+            b = min(b, wm)
+        return b
+
+    out: dict[str, int] = {}
+    with db.transaction() as tx:
+        raw_ok, raw_bad = bound(ret.raw, "minute"), bound(max(ret.failures, ret.raw), "minute")
+        out["raw"] = 0
+        if raw_ok is not None:
+            out["raw"] += tx.execute("DELETE FROM check_results WHERE finished_at < ? AND ok = ?",
+                                     (db.ts(raw_ok), True)).rowcount
+        if raw_bad is not None:
+            out["raw"] += tx.execute("DELETE FROM check_results WHERE finished_at < ?", (db.ts(raw_bad),)).rowcount
+        for level, keep, absorbed_by in (("minute", ret.minute, "hour"), ("hour", ret.hour, "day"),
+                                         ("day", ret.day, None)):
+            b = bound(keep, absorbed_by)
+            out[level] = 0 if b is None else tx.execute(
+                "DELETE FROM check_rollups WHERE level = ? AND bucket < ?", (level, db.ts(b))).rowcount
+    return out
+
+
+# -- reading across levels ----------------------------------------------------------------------
+
+
+def tiles(wms: dict[str, datetime | None], level: str, since: datetime) -> list[tuple[str, datetime, datetime | None]]:
+    """Non-overlapping (source, lo, hi) covering [floor(since, level), now): ``level`` rows up to
+    its watermark, then each finer level up to its own, then raw results (hi None = open)."""
+    lo = floor(since, level)
+    out: list[tuple[str, datetime, datetime | None]] = []
+    for lv in LEVELS[LEVELS.index(level)::-1]:
+        wm = wms.get(lv)
+        if wm is not None and wm > lo:
+            out.append((lv, lo, wm))
+            lo = wm
+    out.append(("raw", lo, None))
+    return out
+
+
+def totals(store: Store, since: datetime, level: str = "hour",
+           wms: dict[str, datetime | None] | None = None) -> dict[tuple[str, str], Agg]:
+    """Per (check, env): everything since ``since`` (aligned down to ``level``), summed in SQL."""
+    db = store.db
+    wms = wms if wms is not None else watermarks(store)
+    out: dict[tuple[str, str], Agg] = {}
+    with db.transaction() as tx:
+        for src, lo, hi in tiles(wms, level, since):
+            if src == "raw":
+                sql = f"SELECT check_name, env, {_RAW_SUM} FROM check_results WHERE finished_at >= ?"
+                params: tuple[Any, ...] = (db.ts(lo),)
+            else:
+                sql = (f"SELECT check_name, env, {_ROLLUP_SUM} FROM check_rollups "
+                       "WHERE level = ? AND bucket >= ? AND bucket < ?")
+                params = (src, db.ts(lo), db.ts(hi))
+            for r in tx.all(sql + " GROUP BY check_name, env", params):
+                agg = agg_from_row(r[2:])
+                out.setdefault((r[0], r[1]), Agg()).merge(agg)
+    return out
+
+
+# rollup parts of uptime sums, keyed by (store, level, lo, watermarks): rollup rows below the
+# watermarks never change, so only the raw part is summed on every request
+_UPTIME_CACHE: dict[tuple[Any, ...], dict[tuple[str, str], tuple[int, int]]] = {}
+
+
+def uptime_counts(store: Store, since: datetime, level: str = "hour",
+                  wms: dict[str, datetime | None] | None = None) -> dict[tuple[str, str], tuple[int, int]]:
+    """Per (check, env): (results, ok results) since ``since`` (aligned down to ``level``). Lean:
+    two sums from a covering index, the rollup part cached until a watermark moves."""
+    db = store.db
+    wms = wms if wms is not None else watermarks(store)
+    parts = tiles(wms, level, since)
+    key = (store.url, level, parts[0][1], tuple(sorted((k, v) for k, v in wms.items() if v)))
+    cached = _UPTIME_CACHE.get(key)
+    out: dict[tuple[str, str], tuple[int, int]] = {}
+    with db.transaction() as tx:
+        if cached is None:
+            cached = {}
+            for src, lo, hi in parts[:-1]:
+                for c, e, n, ok in tx.all("SELECT check_name, env, sum(n), sum(n_ok) FROM check_rollups "
+                                          "WHERE level = ? AND bucket >= ? AND bucket < ? GROUP BY check_name, env",
+                                          (src, db.ts(lo), db.ts(hi))):
+                    old = cached.get((c, e), (0, 0))
+                    cached[(c, e)] = (old[0] + int(n), old[1] + int(ok))
+            if len(_UPTIME_CACHE) > 64:
+                _UPTIME_CACHE.clear()
+            _UPTIME_CACHE[key] = cached
+        out.update(cached)
+        for c, e, n, ok in tx.all("SELECT check_name, env, count(*), sum(CASE WHEN ok THEN 1 ELSE 0 END) "
+                                  "FROM check_results WHERE finished_at >= ? GROUP BY check_name, env",
+                                  (db.ts(parts[-1][1]),)):
+            old = out.get((c, e), (0, 0))
+            out[(c, e)] = (old[0] + int(n), old[1] + int(ok))
+    return out
+
+
+def series(store: Store, check: str, env: str, since: datetime, level: str,
+           wms: dict[str, datetime | None] | None = None) -> list[tuple[datetime, Agg]]:
+    """One check's buckets of ``level`` since ``since``, oldest first, finer data folded in."""
+    db = store.db
+    wms = wms if wms is not None else watermarks(store)
+    buckets: dict[datetime, Agg] = {}
+    with db.transaction() as tx:
+        for src, lo, hi in tiles(wms, level, since):
+            if src == "raw":
+                for status, ok, dur, fin in tx.all(
+                        "SELECT status, ok, duration_ms, finished_at FROM check_results "
+                        "WHERE check_name = ? AND env = ? AND finished_at >= ?", (check, env, db.ts(lo))):
+                    buckets.setdefault(floor(parse_ts(fin), level), Agg()).add_result(status, bool(ok), float(dur))
+                continue
+            for r in tx.all(f"SELECT bucket, {_COLS} FROM check_rollups WHERE level = ? AND check_name = ? "
+                            "AND env = ? AND bucket >= ? AND bucket < ?", (src, check, env, db.ts(lo), db.ts(hi))):
+                buckets.setdefault(floor(parse_ts(r[0]), level), Agg()).merge(agg_from_row(r[1:]))
+    return sorted(buckets.items())

@@ -1,0 +1,336 @@
+"""The JSON API under /api/v1, declared as one route table that also writes the OpenAPI document."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from pydantic import BaseModel, Field, ValidationError
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from ..config.secrets import redactor
+from ..durations import parse_duration
+from . import audit, data
+from .auth import Principal, check_csrf
+from .envelope import ApiError
+from .integrations import as_dict, feature
+from .state import Web
+
+Handler = Callable[[Web, Request], Awaitable[Any]]
+JOB_KINDS = ("backup", "drill", "integrity")
+
+
+@dataclass(frozen=True)
+class ApiRoute:
+    method: str
+    path: str
+    handler: Handler
+    role: str | None  # None: public
+    summary: str
+    params: tuple[tuple[str, str, str], ...] = ()  # (name, in: path|query, description)
+    body: type[BaseModel] | None = None
+    tags: tuple[str, ...] = field(default=())
+
+
+# -- request bodies ------------------------------------------------------------------------------
+
+
+class SilenceIn(BaseModel):
+    matchers: list[str] = Field(min_length=1, description='label matchers: "alertname=DiskFull", "env=~prod|stage"')
+    comment: str = Field(min_length=1, description="why; shown to whoever looks at the alert")
+    duration: str = Field(default="1h", description="how long, e.g. 30m, 2h, 1d")
+
+
+class AckIn(BaseModel):
+    comment: str = ""
+
+
+async def _body(request: Request, model: type[BaseModel]) -> Any:
+    if "application/x-www-form-urlencoded" in request.headers.get("content-type", ""):
+        form = await request.form()
+        raw: Any = {k: (form.getlist(k) if k == "matchers" else form.get(k)) for k in form}
+    else:
+        try:
+            raw = json.loads(await request.body() or b"{}")
+        except ValueError as e:
+            raise ApiError(400, f"the body is not JSON: {e}", hint="send Content-Type: application/json") from None
+    try:
+        return model.model_validate(raw)
+    except ValidationError as e:
+        first = e.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "body"
+        raise ApiError(422, f"{where}: {first['msg']}", hint=f"see the {model.__name__} schema in "
+                       "/api/v1/openapi.json") from None
+
+
+def _int(request: Request, name: str, default: int | None, lo: int = 1, hi: int = 1000) -> int | None:
+    v = request.query_params.get(name)
+    if v is None or v == "":
+        return default
+    try:
+        n = int(v)
+    except ValueError:
+        raise ApiError(400, f"{name} must be an integer, got {v!r}") from None
+    if not lo <= n <= hi:
+        raise ApiError(400, f"{name} must be between {lo} and {hi}")
+    return n
+
+
+def _need(name: str) -> Callable[..., Any]:
+    fn = feature(name)
+    if fn is None:
+        from .integrations import FEATURES
+
+        mod, f = FEATURES[name]
+        raise ApiError(503, f"{name} is not available in this build ({mod}.{f} is missing)", retryable=False)
+    return fn
+
+
+def _csrf(request: Request, p: Principal) -> None:
+    check_csrf(p, request.headers.get("x-csrf-token"))
+
+
+def _check_env(web: Web, request: Request, name: str) -> str:
+    cfg = web.config()
+    if name not in cfg.checks:
+        raise ApiError(404, f"no check named {name!r}", hint="GET /api/v1/checks lists them")
+    return request.query_params.get("env", cfg.env or "")
+
+
+# -- handlers -----------------------------------------------------------------------------------
+
+
+async def list_checks(web: Web, request: Request) -> Any:
+    def make() -> list[dict[str, Any]]:
+        return [r.to_dict() for r in data.check_rows(web.config(), web.store, web.now())]
+
+    return {"schema": "opsbook.api.checks/1", "checks": web.cached(("api-checks", id(web.config())), make)}
+
+
+async def get_check(web: Web, request: Request) -> Any:
+    name = request.path_params["name"]
+    env = _check_env(web, request, name)
+    rows = [r for r in data.check_rows(web.config(), web.store, web.now()) if r.name == name and r.env == env]
+    if not rows:
+        raise ApiError(404, f"no results for {name!r} in env {env!r}")
+    failure = data.last_failure(web.store, name, env)
+    return {"schema": "opsbook.api.check/1", "check": rows[0].to_dict(),
+            "last_failure": failure.to_dict() if failure else None}
+
+
+async def check_history(web: Web, request: Request) -> Any:
+    name = request.path_params["name"]
+    env = _check_env(web, request, name)
+    limit = _int(request, "limit", 50) or 50
+    before = _int(request, "before", None, 1, 2**62)
+    items = data.history(web.store, name, env, limit, before)
+    return {"schema": "opsbook.api.history/1", "check": name, "env": env, "results": items,
+            "next_before": items[-1]["id"] if len(items) == limit else None}
+
+
+async def _run_now(web: Web, kind: str, name: str) -> Any:
+    if web.ctx.run_now is None:
+        raise ApiError(503, "this server has no scheduler: it cannot run anything now",
+                       hint="run `opsbook serve` (with its scheduler) or use the CLI", retryable=False)
+    return redactor.redact(await web.ctx.run_now(kind, name))
+
+
+async def run_check(web: Web, request: Request) -> Any:
+    name = request.path_params["name"]
+    _check_env(web, request, name)
+
+    async def do(p: Principal) -> Any:
+        _csrf(request, p)
+        return await _run_now(web, "check", name)
+
+    return await web.mutate(request, "operator", "check.run", name, do)
+
+
+async def list_runs(web: Web, request: Request) -> Any:
+    kind = request.query_params.get("kind")
+    name = request.query_params.get("name")
+    limit = _int(request, "limit", 50) or 50
+    return {"schema": "opsbook.api.runs/1", "runs": data.runs(web.store, kind, name, limit)}
+
+
+async def run_job(web: Web, request: Request) -> Any:
+    kind, name = request.path_params["kind"], request.path_params["name"]
+    if kind not in JOB_KINDS:
+        raise ApiError(404, f"no job kind {kind!r}", hint=f"one of: {', '.join(JOB_KINDS)}")
+    section = {"backup": "backups", "drill": "drills", "integrity": "integrity"}[kind]
+    if name not in getattr(web.config().model, section):
+        raise ApiError(404, f"no {kind} named {name!r}", hint=f"see {section}: in the config")
+
+    async def do(p: Principal) -> Any:
+        _csrf(request, p)
+        return await _run_now(web, kind, name)
+
+    return await web.mutate(request, "operator", f"{kind}.run", name, do)
+
+
+async def list_alerts(web: Web, request: Request) -> Any:
+    alerts = as_dict(_need("alerts")(web.store))
+    groups_fn = feature("groups")
+    groups = as_dict(groups_fn(web.store)) if groups_fn is not None else None
+    return {"schema": "opsbook.api.alerts/1", "alerts": redactor.redact(alerts),
+            "groups": redactor.redact(groups)}
+
+
+async def ack_alert(web: Web, request: Request) -> Any:
+    group = request.path_params["group"]
+    body = await _body(request, AckIn)
+    ack = _need("ack")
+
+    async def do(p: Principal) -> Any:
+        _csrf(request, p)
+        return as_dict(ack(web.store, group, p.name, web.now(), comment=body.comment))
+
+    return {"schema": "opsbook.api.ack/1", "ack": await web.mutate(
+        request, "operator", "alert.ack", group, do, {"comment": body.comment})}
+
+
+async def list_silences(web: Web, request: Request) -> Any:
+    return {"schema": "opsbook.api.silences/1", "silences": as_dict(_need("silences")(web.store, web.now()))}
+
+
+async def create_silence(web: Web, request: Request) -> Any:
+    body: SilenceIn = await _body(request, SilenceIn)
+    try:
+        seconds = parse_duration(body.duration)
+    except ValueError as e:
+        raise ApiError(422, f"duration: {e}") from None
+    add = _need("silence_add")
+
+    async def do(p: Principal) -> Any:
+        _csrf(request, p)
+        now = web.now()
+        return as_dict(add(web.store, body.matchers, p.name, body.comment, now, now + timedelta(seconds=seconds), now))
+
+    s = await web.mutate(request, "operator", "silence.add", ",".join(body.matchers), do,
+                         {"comment": body.comment, "duration": body.duration})
+    return JSONResponse({"schema": "opsbook.api.silence/1", "silence": s}, status_code=201)
+
+
+async def expire_silence(web: Web, request: Request) -> Any:
+    sid = request.path_params["id"]
+    expire = _need("silence_expire")
+
+    async def do(p: Principal) -> Any:
+        _csrf(request, p)
+        return as_dict(expire(web.store, sid, web.now(), p.name))
+
+    return {"schema": "opsbook.api.silence/1", "silence": await web.mutate(request, "operator", "silence.expire",
+                                                                          sid, do)}
+
+
+async def list_slos(web: Web, request: Request) -> Any:
+    return {"schema": "opsbook.api.slos/1",
+            "slos": redactor.redact(as_dict(_need("slos")(web.config(), web.store, web.now())))}
+
+
+async def list_heartbeats(web: Web, request: Request) -> Any:
+    return {"schema": "opsbook.api.heartbeats/1",
+            "heartbeats": redactor.redact(as_dict(_need("heartbeats")(web.config(), web.store, web.now())))}
+
+
+async def ping_heartbeat(web: Web, request: Request) -> Any:
+    """Healthchecks-style push: the configured heartbeat's name is what authenticates it."""
+    name, signal = request.path_params["name"], request.path_params["signal"]
+    if name not in web.config().model.heartbeats:
+        raise ApiError(404, f"no heartbeat named {name!r}", hint="see heartbeats: in the config")
+    if signal not in ("success", "start", "fail"):
+        raise ApiError(404, f"unknown signal {signal!r}", hint="one of: success, start, fail")
+    body = (await request.body())[:10_000].decode("utf-8", "replace")
+    _need("heartbeat_ping")(web.store, name, signal, web.now(), body=body, cfg=web.config())
+    return {"schema": "opsbook.api.heartbeat-ping/1", "ok": True, "heartbeat": name, "signal": signal}
+
+
+async def list_audit(web: Web, request: Request) -> Any:
+    limit = _int(request, "limit", 100) or 100
+    before = _int(request, "before", None, 1, 2**62)
+    return {"schema": "opsbook.api.audit/1", "entries": audit.recent(web.store, limit, before)}
+
+
+async def whoami(web: Web, request: Request) -> Any:
+    p = web.require(request, "viewer")
+    return {"schema": "opsbook.api.whoami/1", "name": p.name, "role": p.role, "via": p.via}
+
+
+async def openapi(web: Web, request: Request) -> Any:
+    from .openapi import document
+
+    return document(ROUTES)
+
+
+_ENV = ("env", "query", "environment (default: the config's)")
+ROUTES: list[ApiRoute] = [
+    ApiRoute("GET", "/api/v1/openapi.json", openapi, None, "This OpenAPI 3.1 document", tags=("meta",)),
+    ApiRoute("GET", "/api/v1/whoami", whoami, "viewer", "The token's name and role", tags=("meta",)),
+    ApiRoute("GET", "/api/v1/checks", list_checks, "viewer", "Every check: status, since, last error, uptime",
+             tags=("checks",)),
+    ApiRoute("GET", "/api/v1/checks/{name}", get_check, "viewer", "One check and its last failure's evidence",
+             (("name", "path", "check name"), _ENV), tags=("checks",)),
+    ApiRoute("GET", "/api/v1/checks/{name}/history", check_history, "viewer", "A check's results, newest first",
+             (("name", "path", "check name"), _ENV, ("limit", "query", "1-1000, default 50"),
+              ("before", "query", "result id cursor: next_before of the previous page")), tags=("checks",)),
+    ApiRoute("POST", "/api/v1/checks/{name}/run", run_check, "operator", "Run a check now",
+             (("name", "path", "check name"),), tags=("checks",)),
+    ApiRoute("GET", "/api/v1/runs", list_runs, "viewer", "Backup, drill, integrity, gate and smoke runs",
+             (("kind", "query", "backup|drill|integrity|gate|smoke|..."), ("name", "query", "unit name"),
+              ("limit", "query", "1-1000, default 50")), tags=("jobs",)),
+    ApiRoute("POST", "/api/v1/jobs/{kind}/{name}/run", run_job, "operator", "Run a backup, drill or integrity "
+             "suite now", (("kind", "path", "backup|drill|integrity"), ("name", "path", "unit name")), tags=("jobs",)),
+    ApiRoute("GET", "/api/v1/alerts", list_alerts, "viewer", "Alerts (pending and firing) and notification groups",
+             tags=("alerts",)),
+    ApiRoute("POST", "/api/v1/alerts/{group}/ack", ack_alert, "operator", "Acknowledge a notification group",
+             (("group", "path", "group key or id"),), AckIn, tags=("alerts",)),
+    ApiRoute("GET", "/api/v1/silences", list_silences, "viewer", "Active silences", tags=("alerts",)),
+    ApiRoute("POST", "/api/v1/silences", create_silence, "operator", "Silence alerts matching labels",
+             body=SilenceIn, tags=("alerts",)),
+    ApiRoute("DELETE", "/api/v1/silences/{id}", expire_silence, "operator", "Expire a silence now",
+             (("id", "path", "silence id"),), tags=("alerts",)),
+    ApiRoute("GET", "/api/v1/slos", list_slos, "viewer", "SLOs: error budget remaining and burn rates",
+             tags=("slos",)),
+    ApiRoute("GET", "/api/v1/heartbeats", list_heartbeats, "viewer", "Heartbeats and when each is due",
+             tags=("heartbeats",)),
+    ApiRoute("POST", "/api/v1/heartbeats/{name}/{signal}", ping_heartbeat, None,
+             "Push a heartbeat ping (success|start|fail); the name is the credential",
+             (("name", "path", "heartbeat name"), ("signal", "path", "success|start|fail")), tags=("heartbeats",)),
+    ApiRoute("GET", "/api/v1/heartbeats/{name}/{signal}", ping_heartbeat, None, "Same as POST, for curl and cron",
+             (("name", "path", "heartbeat name"), ("signal", "path", "success|start|fail")), tags=("heartbeats",)),
+    ApiRoute("GET", "/api/v1/audit", list_audit, "admin", "The audit log, newest first",
+             (("limit", "query", "1-1000, default 100"), ("before", "query", "entry id cursor")), tags=("audit",)),
+]
+
+
+def _endpoint(web: Web, route: ApiRoute) -> Callable[[Request], Awaitable[Response]]:
+    async def endpoint(request: Request) -> Response:
+        if route.role is not None and route.method == "GET":
+            web.require(request, route.role)  # mutations authorize (and audit) inside web.mutate
+        out = await route.handler(web, request)
+        return out if isinstance(out, Response) else JSONResponse(out)
+
+    return endpoint
+
+
+def routes(web: Web) -> list[Route]:
+    by_path: dict[str, list[ApiRoute]] = {}
+    for r in ROUTES:
+        by_path.setdefault(r.path, []).append(r)
+    out = []
+    for path, rs in by_path.items():
+        handlers = {r.method: _endpoint(web, r) for r in rs}
+
+        def make(handlers: dict[str, Callable[[Request], Awaitable[Response]]]) -> Callable[..., Any]:
+            async def dispatch(request: Request) -> Response:
+                return await handlers[request.method](request)
+
+            return dispatch
+
+        out.append(Route(path, make(handlers), methods=list(handlers)))
+    return out

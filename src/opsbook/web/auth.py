@@ -1,0 +1,142 @@
+"""Who is asking: API tokens with roles, the dashboard session cookie, CSRF tokens.
+
+Tokens live in the config (``api: tokens:``) as secrets; a request presents one as
+``Authorization: Bearer <token>`` or logs in once on the dashboard, which sets a signed,
+HttpOnly, SameSite=Lax session cookie holding the token's *name* and a fingerprint of the
+token (rotating a token ends its sessions) plus a random CSRF token for the forms.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+from itsdangerous import BadSignature, URLSafeTimedSerializer
+from starlette.requests import Request
+
+from ..config.load import Config
+from ..config.secrets import reveal
+from ..errors import OpsbookError
+
+ROLES = ("viewer", "operator", "admin")
+SESSION_COOKIE = "opsbook_session"
+LOGIN_CSRF_COOKIE = "opsbook_login_csrf"
+
+
+class AuthError(OpsbookError):
+    """No valid credentials (HTTP 401)."""
+
+    status = 401
+
+
+class Forbidden(OpsbookError):
+    """Valid credentials, not enough role (HTTP 403)."""
+
+    status = 403
+
+
+class CsrfError(OpsbookError):
+    """A cookie-authenticated write without the session's CSRF token (HTTP 403)."""
+
+    status = 403
+
+
+@dataclass(frozen=True)
+class Principal:
+    name: str  # token name, or "anonymous"
+    role: str
+    via: str  # bearer | session | anonymous
+    csrf: str = ""
+
+    def can(self, role: str) -> bool:
+        return ROLES.index(self.role) >= ROLES.index(role)
+
+
+def fingerprint(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()[:16]
+
+
+def token_table(cfg: Config) -> list[tuple[str, str, str]]:
+    """(name, token, role) of every configured token; an unset env var drops that token."""
+    out: list[tuple[str, str, str]] = []
+    for name, t in cfg.model.api.tokens.items():
+        try:
+            value = reveal(t.token, f"api.tokens.{name}.token")
+        except OpsbookError:
+            continue
+        if value:
+            out.append((name, value, t.role))
+    return out
+
+
+def match_token(cfg: Config, presented: str) -> tuple[str, str, str] | None:
+    """The (name, token, role) whose token equals ``presented``; constant time per candidate."""
+    found = None
+    for name, value, role in token_table(cfg):
+        if hmac.compare_digest(value.encode(), presented.encode()):
+            found = (name, value, role)
+    return found
+
+
+class Sessions:
+    """Signed session cookies; the secret comes from ``api.session_secret`` or is per process."""
+
+    def __init__(self, secret: str, ttl_s: float) -> None:
+        self.serializer = URLSafeTimedSerializer(secret, salt="opsbook-session")
+        self.ttl_s = ttl_s
+
+    def issue(self, name: str, token: str) -> tuple[str, str]:
+        csrf = secrets.token_urlsafe(24)
+        return self.serializer.dumps({"n": name, "f": fingerprint(token), "c": csrf}), csrf
+
+    def read(self, cookie: str) -> dict[str, Any] | None:
+        try:
+            data = self.serializer.loads(cookie, max_age=int(self.ttl_s))
+        except BadSignature:
+            return None
+        return data if isinstance(data, dict) else None
+
+
+def authenticate(request: Request, cfg: Config, sessions: Sessions) -> Principal | None:
+    header = request.headers.get("authorization", "")
+    if header:
+        scheme, _, value = header.partition(" ")
+        if scheme.lower() != "bearer" or not value.strip():
+            raise AuthError("the Authorization header is not 'Bearer <token>'",
+                            hint="send Authorization: Bearer <token> with a token from api: tokens:")
+        m = match_token(cfg, value.strip())
+        if m is None:
+            raise AuthError("unknown or revoked token", hint="check the token against api: tokens: in the config")
+        return Principal(m[0], m[2], "bearer")
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if cookie:
+        data = sessions.read(cookie)
+        if data:
+            for name, value, role in token_table(cfg):
+                if name == data.get("n") and hmac.compare_digest(fingerprint(value), str(data.get("f", ""))):
+                    return Principal(name, role, "session", str(data.get("c", "")))
+    anon = cfg.model.api.anonymous
+    if anon:
+        return Principal("anonymous", anon, "anonymous")
+    return None
+
+
+def require(principal: Principal | None, role: str) -> Principal:
+    if principal is None:
+        raise AuthError("authentication required",
+                        hint="send Authorization: Bearer <token>, or log in on the dashboard at /login")
+    if not principal.can(role):
+        raise Forbidden(f"{principal.name} has role {principal.role}; this needs {role}",
+                        hint="use a token with a higher role (api: tokens: ... role:)")
+    return principal
+
+
+def check_csrf(principal: Principal, presented: str | None) -> None:
+    """Writes authenticated by cookie must carry the session's CSRF token; bearer writes need not."""
+    if principal.via != "session":
+        return
+    if not presented or not principal.csrf or not hmac.compare_digest(presented, principal.csrf):
+        raise CsrfError("missing or wrong CSRF token", hint="reload the page and submit the form again")

@@ -1,0 +1,161 @@
+"""What the pages and the API show, as plain data read from the config and the store.
+
+Rendering (JSON, HTML, metrics) lives in api.py, pages.py, metrics.py; they all call here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from ..config.load import Config
+from ..config.secrets import redactor
+from ..results import CheckResult
+from ..store import rollup
+from ..store.db import load_json, parse_ts
+from ..store.store import Store, StoredState
+
+WINDOWS = {"24h": (timedelta(hours=24), "hour"), "7d": (timedelta(days=7), "day"),
+           "30d": (timedelta(days=30), "day")}
+
+
+@dataclass
+class CheckRow:
+    name: str
+    env: str
+    kind: str
+    description: str
+    labels: dict[str, str]
+    status: str  # pass|warn|fail|error|blocked|nodata
+    since: datetime | None
+    updated_at: datetime | None
+    last_error: dict[str, Any] | None
+    uptime: dict[str, float | None] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = redactor.redact({
+            "name": self.name, "env": self.env, "kind": self.kind, "description": self.description,
+            "labels": self.labels, "status": self.status,
+            "since": self.since.isoformat() if self.since else None,
+            "updated_at": self.updated_at.isoformat() if self.updated_at else None,
+            "last_error": self.last_error, "uptime": self.uptime,
+        })
+        return out
+
+
+_KINDS: dict[int, tuple[Config, dict[str, str]]] = {}
+
+
+def kind_of(cfg: Config, name: str) -> str:
+    """A check's kind; pydantic attribute walks cost ~60 us a check, so kept per config object."""
+    got = _KINDS.get(id(cfg))
+    if got is None or got[0] is not cfg:
+        got = (cfg, {n: c.kind_and_params()[0] for n, c in cfg.checks.items()})
+        _KINDS.clear()
+        _KINDS[id(cfg)] = got
+    return got[1].get(name, "")
+
+
+def check_rows(cfg: Config, store: Store, now: datetime, with_uptime: bool = True) -> list[CheckRow]:
+    """Every configured check, once per environment it has results in (or the config's env)."""
+    states: dict[tuple[str, str], StoredState] = {(s.check, s.env): s for s in store.states()}
+    keys = {k for k in states if k[0] in cfg.checks}
+    seen = {k[0] for k in keys}
+    keys |= {(name, cfg.env or "") for name in cfg.checks if name not in seen}
+    totals: dict[str, dict[tuple[str, str], tuple[int, int]]] = {}
+    if with_uptime:
+        wms = rollup.watermarks(store)
+        totals = {w: rollup.uptime_counts(store, now - span, level, wms) for w, (span, level) in WINDOWS.items()}
+    rows = []
+    for name, env in sorted(keys, key=lambda k: (k[1], k[0])):
+        check = cfg.checks[name]
+        st = states.get((name, env))
+        rows.append(CheckRow(
+            name=name, env=env, kind=kind_of(cfg, name), description=check.description, labels=check.labels,
+            status=st.status if st else "nodata", since=st.since if st else None,
+            updated_at=st.updated_at if st else None, last_error=st.last_error if st else None,
+            uptime={w: _ratio(t.get((name, env))) for w, t in totals.items()},
+        ))
+    return rows
+
+
+def _ratio(counts: tuple[int, int] | None) -> float | None:
+    return counts[1] / counts[0] if counts and counts[0] else None
+
+
+def find_state(store: Store, name: str, env: str) -> StoredState | None:
+    return next((s for s in store.states(env) if s.check == name), None)
+
+
+def history(store: Store, name: str, env: str, limit: int = 50, before: int | None = None) -> list[dict[str, Any]]:
+    """Raw results newest first, each with its store id (the cursor for ``before``)."""
+    sql = "SELECT id, result FROM check_results WHERE check_name = ? AND env = ?"
+    params: tuple[Any, ...] = (name, env)
+    if before is not None:
+        sql, params = sql + " AND id < ?", (*params, before)
+    with store.db.transaction() as tx:
+        rows = tx.all(sql + " ORDER BY id DESC LIMIT ?", (*params, limit))
+    return [{"id": int(i), **redactor.redact(load_json(r))} for i, r in rows]
+
+
+def last_failure(store: Store, name: str, env: str) -> CheckResult | None:
+    """The newest stored result that did not pass, with its assertions and observations."""
+    with store.db.transaction() as tx:
+        row = tx.one("SELECT result FROM check_results WHERE check_name = ? AND env = ? AND ok = ? "
+                     "ORDER BY id DESC LIMIT 1", (name, env, False))
+    return CheckResult.from_dict(redactor.redact(load_json(row[0]))) if row else None
+
+
+def excerpt(observations: dict[str, Any], limit: int = 2000) -> str:
+    """The response (or output) excerpt of a result: the first ``limit`` characters."""
+    for key in ("body", "stdout", "output", "stderr"):
+        v = observations.get(key)
+        if isinstance(v, str) and v:
+            return redactor.text(v[:limit] + ("…" if len(v) > limit else ""))
+    return ""
+
+
+def latest_results(store: Store) -> dict[tuple[str, str], dict[str, Any]]:
+    """The last stored result document of every check (for /metrics' phase timings)."""
+    with store.db.transaction() as tx:
+        rows = tx.all("SELECT s.check_name, s.env, r.result FROM check_state s "
+                      "JOIN check_results r ON r.id = s.last_result_id")
+    return {(n, e): load_json(r) for n, e, r in rows}
+
+
+def runs(store: Store, kind: str | None, name: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
+    out = []
+    for r in store.runs(kind=kind, name=name, limit=limit):
+        r["started_at"] = r["started_at"].isoformat()
+        r["finished_at"] = r["finished_at"].isoformat() if r["finished_at"] else None
+        out.append(redactor.redact(r))
+    return out
+
+
+def backups(cfg: Config, store: Store, now: datetime) -> list[dict[str, Any]]:
+    """Per configured backup: its last runs, newest first, with age; and the last drill of it."""
+    drills_of: dict[str, list[str]] = {}
+    for dname, d in cfg.model.drills.items():
+        drills_of.setdefault(getattr(d, "backup", ""), []).append(dname)
+    out = []
+    for name in cfg.model.backups:
+        rs = runs(store, "backup", name, limit=20)
+        last_ok = next((r for r in rs if r["ok"]), None)
+        drill_runs = [r for d in drills_of.get(name, []) for r in runs(store, "drill", d, limit=1)]
+        last_drill = max(drill_runs, key=lambda r: r["started_at"], default=None)
+        age = None
+        if last_ok:
+            created = (last_ok["detail"] or {}).get("created_at") or last_ok["finished_at"]
+            age = (now - parse_ts(created)).total_seconds()
+        out.append({"name": name, "runs": rs, "last_ok": last_ok, "age_s": age, "last_drill": last_drill})
+    return out
+
+
+def drills(cfg: Config, store: Store) -> list[dict[str, Any]]:
+    out = []
+    for name, d in cfg.model.drills.items():
+        rs = runs(store, "drill", name, limit=50)
+        out.append({"name": name, "backup": getattr(d, "backup", ""), "rto_target_s": getattr(d, "rto_target", None),
+                    "runs": rs})
+    return out

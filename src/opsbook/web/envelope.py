@@ -1,0 +1,49 @@
+"""One error envelope for every API error: ``{"error": {type, message, hint, retryable},
+"schema": "opsbook.error/1"}``, whatever raised it (our errors, Starlette's 404/405, bugs)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.responses import JSONResponse
+
+from ..config.secrets import redactor
+from ..errors import OpsbookError
+
+SCHEMA = "opsbook.error/1"
+_TYPES = {400: "BadRequest", 401: "AuthError", 403: "Forbidden", 404: "NotFound", 405: "MethodNotAllowed",
+          409: "Conflict", 422: "Unprocessable", 500: "InternalError", 503: "Unavailable"}
+
+
+class ApiError(OpsbookError):
+    """An HTTP error with a status code, raised by handlers."""
+
+    def __init__(self, status: int, message: str, *, hint: str = "", retryable: bool | None = None,
+                 type_: str | None = None) -> None:
+        super().__init__(message, hint=hint, retryable=retryable)
+        self.status = status
+        self._type = type_ or _TYPES.get(status, "Error")
+
+    @property
+    def type(self) -> str:
+        return self._type
+
+
+def error_doc(status: int, message: str, hint: str = "", retryable: bool = False,
+              type_: str | None = None) -> dict[str, Any]:
+    return {"error": {"type": type_ or _TYPES.get(status, "Error"), "message": redactor.text(message),
+                      "hint": redactor.text(hint), "retryable": retryable}, "schema": SCHEMA}
+
+
+def status_of(e: OpsbookError) -> int:
+    status = getattr(e, "status", None)
+    if isinstance(status, int):
+        return status
+    from ..errors import UsageError
+
+    return 400 if isinstance(e, UsageError) else 503 if e.retryable else 500
+
+
+def error_response(e: OpsbookError) -> JSONResponse:
+    status = status_of(e)
+    return JSONResponse(error_doc(status, e.message, e.hint, e.retryable, e.type), status_code=status)

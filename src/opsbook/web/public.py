@@ -1,0 +1,92 @@
+"""Pages anyone may reach: /status, /metrics (unless protected), /login and /logout."""
+
+from __future__ import annotations
+
+import secrets
+from urllib.parse import urlparse
+
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, RedirectResponse, Response
+from starlette.routing import Route
+
+from . import charts, metrics, status
+from .auth import LOGIN_CSRF_COOKIE, SESSION_COOKIE, match_token
+from .state import Web
+
+
+def _safe_next(target: str | None) -> str:
+    # only same-site paths: an open redirect after login would be a phishing aid
+    if not target or not target.startswith("/") or target.startswith("//") or urlparse(target).netloc:
+        return "/"
+    return target
+
+
+def routes(web: Web) -> list[Route]:
+    async def status_page(request: Request) -> Response:
+        doc = web.cached(("status", id(web.config())), lambda: status.build(web.config(), web.store, web.now()))
+        if "application/json" in request.headers.get("accept", "") or request.query_params.get("format") == "json":
+            from starlette.responses import JSONResponse
+
+            return JSONResponse(doc)
+        strips = {c["name"]: charts.uptime_strip([(d["date"], d["uptime"]) for d in c["days"]])
+                  for c in doc["components"]}
+        return web.render(request, "status.html", principal=False, doc=doc, strips=strips)
+
+    async def metrics_page(request: Request) -> Response:
+        if not web.config().model.api.metrics_public:
+            web.require(request, "viewer")
+        return PlainTextResponse(metrics.exposition(web.config(), web.store, web.now()),
+                                 media_type="text/plain; version=0.0.4; charset=utf-8")
+
+    async def login_form(request: Request, error: str = "", status_code: int = 200) -> Response:
+        token = secrets.token_urlsafe(24)
+        resp = web.render(request, "login.html", status_code=status_code, principal=False, csrf=token, error=error,
+                          next=_safe_next(request.query_params.get("next")))
+        resp.set_cookie(LOGIN_CSRF_COOKIE, token, httponly=True, samesite="lax", path="/login",
+                        secure=web.config().model.api.secure_cookies)
+        return resp
+
+    async def login(request: Request) -> Response:
+        if request.method == "GET":
+            return await login_form(request)
+        form = await request.form()
+        cookie = request.cookies.get(LOGIN_CSRF_COOKIE, "")
+        if not cookie or not secrets.compare_digest(cookie, str(form.get("csrf", ""))):
+            return await login_form(request, "the form expired; try again", 403)
+        cfg = web.config()
+        m = match_token(cfg, str(form.get("token", "")).strip())
+        if m is None:
+            web.audit(request, None, "login", "", "denied")
+            return await login_form(request, "unknown token", 401)
+        name, value, role = m
+        cookie_value, _ = web.sessions.issue(name, value)
+        from .auth import Principal
+
+        web.audit(request, Principal(name, role, "session"), "login", name, "ok")
+        resp = RedirectResponse(_safe_next(str(form.get("next", "/"))), status_code=303)
+        resp.set_cookie(SESSION_COOKIE, cookie_value, max_age=int(cfg.model.api.session_ttl), httponly=True,
+                        samesite="lax", secure=cfg.model.api.secure_cookies)
+        resp.delete_cookie(LOGIN_CSRF_COOKIE, path="/login")
+        return resp
+
+    async def logout(request: Request) -> Response:
+        from .auth import check_csrf
+
+        p = web.principal(request)
+        if p is not None and p.via == "session":
+            form = await request.form()
+            check_csrf(p, str(form.get("csrf", "")))
+        resp = RedirectResponse("/login", status_code=303)
+        resp.delete_cookie(SESSION_COOKIE)
+        return resp
+
+    async def robots(request: Request) -> Response:
+        return PlainTextResponse("User-agent: *\nDisallow: /\nAllow: /status\n")
+
+    return [
+        Route("/status", status_page, methods=["GET"]),
+        Route("/metrics", metrics_page, methods=["GET"]),
+        Route("/login", login, methods=["GET", "POST"]),
+        Route("/logout", logout, methods=["POST"]),
+        Route("/robots.txt", robots, methods=["GET"]),
+    ]

@@ -1,0 +1,58 @@
+"""The public status page as data: chosen components, their state, daily uptime, maintenance and
+notices. Only names the config chose for the public are shown: no check names, hostnames, URLs,
+errors or DSNs."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from ..config.load import Config
+from ..store import rollup
+from ..store.store import Store
+from .integrations import feature
+
+# worst first; what the public reads for each check status
+_RANK = {"fail": 0, "error": 0, "blocked": 1, "warn": 2, "pass": 3, "nodata": 4}
+_STATE = {0: "outage", 1: "degraded", 2: "degraded", 3: "operational", 4: "unknown"}
+
+
+def build(cfg: Config, store: Store, now: datetime) -> dict[str, Any]:
+    page = cfg.model.status_page
+    states = {(s.check, s.env): s.status for s in store.states()}
+    env = cfg.env or ""
+    days = page.days
+    since = rollup.floor(now, "day") - timedelta(days=days - 1)
+    wms = rollup.watermarks(store)
+    components = []
+    for comp in page.components:
+        ranks = [_RANK.get(states.get((c, env), "nodata"), 4) for c in comp.checks]
+        daily: dict[datetime, rollup.Agg] = {}
+        for c in comp.checks:
+            for day, agg in rollup.series(store, c, env, since, "day", wms):
+                daily.setdefault(day, rollup.Agg()).merge(agg)
+        bars = []
+        for i in range(days):
+            day = since + timedelta(days=i)
+            got = daily.get(day)
+            bars.append({"date": day.date().isoformat(), "uptime": got.uptime if got else None})
+        total = rollup.Agg()
+        for agg in daily.values():
+            total.merge(agg)
+        components.append({"name": comp.name, "description": comp.description,
+                           "state": _STATE[min(ranks) if ranks else 4], "uptime": total.uptime, "days": bars})
+    maintenance = []
+    active = feature("maintenance")
+    if active is not None:
+        for w in active(cfg, now):
+            maintenance.append({"notice": w.notice or "Scheduled maintenance is in progress.",
+                                "until": w.end.isoformat() if getattr(w, "end", None) else None})
+    notices = [{"title": n.title, "body": n.body, "level": n.level,
+                "posted_at": n.posted_at.isoformat() if n.posted_at else None}
+               for n in page.notices if n.until is None or n.until > now]
+    states_now = [c["state"] for c in components]
+    overall = ("outage" if "outage" in states_now else "degraded" if "degraded" in states_now
+               else "operational" if states_now else "unknown")
+    return {"schema": "opsbook.status/1", "title": page.title, "description": page.description,
+            "overall": overall, "components": components, "maintenance": maintenance, "notices": notices,
+            "days": days, "generated_at": now.isoformat()}

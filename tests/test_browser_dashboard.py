@@ -1,0 +1,149 @@
+"""A new user's path in a real browser (Debian's Chromium, headless, via Playwright): log in, find
+the failing check and its evidence, silence its alert, read the public status page. Every page
+is saved as a screenshot under tests/screenshots/."""
+
+from __future__ import annotations
+
+import http.server
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from helpers import free_port, serve_app
+from opsbook.store import Store
+from opsbook.web.app import create_app
+from opsbook.web.integrations import feature
+from webutil import TOKENS, context, make_config, seed, set_tokens
+
+CHROMIUM = Path("/usr/bin/chromium")
+pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is not installed at /usr/bin/chromium")
+SHOTS = Path(__file__).parent / "screenshots"
+ALERTS = """
+alerts:
+  ApiDown:
+    when: check api-health failing
+    annotations: {summary: the storefront API fails}
+"""
+
+
+class _Failing(http.server.BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        body = b'{"status": "db down"}'
+        self.send_response(500)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def failing_url() -> Iterator[str]:
+    port = free_port()
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", port), _Failing)
+    t = threading.Thread(target=server.serve_forever, daemon=True)
+    t.start()
+    yield f"http://127.0.0.1:{port}/health"
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture
+def browser_page() -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=[
+            "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page.set_default_timeout(15_000)
+        try:
+            yield page
+        finally:
+            browser.close()
+
+
+def shot(page: Any, name: str) -> None:
+    SHOTS.mkdir(exist_ok=True)
+    path = SHOTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    print(f"screenshot: {path}")
+
+
+def test_a_new_user_logs_in_finds_the_failing_check_silences_it_and_reads_the_status_page(
+        tmp_path: Path, failing_url: str, browser_page: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    set_tokens(monkeypatch)
+    cfg = make_config(tmp_path, api_url=failing_url, extra=ALERTS)
+    store = Store.open(f"sqlite:///{tmp_path / 'store.db'}")
+    now = datetime.now(UTC).replace(microsecond=0)
+    try:
+        seed(store, now=now)
+        # the real check against the failing server: its result is what the page must show
+        from concurrent.futures import ThreadPoolExecutor
+
+        from helpers import run
+
+        with ThreadPoolExecutor(1) as pool:  # Playwright's sync API owns this thread's event loop
+            result = pool.submit(run, cfg, "api-health").result()["api-health"]
+        assert result.status == "fail"
+        store.record_results([result])
+        alert_rows = _fire_alert(cfg, store, now)
+        app = create_app(context(cfg, store, now=now))
+        page = browser_page
+        with serve_app(app) as base:
+            page.goto(base + "/")
+            assert "/login" in page.url
+            shot(page, "01-login")
+            page.fill("#token", TOKENS["on-call"])
+            page.click("button[type=submit]")
+            page.wait_for_url(base + "/")
+            row = page.locator("tr[data-status=fail]", has_text="api-health")
+            assert row.count() == 1
+            shot(page, "02-overview")
+
+            row.locator("a", has_text="api-health").click()
+            page.wait_for_selector("#evidence")
+            evidence = page.locator("table.evidence").inner_text()
+            assert "status == 200" in evidence and "500" in evidence
+            assert "db down" in page.locator("pre.excerpt").inner_text()
+            assert page.locator("svg.chart polyline").count() >= 1
+            shot(page, "03-check-evidence")
+
+            page.goto(base + "/alerts")
+            if not alert_rows:
+                shot(page, "04-alerts")
+                pytest.skip("alerts are not available in this build (opsbook.rules.engine.current_alerts)")
+            if feature("silence_add") is None:
+                shot(page, "04-alerts")
+                pytest.skip("silences are not available in this build (opsbook.notify.silences.add)")
+            form = page.locator("form.silence-form").first
+            form.locator("input[name=comment]").fill("deploying a fix")
+            form.locator("button").click()
+            page.wait_for_url("**/alerts?done=silence.add")
+            assert "alertname=ApiDown" in page.locator("table.silences").inner_text()
+            shot(page, "04-alerts-silenced")
+
+            page.goto(base + "/status")
+            assert page.locator(".component").count() == 2
+            text = page.locator("main").inner_text()
+            assert "Storefront" in text and "127.0.0.1" not in text and "api-health" not in text
+            shot(page, "05-status")
+    finally:
+        store.close()
+
+
+def _fire_alert(cfg: Any, store: Store, now: datetime) -> bool:
+    """Evaluate the config's alert rules with the rules engine, if this build has it."""
+    try:
+        from opsbook.rules.engine import evaluate
+    except ImportError:
+        return False
+    evaluate(cfg, store, now)
+    fn = feature("alerts")
+    return fn is not None and any(a.state == "firing" for a in fn(store))
