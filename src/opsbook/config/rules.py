@@ -132,6 +132,14 @@ class Slo(Model):
     labels: dict[str, str] = Field(default_factory=dict)
     annotations: dict[str, str] = Field(default_factory=dict)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _sli_block(cls, data: Any) -> Any:
+        # `sli: {check: api-live}` (the form in PRODUCT.md's sketch) is the same as `check: api-live`
+        if isinstance(data, dict) and isinstance(data.get("sli"), dict):
+            data = {**{k: v for k, v in data.items() if k != "sli"}, **data["sli"]}
+        return data
+
     @field_validator("objective", mode="before")
     @classmethod
     def _objective(cls, v: Any) -> float:
