@@ -1,17 +1,28 @@
 """Dashboard speed under load: the overview page with 1,000 checks and 30 days of history.
 
     uv run python bench/web.py [--checks 1000] [--days 30] [--concurrency 8] [--seconds 10]
+    uv run python bench/web.py --generator python   # the built-in generator even when wrk is installed
+    uv run python bench/web.py --no-cache           # the load table against a server that caches nothing
     uv run python bench/web.py --bound      # rows and bytes for 1,000 checks every 15 s, kept a year
 
 1. Builds a temp SQLite store the way ``rollup_and_prune`` leaves it under the default retention:
    day rollups for ``--days``, hour rollups for ``--days``, minute rollups for the last 6 hours,
    raw results for the last 2 minutes (written through ``Store.record_results``), watermarks set.
    About 5% of checks fail now, a few had bad days.
-2. Starts ``opsbook.web.app.create_app`` under uvicorn in a child process on a free 127.0.0.1 port.
-3. A local asyncio load generator (httpx, ``--concurrency`` keep-alive connections, ``--seconds``
-   per target) requests the overview (logged in), /status, /api/v1/checks, and a trivial
-   Starlette "hello" route in the same server process as the floor. Prints requests/s and
-   p50/p95/p99 per target against the 100 ms p95 target. Removes the child and the temp files.
+2. Starts ``opsbook.web.app.create_app`` under uvicorn in a child process on a free 127.0.0.1 port,
+   plus a trivial Starlette "hello" route in the same process: the floor, i.e. what the server
+   stack and the load generator cost without any opsbook work.
+3. Loads each target for ``--seconds`` over ``--concurrency`` keep-alive connections (closed loop)
+   and prints requests/s and p50/p95/p99 against the 100 ms p95 target. The generator is ``wrk``
+   (C, one thread) when installed, else a lean asyncio one (raw sockets, keep-alive, no HTTP
+   library); it runs on the same machine, so its CPU competes with the server's: compare a row
+   with the /hello floor. Rows: /hello, the overview (logged in), the overview with
+   ``Accept-Encoding: gzip`` (what browsers send), /status, /api/v1/checks.
+4. Cold: a second server with the page cache off (``cache_ttl = 0``: every request reads the store
+   and renders): its very first overview (nothing cached anywhere), then 20 requests one at a time
+   per page (median and max), then the overview under the same load. The load table's pages are
+   rebuilt at most every 5 s (the server's default); these rows show what a rebuild costs.
+   Removes the children and the temp files.
 
 ``--bound`` measures bytes per row of each table on a sample store and multiplies by the row
 counts the default retention keeps for 1,000 checks every 15 s (docs/history.md).
@@ -21,14 +32,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import random
+import re
+import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
-import textwrap
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -115,7 +129,7 @@ def build_store(url: str, checks: int, days: int, now: datetime) -> dict[str, An
     return {"rows": counts, "seconds": round(time.perf_counter() - t0, 1)}
 
 
-def serve(config: str, store_url: str, port: int) -> None:
+def serve(config: str, store_url: str, port: int, cache: bool) -> None:
     """The child process: the real app plus a trivial route as the floor."""
     import uvicorn
     from starlette.responses import PlainTextResponse
@@ -129,38 +143,139 @@ def serve(config: str, store_url: str, port: int) -> None:
     cfg = opsbook_app.load(config)
     store = Store.open(store_url)
     app = create_app(WebContext(get_config=lambda: cfg, store=store))
-    app.router.routes.append(Route("/hello", lambda r: PlainTextResponse("hello")))
+    if not cache:
+        app.state.web.cache_ttl = 0
+    async def hello(request: Any) -> PlainTextResponse:  # async: a sync endpoint would go through a thread
+        return PlainTextResponse("hello")
+
+    app.router.routes.append(Route("/hello", hello))
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
 
 
-async def load(base: str, path: str, concurrency: int, seconds: float, cookies: dict[str, str],
-               headers: dict[str, str]) -> dict[str, Any]:
-    import httpx
+# -- load generators: closed loop, N keep-alive connections, latency per request -------------------
 
+WRK_SCRIPT = """
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format("WRK-RESULT %d %d %d %d %d %d %d\\n", summary.requests, summary.duration,
+    latency:percentile(50), latency:percentile(95), latency:percentile(99),
+    e.connect + e.read + e.write + e.timeout, e.status))
+end
+"""
+
+
+def load_wrk(port: int, path: str, concurrency: int, seconds: float, headers: dict[str, str],
+             script: Path) -> dict[str, Any]:
+    cmd = ["wrk", "-t1", f"-c{concurrency}", f"-d{max(1, round(seconds))}s", "--timeout", "30s", "-s", str(script)]
+    for k, v in headers.items():
+        cmd += ["-H", f"{k}: {v}"]
+    out = subprocess.run([*cmd, f"http://127.0.0.1:{port}{path}"], capture_output=True, text=True,
+                         timeout=seconds + 60, check=True).stdout
+    m = re.search(r"WRK-RESULT (\d+) (\d+) (\d+) (\d+) (\d+) (\d+) (\d+)", out)
+    if not m:
+        raise RuntimeError(f"no result from wrk:\n{out}")
+    n, took_us, p50, p95, p99, errors, bad_status = (int(g) for g in m.groups())
+    return {"path": path, "n": n, "rps": n / (took_us / 1e6), "p50": p50 / 1000, "p95": p95 / 1000,
+            "p99": p99 / 1000, "errors": errors + bad_status}
+
+
+async def _load_py(port: int, path: str, concurrency: int, seconds: float,
+                   headers: dict[str, str]) -> dict[str, Any]:
+    request = (f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+               + "".join(f"{k}: {v}\r\n" for k, v in headers.items()) + "\r\n").encode()
+    length = re.compile(rb"\r\ncontent-length: *(\d+)", re.IGNORECASE)
     lat: list[float] = []
     errors = 0
     deadline = time.perf_counter() + seconds
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(base_url=base, cookies=cookies, headers=headers, limits=limits, timeout=30) as c:
-        async def worker() -> None:
-            nonlocal errors
+
+    async def worker() -> None:
+        nonlocal errors
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        try:
             while time.perf_counter() < deadline:
                 t = time.perf_counter()
-                r = await c.get(path)
+                writer.write(request)
+                head = await reader.readuntil(b"\r\n\r\n")
+                m = length.search(head)
+                if m is None:
+                    raise RuntimeError(f"{path}: a response without Content-Length")
+                await reader.readexactly(int(m.group(1)))
                 lat.append((time.perf_counter() - t) * 1000)
-                if r.status_code != 200:
+                if head[9:12] != b"200":
                     errors += 1
+        finally:
+            writer.close()
 
-        started = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
-        took = time.perf_counter() - started
+    started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    took = time.perf_counter() - started
     lat.sort()
+    return {"path": path, "n": len(lat), "rps": len(lat) / took, "p50": _q(lat, 0.5), "p95": _q(lat, 0.95),
+            "p99": _q(lat, 0.99), "errors": errors}
 
-    def q(p: float) -> float:
-        return lat[min(len(lat) - 1, int(p * len(lat)))]
 
-    return {"path": path, "n": len(lat), "rps": len(lat) / took, "p50": q(0.5), "p95": q(0.95), "p99": q(0.99),
-            "errors": errors}
+def _q(values: list[float], p: float) -> float:
+    return values[min(len(values) - 1, int(p * len(values)))] if values else float("nan")
+
+
+def load(generator: str, port: int, path: str, concurrency: int, seconds: float, headers: dict[str, str],
+         script: Path) -> dict[str, Any]:
+    if generator == "wrk":
+        return load_wrk(port, path, concurrency, seconds, headers, script)
+    return asyncio.run(_load_py(port, path, concurrency, seconds, headers))
+
+
+def one_at_a_time(base: str, path: str, headers: dict[str, str], n: int) -> list[float]:
+    import httpx
+
+    out = []
+    with httpx.Client(base_url=base, headers=headers, timeout=60) as c:
+        for _ in range(n):
+            t = time.perf_counter()
+            r = c.get(path)
+            out.append((time.perf_counter() - t) * 1000)
+            r.raise_for_status()
+    return out
+
+
+class Server:
+    """A bench server child on a free port; stopped (SIGTERM, then kill) on exit."""
+
+    def __init__(self, cfg_path: Path, store_url: str, cache: bool) -> None:
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        env = {**os.environ, "OPSBOOK_BENCH_TOKEN": TOKEN}
+        args = [sys.executable, __file__, "--serve", str(cfg_path), store_url, str(self.port)]
+        self.child = subprocess.Popen([*args, *([] if cache else ["--no-cache"])], env=env)
+
+    def wait(self) -> None:
+        import httpx
+
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                httpx.get(self.base + "/hello", timeout=1)
+                return
+            except httpx.HTTPError:
+                if time.monotonic() > deadline or self.child.poll() is not None:
+                    raise RuntimeError("the server did not start") from None
+                time.sleep(0.2)
+
+    def login(self) -> dict[str, str]:
+        import httpx
+
+        page = httpx.get(self.base + "/login")
+        csrf = page.text.split('name="csrf" value="')[1].split('"')[0]
+        r = httpx.post(self.base + "/login", data={"token": TOKEN, "csrf": csrf}, cookies=page.cookies)
+        return {"Cookie": "; ".join(f"{k}={v}" for k, v in r.cookies.items())}
+
+    def stop(self) -> None:
+        self.child.send_signal(signal.SIGTERM)
+        try:
+            self.child.wait(10)
+        except subprocess.TimeoutExpired:
+            self.child.kill()
+            self.child.wait()
 
 
 def bound() -> int:
@@ -206,63 +321,109 @@ def main() -> int:
     ap.add_argument("--days", type=int, default=30)
     ap.add_argument("--concurrency", type=int, default=8)
     ap.add_argument("--seconds", type=float, default=10.0)
+    ap.add_argument("--generator", choices=("auto", "wrk", "python"), default="auto",
+                    help="auto: wrk when installed, else the built-in asyncio generator")
+    ap.add_argument("--no-cache", action="store_true", help="run the load table with the page cache off too")
+    ap.add_argument("--json", metavar="PATH", help="also write the results as JSON")
     ap.add_argument("--bound", action="store_true", help="print the store-size bound instead")
     ap.add_argument("--serve", nargs=3, metavar=("CONFIG", "STORE", "PORT"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.serve:
-        serve(args.serve[0], args.serve[1], int(args.serve[2]))
+        serve(args.serve[0], args.serve[1], int(args.serve[2]), cache=not args.no_cache)
         return 0
     if args.bound:
         return bound()
     import httpx
 
+    # SIGTERM ends the run like Ctrl-C: the servers are stopped and the temp files removed
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+
+    generator = args.generator
+    if generator == "auto":
+        generator = "wrk" if shutil.which("wrk") else "python"
+    token = {"Authorization": f"Bearer {TOKEN}"}
+    load_avg = os.getloadavg()
+    results: dict[str, Any] = {"checks": args.checks, "days": args.days, "concurrency": args.concurrency,
+                               "seconds": args.seconds, "generator": generator, "cpus": os.cpu_count(),
+                               "loadavg_before": load_avg}
     with tempfile.TemporaryDirectory(prefix="opsbook-bench-web-") as tmp:
+        script = Path(tmp) / "report.lua"
+        script.write_text(WRK_SCRIPT)
         cfg_path = Path(tmp) / "opsbook.yaml"
         write_config(cfg_path, args.checks)
         store_url = f"sqlite:///{tmp}/store.db"
         now = datetime.now(UTC)
         built = build_store(store_url, args.checks, args.days, now)
         print(f"store: {built['rows']} rows in {built['seconds']} s")
-        port = free_port()
-        env = {**os.environ, "OPSBOOK_BENCH_TOKEN": TOKEN}
-        child = subprocess.Popen([sys.executable, __file__, "--serve", str(cfg_path), store_url, str(port)], env=env)
-        base = f"http://127.0.0.1:{port}"
+        results["store_rows"] = built["rows"]
+
+        def table(server: Server, session: dict[str, str], rows_of: str) -> list[dict[str, Any]]:
+            rows = []
+            for path, headers in (("/hello", {}), ("/", session), ("/", {**session, "Accept-Encoding": "gzip"}),
+                                  ("/status", {}), ("/api/v1/checks", token)):
+                load(generator, server.port, path, 2, 1.0, headers, script)  # warm up
+                row = load(generator, server.port, path, args.concurrency, args.seconds, headers, script)
+                row["label"] = path + (" (gzip)" if "Accept-Encoding" in headers else "")
+                rows.append(row)
+            results[rows_of] = rows
+            return rows
+
+        cached = Server(cfg_path, store_url, cache=True)
         try:
-            deadline = time.monotonic() + 30
-            while True:
-                try:
-                    httpx.get(base + "/hello", timeout=1)
-                    break
-                except httpx.HTTPError:
-                    if time.monotonic() > deadline or child.poll() is not None:
-                        print("the server did not start", file=sys.stderr)
-                        return 1
-                    time.sleep(0.2)
-            page = httpx.get(base + "/login")
-            csrf = page.text.split('name="csrf" value="')[1].split('"')[0]
-            r = httpx.post(base + "/login", data={"token": TOKEN, "csrf": csrf}, cookies=page.cookies)
-            session = dict(r.cookies)
-            html = httpx.get(base + "/", cookies=session).text
+            cached.wait()
+            session = cached.login()
+            html = httpx.get(cached.base + "/", headers=session).text
             assert html.count("<tr data-status") == args.checks, "overview did not list every check"
             print(f"overview page: {len(html) / 1024:.0f} KiB, {args.checks} checks")
-            rows = []
-            for path, cookies, headers in (("/hello", {}, {}), ("/", session, {}), ("/status", {}, {}),
-                                           ("/api/v1/checks", {}, {"Authorization": f"Bearer {TOKEN}"})):
-                asyncio.run(load(base, path, 2, 1.0, cookies, headers))  # warm up
-                rows.append(asyncio.run(load(base, path, args.concurrency, args.seconds, cookies, headers)))
+            results["overview_kib"] = round(len(html) / 1024)
+            table(cached, session, "cached")
         finally:
-            child.send_signal(signal.SIGTERM)
-            try:
-                child.wait(10)
-            except subprocess.TimeoutExpired:
-                child.kill()
-    print(textwrap.dedent(f"""
-        {args.checks} checks, {args.days} days of history, {args.concurrency} connections, {args.seconds:g} s each
-        {'target':22} {'req/s':>8} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'errors':>6}"""))
-    for r in rows:
-        print(f"{r['path']:22} {r['rps']:8.1f} {r['p50']:8.1f} {r['p95']:8.1f} {r['p99']:8.1f} {r['errors']:6d}")
-    ov = next(r for r in rows if r["path"] == "/")
+            cached.stop()
+
+        cold = Server(cfg_path, store_url, cache=False)
+        try:
+            cold.wait()
+            session = cold.login()
+            first = one_at_a_time(cold.base, "/", session, 1)[0]
+            results["cold_first_overview_ms"] = first
+            singles = {}
+            for path, headers in (("/", session), ("/status", {}), ("/api/v1/checks", token)):
+                ms = one_at_a_time(cold.base, path, headers, 20)
+                singles[path] = {"median": statistics.median(ms), "max": max(ms)}
+            results["cold_one_at_a_time"] = singles
+            load(generator, cold.port, "/", 2, 1.0, session, script)
+            cold_load = load(generator, cold.port, "/", args.concurrency, args.seconds, session, script)
+            cold_load["label"] = "/ (no cache)"
+            results["cold_load"] = cold_load
+            if args.no_cache:
+                table(cold, session, "uncached")
+        finally:
+            cold.stop()
+    results["loadavg_after"] = os.getloadavg()
+
+    def show(rows: list[dict[str, Any]]) -> None:
+        print(f"{'target':22} {'req/s':>8} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'errors':>6}")
+        for r in rows:
+            print(f"{r['label']:22} {r['rps']:8.1f} {r['p50']:8.1f} {r['p95']:8.1f} {r['p99']:8.1f} {r['errors']:6d}")
+
+    print(f"\n{args.checks} checks, {args.days} days of history, {args.concurrency} connections, "
+          f"{args.seconds:g} s each, generator {generator}, {os.cpu_count()} CPUs, "
+          f"load average {load_avg[0]:.1f} before / {results['loadavg_after'][0]:.1f} after")
+    print("pages cached (rebuilt at most every 5 s; the default):")
+    show(results["cached"])
+    if args.no_cache:
+        print("page cache off (every request reads the store and renders):")
+        show(results["uncached"])
+    print(f"\ncold (page cache off): first overview after start {first:.0f} ms (nothing cached anywhere); "
+          "one at a time, median / max of 20:")
+    for path, v in singles.items():
+        print(f"  {path:20} {v['median']:7.1f} / {v['max']:7.1f} ms")
+    show([cold_load])
+    ov = next(r for r in results["cached"] if r["label"] == "/")
     print(f"\noverview p95 {ov['p95']:.0f} ms (target < 100 ms): {'OK' if ov['p95'] < 100 else 'MISSED'}")
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=2))
+    rows = results["cached"] + results.get("uncached", []) + [cold_load]
     return 0 if all(r["errors"] == 0 for r in rows) else 1
 
 

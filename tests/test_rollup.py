@@ -133,3 +133,52 @@ def test_history_stays_bounded_when_time_moves_on(tmp_path: Path) -> None:
         s.close()
     assert sizes[0]["check_results"] == sizes[1]["check_results"]
     assert sizes[0]["check_rollups"] == sizes[1]["check_rollups"]
+
+
+def _raw_counts(store: Store, since: datetime) -> dict[tuple[str, str], tuple[int, int]]:
+    with store.db.transaction() as tx:
+        rows = tx.all("SELECT check_name, env, count(*), sum(CASE WHEN ok THEN 1 ELSE 0 END) FROM check_results "
+                      "WHERE finished_at >= ? GROUP BY check_name, env", (store.db.ts(since),))
+    return {(c, e): (int(n), int(ok)) for c, e, n, ok in rows}
+
+
+def test_uptime_windows_tile_every_level_and_match_the_raw_results_as_watermarks_move(store: Store) -> None:
+    """Day, hour, minute rows and the raw tail, cut where windows share pieces, with closed pieces
+    cached: the counts equal a plain count of the raw results (kept: raw retention is long)."""
+    keep = Retention(raw=400 * 86400.0, failures=400 * 86400.0)
+    fill(store, T0, hours=53.5, every_s=300)
+    for now in (T0 + timedelta(hours=53, minutes=30), T0 + timedelta(hours=58, minutes=10)):
+        if now > T0 + timedelta(hours=54):
+            fill(store, T0 + timedelta(hours=53.5), hours=4.5, every_s=300)
+        rollup.rollup_and_prune(store, keep, now)
+        wms = rollup.watermarks(store)
+        assert wms["day"] == T0 + timedelta(days=2) and wms["hour"] is not None and wms["minute"] is not None
+        # 24h: hour rows from 29 h on, then minute rows and raw; 1d: the day rows of day 1, then today's
+        # hour rows (a piece 24h shares), minute rows, raw; all: day rows from T0 (a piece 1d shares), ...
+        windows = {"24h": (now - timedelta(hours=24), "hour"), "1d": (now - timedelta(days=1), "day"),
+                   "all": (T0, "day")}
+        for more in (False, True):  # the second time from the cached pieces, the raw tail read incrementally
+            if more:
+                store.record_results([result("c0", "fail", now - timedelta(seconds=20)),
+                                      result("c2", "pass", now - timedelta(seconds=20))])
+            with store.db.read() as tx:
+                got = rollup.uptime_windows(tx, windows, wms)
+            for w, (since, level) in windows.items():
+                assert got[w] == _raw_counts(store, rollup.floor(since, level)), w
+        assert got["all"][("c0", "")][1] < got["all"][("c0", "")][0]  # c0 fails every 10th run
+
+
+def test_daily_counts_fold_todays_finer_levels_into_days(store: Store) -> None:
+    fill(store, T0, hours=53.5, every_s=300)
+    now = T0 + timedelta(hours=53, minutes=30)
+    rollup.rollup_and_prune(store, Retention(raw=400 * 86400.0, failures=400 * 86400.0), now)
+    with store.db.read() as tx:
+        got = rollup.daily_counts(tx, T0, "", now, rollup.watermarks_tx(tx))
+    for day in range(3):
+        lo, hi = T0 + timedelta(days=day), T0 + timedelta(days=day + 1)
+        before, after = _raw_counts(store, lo), _raw_counts(store, hi)
+        for check in ("c0", "c1"):
+            n = before[(check, "")][0] - after.get((check, ""), (0, 0))[0]
+            ok = before[(check, "")][1] - after.get((check, ""), (0, 0))[1]
+            assert got[check][lo] == (n, ok), (check, day)
+    assert set(got["c1"]) == {T0 + timedelta(days=d) for d in range(3)}

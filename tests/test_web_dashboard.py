@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import gzip
 import re
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,7 +15,7 @@ from starlette.testclient import TestClient
 from opsbook.store import Store
 from opsbook.web.app import create_app
 from opsbook.web.auth import SESSION_COOKIE
-from webutil import TOKENS, context, make_config, seed, set_tokens
+from webutil import TOKENS, bearer, context, make_config, seed, set_tokens
 
 
 @pytest.fixture
@@ -75,8 +77,65 @@ def test_overview_shows_every_check_by_env_with_status_since_and_uptime_bars(cli
     html = client.get("/").text
     assert "api-health" in html and "db-port" in html
     assert 'class="badge fail"' in html and "ago" in html
-    assert html.count('<svg class="meter"') == 6  # 2 checks x 24h/7d/30d
+    rows = dict(re.findall(r'<tr data-status="(\w+)"><td><a href="/checks/([\w-]+)\?env=">', html))
+    assert rows == {"fail": "api-health", "pass": "db-port"}
+    assert html.count('<td class="u">') == 6  # 2 checks x 24h/7d/30d: a bar and the percentage as text
+    assert html.count("83.3%</td>") == 3  # api-health failed the last 5 of its 30 minutes
     assert "Run now" not in html
+
+
+def test_overview_can_show_only_the_failing_checks(client: TestClient) -> None:
+    login(client, "developer")
+    html = client.get("/?status=failing").text
+    assert "api-health" in html and "db-port" not in html and '<a href="/">show all</a>' in html
+
+
+def test_big_pages_are_gzipped_once_and_the_per_user_shell_is_never_compressed(client: TestClient) -> None:
+    """The cached body is compressed once; the shell around it (name, CSRF token) goes in stored
+    blocks, so the token is never compressed together with other content (BREACH)."""
+    login(client, "developer")
+    plain = client.get("/", headers={"accept-encoding": "identity"})
+    assert "content-encoding" not in plain.headers and plain.headers["vary"] == "Accept-Encoding"
+    with client.stream("GET", "/", headers={"accept-encoding": "gzip"}) as r:
+        assert r.headers["content-encoding"] == "gzip"
+        raw = b"".join(r.iter_raw())
+    assert gzip.decompress(raw) == plain.content
+    token = form_csrf(plain.text)
+    assert token.encode() in raw  # stored as is, not compressed
+    for path, headers in (("/status", {}), ("/api/v1/checks", bearer("developer"))):
+        with client.stream("GET", path, headers={**headers, "accept-encoding": "gzip;q=1"}) as r:
+            assert r.headers["content-encoding"] == "gzip"
+            raw = b"".join(r.iter_raw())
+        plain = client.get(path, headers={**headers, "accept-encoding": "gzip;q=0"})
+        assert "content-encoding" not in plain.headers and gzip.decompress(raw) == plain.content
+
+
+def test_pages_read_while_another_thread_holds_the_stores_write_lock(client: TestClient, store: Store) -> None:
+    """Page reads run in worker threads, each with its own SQLite connection and a read-only
+    transaction: a writer elsewhere in the process (the scheduler, a "Run now") does not block
+    them or interleave with them."""
+    login(client, "developer")
+    held, release = threading.Event(), threading.Event()
+
+    def writer() -> None:
+        with store.db.transaction() as tx:
+            tx.execute("UPDATE check_state SET status = status")
+            held.set()
+            release.wait(60)
+
+    t = threading.Thread(target=writer)
+    t.start()
+    try:
+        assert held.wait(60)
+        client.app.state.web.cache_ttl = 0  # type: ignore[attr-defined]
+        assert client.get("/").status_code == 200
+        assert client.get("/status").status_code == 200
+        assert client.get("/api/v1/checks", headers=bearer("developer")).json()["checks"]
+        assert client.get("/checks/api-health").status_code == 200
+        assert not release.is_set()  # all of that while the write transaction was open
+    finally:
+        release.set()
+        t.join()
 
 
 def test_check_page_shows_latency_chart_history_and_the_last_failures_evidence(client: TestClient) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 from typing import Any
 
 from ..config.web import Retention
@@ -27,6 +28,7 @@ HIST_BOUNDS_MS = (5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000)
 NHIST = len(HIST_BOUNDS_MS) + 1
 # a result may be stored a little after it finished; its minute closes this much later
 GRACE = timedelta(minutes=1)
+_FAR = datetime(9999, 1, 1, tzinfo=UTC)  # the end of an open range
 _STATUSES = ("pass", "warn", "fail", "error", "blocked")
 _HCOLS = ", ".join(f"h{i}" for i in range(NHIST))
 _COLS = f"n, n_ok, n_pass, n_warn, n_fail, n_error, n_blocked, dur_sum, dur_min, dur_max, {_HCOLS}"
@@ -155,9 +157,12 @@ def _source_sql(level: str) -> tuple[str, str]:
 
 
 def watermarks(store: Store) -> dict[str, datetime | None]:
-    with store.db.transaction() as tx:
-        rows = tx.all("SELECT level, upto FROM rollup_watermarks")
-    got = {level: parse_ts(upto) for level, upto in rows}
+    with store.db.read() as tx:
+        return watermarks_tx(tx)
+
+
+def watermarks_tx(tx: Any) -> dict[str, datetime | None]:
+    got = {level: parse_ts(upto) for level, upto in tx.all("SELECT level, upto FROM rollup_watermarks")}
     return {level: got.get(level) for level in LEVELS}
 
 
@@ -302,11 +307,12 @@ def totals(store: Store, since: datetime, level: str = "hour",
     db = store.db
     wms = wms if wms is not None else watermarks(store)
     out: dict[tuple[str, str], Agg] = {}
-    with db.transaction() as tx:
+    with db.read() as tx:
         for src, lo, hi in tiles(wms, level, since):
-            if src == "raw":
-                sql = f"SELECT check_name, env, {_RAW_SUM} FROM check_results WHERE finished_at >= ?"
-                params: tuple[Any, ...] = (db.ts(lo),)
+            if src == "raw":  # two-sided: see range_counts
+                sql = (f"SELECT check_name, env, {_RAW_SUM} FROM check_results "
+                       "WHERE finished_at >= ? AND finished_at < ?")
+                params: tuple[Any, ...] = (db.ts(lo), db.ts(_FAR))
             else:
                 sql = (f"SELECT check_name, env, {_ROLLUP_SUM} FROM check_rollups "
                        "WHERE level = ? AND bucket >= ? AND bucket < ?")
@@ -317,39 +323,177 @@ def totals(store: Store, since: datetime, level: str = "hour",
     return out
 
 
-# rollup parts of uptime sums, keyed by (store, level, lo, watermarks): rollup rows below the
-# watermarks never change, so only the raw part is summed on every request
-_UPTIME_CACHE: dict[tuple[Any, ...], dict[tuple[str, str], tuple[int, int]]] = {}
+Counts = dict[tuple[str, str], tuple[int, int]]
+
+# (store url, source level, lo, hi) -> per (check, env) (results, ok results). Rollup rows below
+# their level's watermark never change (only retention deletes old ones), so a range that ends at
+# or below the watermark is summed once and kept; only raw results are summed on every call.
+_CLOSED: dict[tuple[Any, ...], Counts] = {}
+# the same for the merged closed part of a whole window (its pieces as the key)
+_WINDOWS: dict[tuple[Any, ...], Counts] = {}
+_DAYS: dict[tuple[Any, ...], dict[str, dict[datetime, tuple[int, int]]]] = {}
+_CACHE_MAX = 64
+
+
+def _remember(cache: dict[tuple[Any, ...], Any], key: tuple[Any, ...], value: Any) -> Any:
+    if len(cache) >= _CACHE_MAX:
+        cache.clear()  # keys move on as watermarks and window starts do; old ones are never asked again
+    cache[key] = value
+    return value
+
+
+def range_counts(tx: Any, src: str, lo: datetime, hi: datetime | None,
+                 wms: dict[str, datetime | None]) -> Counts:
+    """Per (check, env): (results, ok results) in [lo, hi) of one source: a rollup level's rows
+    by bucket, or raw results by finished_at (hi None: open ended). One grouped query."""
+    wm = wms.get(src)
+    closed = src != "raw" and hi is not None and wm is not None and hi <= wm
+    key = (tx.db.url, src, lo, hi)
+    if closed and key in _CLOSED:
+        return _CLOSED[key]
+    db = tx.db
+    if src == "raw" and hi is None and db.dialect == "sqlite":
+        return _raw_tail(tx, lo)
+    # always a two-sided range: with ``>= ?`` alone SQLite's planner prefers walking the whole
+    # (check_name, env, finished_at) index for the GROUP BY order: every raw row kept, per call
+    if src == "raw":
+        sql = ("SELECT check_name, env, count(*), sum(CASE WHEN ok THEN 1 ELSE 0 END) FROM check_results "
+               "WHERE finished_at >= ? AND finished_at < ?")
+        params: tuple[Any, ...] = (db.ts(lo), db.ts(hi or _FAR))
+    else:
+        sql = ("SELECT check_name, env, sum(n), sum(n_ok) FROM check_rollups "
+               "WHERE level = ? AND bucket >= ? AND bucket < ?")
+        params = (src, db.ts(lo), db.ts(hi or _FAR))
+    out = {(c, e): (int(n or 0), int(ok or 0)) for c, e, n, ok in tx.all(sql + " GROUP BY check_name, env", params)}
+    return _remember(_CLOSED, key, out) if closed else out
+
+
+# (store url, lo) -> (the highest result id seen, the counts of results since lo up to it)
+_TAILS: dict[tuple[Any, ...], tuple[int, Counts]] = {}
+_RAW_SUM_SQL = ("SELECT check_name, env, count(*), sum(CASE WHEN ok THEN 1 ELSE 0 END) FROM check_results "
+                "WHERE finished_at >= ? AND finished_at < ?")
+
+
+def _raw_tail(tx: Any, lo: datetime) -> Counts:
+    """Raw results since ``lo`` on SQLite, summed incrementally: only rows with an id above the
+    last call's are read (by rowid). Exact because results are never updated, rows at or after
+    ``lo`` (a minute watermark) are never pruned (pruning stops at that watermark), and SQLite has
+    one writer at a time, so ids become visible in order. (PostgreSQL ids are not committed in
+    order: there the tail is summed whole.)"""
+    db = tx.db
+    top = int((tx.one("SELECT max(id) FROM check_results") or (0,))[0] or 0)
+    key = (db.url, lo)
+    got = _TAILS.get(key)
+    if got is not None and got[0] <= top and (got[0] == 0 or tx.one("SELECT 1 FROM check_results WHERE id = ?",
+                                                                      (got[0],))):
+        seen, base = got
+        if seen == top:
+            return base
+        out = dict(base)
+        # by rowid: "+finished_at" keeps SQLite from walking the tail by the finished_at index instead
+        _add(out, {(c, e): (int(n), int(ok or 0)) for c, e, n, ok in tx.all(
+            "SELECT check_name, env, count(*), sum(CASE WHEN ok THEN 1 ELSE 0 END) FROM check_results "
+            "WHERE id > ? AND id <= ? AND +finished_at >= ? GROUP BY check_name, env", (seen, top, db.ts(lo)))})
+    else:
+        out = {(c, e): (int(n), int(ok or 0)) for c, e, n, ok in tx.all(
+            _RAW_SUM_SQL + " AND id <= ? GROUP BY check_name, env", (db.ts(lo), db.ts(_FAR), top))}
+    _remember(_TAILS, key, (top, out))
+    return out
+
+
+def _add(into: Counts, more: Counts) -> None:
+    for k, (n, ok) in more.items():
+        old = into.get(k)
+        into[k] = (old[0] + n, old[1] + ok) if old else (n, ok)
+
+
+def uptime_windows(tx: Any, windows: dict[str, tuple[datetime, str]],
+                   wms: dict[str, datetime | None]) -> dict[str, Counts]:
+    """Per window name -> per (check, env): (results, ok results) since the window's start
+    (aligned down to its level). Windows are tiled (``tiles``) and cut where any of them starts or
+    ends, so a piece shared by several windows (the same hour rows of today, the raw tail) is
+    summed once. Closed pieces are cached; a call costs one grouped query over raw results."""
+    plans = {w: tiles(wms, level, since) for w, (since, level) in windows.items()}
+    cuts: dict[str, set[datetime]] = {}
+    for parts in plans.values():
+        for src, lo, hi in parts:
+            cuts.setdefault(src, set()).update(p for p in (lo, hi) if p is not None)
+    pieces: dict[str, list[tuple[str, datetime, datetime | None]]] = {}
+    for w, parts in plans.items():
+        pieces[w] = []
+        for src, lo, hi in parts:
+            points = sorted(p for p in cuts[src] if p >= lo and (hi is None or p <= hi))
+            bounds: list[datetime | None] = [*points, None] if hi is None else list(points)
+            pieces[w] += [(src, a, b) for a, b in pairwise(bounds) if a is not None]
+    memo: dict[tuple[str, datetime, datetime | None], Counts] = {}
+
+    def piece(p: tuple[str, datetime, datetime | None]) -> Counts:
+        if p not in memo:
+            memo[p] = range_counts(tx, p[0], p[1], p[2], wms)
+        return memo[p]
+
+    out: dict[str, Counts] = {}
+    for w, ps in pieces.items():
+        closed = [p for p in ps if p[0] != "raw"]
+        key = (tx.db.url, tuple(closed))
+        base = _WINDOWS.get(key)
+        if base is None:
+            base = {}
+            for p in closed:
+                _add(base, piece(p))
+            _remember(_WINDOWS, key, base)
+        total = dict(base)
+        for p in ps:
+            if p[0] == "raw":
+                _add(total, piece(p))
+        out[w] = total
+    return out
 
 
 def uptime_counts(store: Store, since: datetime, level: str = "hour",
-                  wms: dict[str, datetime | None] | None = None) -> dict[tuple[str, str], tuple[int, int]]:
-    """Per (check, env): (results, ok results) since ``since`` (aligned down to ``level``). Lean:
-    two sums from a covering index, the rollup part cached until a watermark moves."""
-    db = store.db
-    wms = wms if wms is not None else watermarks(store)
-    parts = tiles(wms, level, since)
-    key = (store.url, level, parts[0][1], tuple(sorted((k, v) for k, v in wms.items() if v)))
-    cached = _UPTIME_CACHE.get(key)
-    out: dict[tuple[str, str], tuple[int, int]] = {}
-    with db.transaction() as tx:
-        if cached is None:
-            cached = {}
-            for src, lo, hi in parts[:-1]:
-                for c, e, n, ok in tx.all("SELECT check_name, env, sum(n), sum(n_ok) FROM check_rollups "
-                                          "WHERE level = ? AND bucket >= ? AND bucket < ? GROUP BY check_name, env",
-                                          (src, db.ts(lo), db.ts(hi))):
-                    old = cached.get((c, e), (0, 0))
-                    cached[(c, e)] = (old[0] + int(n), old[1] + int(ok))
-            if len(_UPTIME_CACHE) > 64:
-                _UPTIME_CACHE.clear()
-            _UPTIME_CACHE[key] = cached
-        out.update(cached)
-        for c, e, n, ok in tx.all("SELECT check_name, env, count(*), sum(CASE WHEN ok THEN 1 ELSE 0 END) "
-                                  "FROM check_results WHERE finished_at >= ? GROUP BY check_name, env",
-                                  (db.ts(parts[-1][1]),)):
-            old = out.get((c, e), (0, 0))
-            out[(c, e)] = (old[0] + int(n), old[1] + int(ok))
+                  wms: dict[str, datetime | None] | None = None) -> Counts:
+    """Per (check, env): (results, ok results) since ``since`` (aligned down to ``level``)."""
+    with store.db.read() as tx:
+        wms = wms if wms is not None else watermarks_tx(tx)
+        return uptime_windows(tx, {"w": (since, level)}, wms)["w"]
+
+
+def daily_counts(tx: Any, since: datetime, env: str, now: datetime,
+                 wms: dict[str, datetime | None]) -> dict[str, dict[datetime, tuple[int, int]]]:
+    """Per check of ``env`` -> per UTC day since ``since``: (results, ok results). Day rows as
+    stored (kept until the day watermark moves); the days after it from the finer levels, one
+    grouped query per level and day."""
+    out: dict[str, dict[datetime, tuple[int, int]]] = {}
+    for src, lo, hi in tiles(wms, "day", since):
+        if src == "day":
+            key = (tx.db.url, env, lo, hi)
+            days = _DAYS.get(key)
+            if days is None:
+                days = {}
+                when: dict[Any, datetime] = {}  # a few distinct bucket values, each parsed once
+                for c, b, n, ok in tx.all("SELECT check_name, bucket, n, n_ok FROM check_rollups WHERE level = ? "
+                                          "AND env = ? AND bucket >= ? AND bucket < ?",
+                                          ("day", env, tx.db.ts(lo), tx.db.ts(hi))):
+                    day = when.get(b)
+                    if day is None:
+                        day = when[b] = floor(parse_ts(b), "day")
+                    days.setdefault(c, {})[day] = (int(n), int(ok))
+                _remember(_DAYS, key, days)
+            for c, per_day in days.items():
+                out.setdefault(c, {}).update(per_day)
+            continue
+        # cut at day boundaries; an open (raw) tile's last piece stays open
+        end = hi if hi is not None else max(lo, now)
+        cuts = [lo]
+        while floor(cuts[-1], "day") + STEP["day"] < end:
+            cuts.append(floor(cuts[-1], "day") + STEP["day"])
+        for a, b in zip(cuts, [*cuts[1:], hi], strict=True):
+            day = floor(a, "day")
+            for (c, e), (n, ok) in range_counts(tx, src, a, b, wms).items():
+                if e == env:
+                    mine = out.setdefault(c, {})
+                    old = mine.get(day, (0, 0))
+                    mine[day] = (old[0] + n, old[1] + ok)
     return out
 
 
@@ -359,7 +503,7 @@ def series(store: Store, check: str, env: str, since: datetime, level: str,
     db = store.db
     wms = wms if wms is not None else watermarks(store)
     buckets: dict[datetime, Agg] = {}
-    with db.transaction() as tx:
+    with db.read() as tx:
         for src, lo, hi in tiles(wms, level, since):
             if src == "raw":
                 for status, ok, dur, fin in tx.all(

@@ -1,7 +1,9 @@
 """``create_app(ctx)``: the Starlette app behind `opsbook serve` (API, dashboard, /status, /metrics).
 
-Store reads are quick synchronous calls made on the event loop: the SQLite store is one
-connection, and running them one at a time on the loop keeps them from interleaving.
+Pages over every check (the overview, /status, /api/v1/checks) and the check page read the
+store and render in worker threads (``Web.cached``, ``run_in_threadpool``), so the event loop keeps
+serving while they build; each thread has its own SQLite connection and reads in a read-only
+transaction (``Database.read``). Small reads and the audit writes stay on the loop.
 """
 
 from __future__ import annotations

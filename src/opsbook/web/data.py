@@ -34,50 +34,69 @@ class CheckRow:
     uptime: dict[str, float | None] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = redactor.redact({
-            "name": self.name, "env": self.env, "kind": self.kind, "description": self.description,
-            "labels": self.labels, "status": self.status,
+        # the free-form parts redacted; kind, status, times and numbers cannot hold a secret
+        r = redactor
+        return {
+            "name": r.text(self.name), "env": r.text(self.env), "kind": self.kind,
+            "description": r.text(self.description), "labels": r.redact(self.labels), "status": self.status,
             "since": self.since.isoformat() if self.since else None,
             "updated_at": self.updated_at.isoformat() if self.updated_at else None,
-            "last_error": self.last_error, "uptime": self.uptime,
-        })
-        return out
+            "last_error": r.redact(self.last_error), "uptime": dict(self.uptime),
+        }
 
 
 _KINDS: dict[int, tuple[Config, dict[str, str]]] = {}
 
 
-def kind_of(cfg: Config, name: str) -> str:
-    """A check's kind; pydantic attribute walks cost ~60 us a check, so kept per config object."""
+def _kinds(cfg: Config) -> dict[str, str]:
+    """Every check's kind; pydantic attribute walks cost ~60 us a check, so kept per config object."""
     got = _KINDS.get(id(cfg))
     if got is None or got[0] is not cfg:
         got = (cfg, {n: c.kind_and_params()[0] for n, c in cfg.checks.items()})
         _KINDS.clear()
         _KINDS[id(cfg)] = got
-    return got[1].get(name, "")
+    return got[1]
+
+
+def kind_of(cfg: Config, name: str) -> str:
+    return _kinds(cfg).get(name, "")
 
 
 def check_rows(cfg: Config, store: Store, now: datetime, with_uptime: bool = True) -> list[CheckRow]:
-    """Every configured check, once per environment it has results in (or the config's env)."""
-    states: dict[tuple[str, str], StoredState] = {(s.check, s.env): s for s in store.states()}
-    keys = {k for k in states if k[0] in cfg.checks}
+    """Every configured check, once per environment it has results in (or the config's env).
+
+    One read transaction (a consistent snapshot that takes no write lock): the states, then the
+    uptime of every check over 24h / 7d / 30d from grouped sums (``rollup.uptime_windows``)."""
+    with store.db.read() as tx:
+        states = {(s.check, s.env): s for s in _states(tx)}
+        totals: dict[str, dict[tuple[str, str], tuple[int, int]]] = {}
+        if with_uptime:
+            windows = {w: (now - span, level) for w, (span, level) in WINDOWS.items()}
+            totals = rollup.uptime_windows(tx, windows, rollup.watermarks_tx(tx))
+    checks = cfg.checks
+    keys = {k for k in states if k[0] in checks}
     seen = {k[0] for k in keys}
-    keys |= {(name, cfg.env or "") for name in cfg.checks if name not in seen}
-    totals: dict[str, dict[tuple[str, str], tuple[int, int]]] = {}
-    if with_uptime:
-        wms = rollup.watermarks(store)
-        totals = {w: rollup.uptime_counts(store, now - span, level, wms) for w, (span, level) in WINDOWS.items()}
+    keys |= {(name, cfg.env or "") for name in checks if name not in seen}
+    kinds = _kinds(cfg)
+    windows_totals = list(totals.items())
     rows = []
     for name, env in sorted(keys, key=lambda k: (k[1], k[0])):
-        check = cfg.checks[name]
+        check = checks[name]
         st = states.get((name, env))
         rows.append(CheckRow(
-            name=name, env=env, kind=kind_of(cfg, name), description=check.description, labels=check.labels,
+            name=name, env=env, kind=kinds.get(name, ""), description=check.description, labels=check.labels,
             status=st.status if st else "nodata", since=st.since if st else None,
             updated_at=st.updated_at if st else None, last_error=st.last_error if st else None,
-            uptime={w: _ratio(t.get((name, env))) for w, t in totals.items()},
+            uptime={w: _ratio(t.get((name, env))) for w, t in windows_totals},
         ))
     return rows
+
+
+def _states(tx: Any) -> list[StoredState]:
+    """``Store.states()`` inside a read transaction."""
+    rows = tx.all("SELECT check_name, env, status, since, updated_at, last_error FROM check_state")
+    return [StoredState(n, e, s, parse_ts(since), parse_ts(upd), load_json(err))
+            for n, e, s, since, upd, err in rows]
 
 
 def _ratio(counts: tuple[int, int] | None) -> float | None:
@@ -94,14 +113,14 @@ def history(store: Store, name: str, env: str, limit: int = 50, before: int | No
     params: tuple[Any, ...] = (name, env)
     if before is not None:
         sql, params = sql + " AND id < ?", (*params, before)
-    with store.db.transaction() as tx:
+    with store.db.read() as tx:
         rows = tx.all(sql + " ORDER BY id DESC LIMIT ?", (*params, limit))
     return [{"id": int(i), **redactor.redact(load_json(r))} for i, r in rows]
 
 
 def last_failure(store: Store, name: str, env: str) -> CheckResult | None:
     """The newest stored result that did not pass, with its assertions and observations."""
-    with store.db.transaction() as tx:
+    with store.db.read() as tx:
         row = tx.one("SELECT result FROM check_results WHERE check_name = ? AND env = ? AND ok = ? "
                      "ORDER BY id DESC LIMIT 1", (name, env, False))
     return CheckResult.from_dict(redactor.redact(load_json(row[0]))) if row else None
@@ -118,7 +137,7 @@ def excerpt(observations: dict[str, Any], limit: int = 2000) -> str:
 
 def latest_results(store: Store) -> dict[tuple[str, str], dict[str, Any]]:
     """The last stored result document of every check (for /metrics' phase timings)."""
-    with store.db.transaction() as tx:
+    with store.db.read() as tx:
         rows = tx.all("SELECT s.check_name, s.env, r.result FROM check_state s "
                       "JOIN check_results r ON r.id = s.last_result_id")
     return {(n, e): load_json(r) for n, e, r in rows}

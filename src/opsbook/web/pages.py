@@ -6,7 +6,7 @@ from datetime import timedelta
 from typing import Any
 from urllib.parse import quote
 
-from markupsafe import Markup
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
@@ -19,7 +19,8 @@ from . import audit, charts, data
 from .auth import Principal, check_csrf
 from .envelope import ApiError
 from .integrations import FEATURES, as_dict, feature
-from .state import Web
+from .overview import body as overview_body
+from .state import Cached, Web
 
 RANGES = {"24h": (timedelta(hours=24), "minute"), "7d": (timedelta(days=7), "hour"),
           "30d": (timedelta(days=30), "hour"), "90d": (timedelta(days=90), "day")}
@@ -38,21 +39,16 @@ def routes(web: Web) -> list[Route]:
     async def overview(request: Request) -> Response:
         p = viewer(request)
         only = "failing" if request.query_params.get("status") == "failing" else None
+        cfg = web.config()
 
-        def body() -> Markup:
-            rows = data.check_rows(web.config(), web.store, web.now())
+        def body() -> Cached:
+            rows = data.check_rows(cfg, web.store, web.now())
             if only == "failing":
                 rows = [r for r in rows if r.status in _BAD]
-            envs: dict[str, list[data.CheckRow]] = {}
-            counts: dict[str, int] = {}
-            for r in rows:
-                envs.setdefault(r.env or "(no env)", []).append(r)
-                counts[r.status] = counts.get(r.status, 0) + 1
-            return Markup(web.templates.get_template("overview_rows.html").render(
-                envs=envs, counts=counts, only=only, total=len(rows), now=web.now()))
+            return overview_body(rows, only, web.now())
 
         return web.render(request, "overview.html", principal=p,
-                          body=web.cached(("overview", id(web.config()), only), body))
+                          body=await web.cached(("overview", id(cfg), only), body))
 
     async def check_page(request: Request) -> Response:
         p = viewer(request)
@@ -63,26 +59,29 @@ def routes(web: Web) -> list[Route]:
         env = request.query_params.get("env", cfg.env or "")
         rng = request.query_params.get("range", "24h")
         span, level = RANGES.get(rng, RANGES["24h"])
-        now = web.now()
-        wms = rollup.watermarks(web.store)
-        points = rollup.series(web.store, name, env, now - span, level, wms)
-        latency = charts.line_chart(
-            {"average": [(t, a.avg_ms) for t, a in points],
-             "p95 (est.)": [(t, a.quantile_ms(0.95)) for t, a in points]},
-            title=f"latency of {name}, last {rng}")
-        days = rollup.series(web.store, name, env, now - timedelta(days=29), "day", wms)
-        by_day = dict(days)
-        strip = charts.uptime_strip([
-            ((d := rollup.floor(now, "day") - timedelta(days=29 - i)).date().isoformat(),
-             by_day[d].uptime if d in by_day else None) for i in range(30)])
-        row = next((r for r in data.check_rows(cfg, web.store, now) if r.name == name and r.env == env), None)
-        failure = data.last_failure(web.store, name, env)
-        return web.render(request, "check.html", principal=p, name=name, env=env, row=row, rng=rng,
-                          ranges=list(RANGES), latency=latency, strip=strip,
-                          history=data.history(web.store, name, env, limit=50), failure=failure,
-                          excerpt=data.excerpt(failure.observations) if failure else "",
+
+        def gather() -> dict[str, Any]:  # store reads and charts: in a worker thread, always live
+            now = web.now()
+            wms = rollup.watermarks(web.store)
+            points = rollup.series(web.store, name, env, now - span, level, wms)
+            latency = charts.line_chart(
+                {"average": [(t, a.avg_ms) for t, a in points],
+                 "p95 (est.)": [(t, a.quantile_ms(0.95)) for t, a in points]},
+                title=f"latency of {name}, last {rng}")
+            days = rollup.series(web.store, name, env, now - timedelta(days=29), "day", wms)
+            by_day = dict(days)
+            strip = charts.uptime_strip([
+                ((d := rollup.floor(now, "day") - timedelta(days=29 - i)).date().isoformat(),
+                 by_day[d].uptime if d in by_day else None) for i in range(30)])
+            row = next((r for r in data.check_rows(cfg, web.store, now) if r.name == name and r.env == env), None)
+            failure = data.last_failure(web.store, name, env)
+            return {"row": row, "latency": latency, "strip": strip, "failure": failure,
+                    "history": data.history(web.store, name, env, limit=50),
+                    "excerpt": data.excerpt(failure.observations) if failure else ""}
+
+        return web.render(request, "check.html", principal=p, name=name, env=env, rng=rng, ranges=list(RANGES),
                           check=cfg.checks[name], done=request.query_params.get("done"),
-                          error=request.query_params.get("error"))
+                          error=request.query_params.get("error"), **await run_in_threadpool(gather))
 
     async def form_action(request: Request, action: str, target: str, back: str,
                           do: Any, detail: dict[str, Any] | None = None) -> Response:

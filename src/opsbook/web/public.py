@@ -5,13 +5,14 @@ from __future__ import annotations
 import secrets
 from urllib.parse import urlparse
 
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from . import charts, metrics, status
 from .auth import LOGIN_CSRF_COOKIE, SESSION_COOKIE, match_token
-from .state import Web
+from .state import Cached, Web, json_bytes, respond
 
 
 def _safe_next(target: str | None) -> str:
@@ -23,20 +24,26 @@ def _safe_next(target: str | None) -> str:
 
 def routes(web: Web) -> list[Route]:
     async def status_page(request: Request) -> Response:
-        doc = web.cached(("status", id(web.config())), lambda: status.build(web.config(), web.store, web.now()))
-        if "application/json" in request.headers.get("accept", "") or request.query_params.get("format") == "json":
-            from starlette.responses import JSONResponse
+        cfg = web.config()
 
-            return JSONResponse(doc)
-        strips = {c["name"]: charts.uptime_strip([(d["date"], d["uptime"]) for d in c["days"]])
-                  for c in doc["components"]}
-        return web.render(request, "status.html", principal=False, doc=doc, strips=strips)
+        def make() -> tuple[Cached, Cached]:
+            # the same for everyone (no principal): the whole page is built once, as JSON and HTML
+            doc = status.build(cfg, web.store, web.now())
+            strips = {c["name"]: charts.uptime_strip([(d["date"], d["uptime"]) for d in c["days"]])
+                      for c in doc["components"]}
+            html = web.html(None, "status.html", principal=False, doc=doc, strips=strips)
+            return Cached(json_bytes(doc)), Cached(html.encode())
+
+        as_json, as_html = await web.cached(("status", id(cfg)), make)
+        if "application/json" in request.headers.get("accept", "") or request.query_params.get("format") == "json":
+            return respond(request, [as_json], "application/json")
+        return respond(request, [as_html], "text/html")
 
     async def metrics_page(request: Request) -> Response:
         if not web.config().model.api.metrics_public:
             web.require(request, "viewer")
-        return PlainTextResponse(metrics.exposition(web.config(), web.store, web.now()),
-                                 media_type="text/plain; version=0.0.4; charset=utf-8")
+        text = await run_in_threadpool(metrics.exposition, web.config(), web.store, web.now())
+        return PlainTextResponse(text, media_type="text/plain; version=0.0.4; charset=utf-8")
 
     async def login_form(request: Request, error: str = "", status_code: int = 200) -> Response:
         token = secrets.token_urlsafe(24)

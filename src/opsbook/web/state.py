@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import json
+import struct
+import threading
 import time
+import zlib
 from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from jinja2 import Environment, PackageLoader, select_autoescape
+from markupsafe import Markup
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import HTMLResponse
+from starlette.responses import HTMLResponse, Response
 
 from ..config.load import Config
 from ..config.secrets import redactor
@@ -20,6 +26,75 @@ from . import audit, charts
 from .auth import Principal, Sessions, authenticate, require
 from .context import WebContext
 from .envelope import status_of
+
+T = TypeVar("T")
+# where a pre-rendered body goes in a page shell (escaped values can never contain "<!--")
+_SLOT = "<!--opsbook:body-->"
+
+
+class Cached:
+    """A pre-rendered (redacted) response body or page part, and lazily the same compressed once
+    as raw deflate blocks, sync-flushed so they can be spliced into a gzip stream between other
+    blocks (``gzip_of``): a cached page is not compressed again on every request."""
+
+    __slots__ = ("_deflated", "data")
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+        self._deflated: bytes | None = None
+
+    @property
+    def deflated(self) -> bytes:
+        if self._deflated is None:
+            z = zlib.compressobj(6, zlib.DEFLATED, -zlib.MAX_WBITS)
+            self._deflated = z.compress(self.data) + z.flush(zlib.Z_SYNC_FLUSH)
+        return self._deflated
+
+
+_GZIP_HEADER = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff"  # deflate, no name, no mtime
+
+
+def gzip_of(parts: list[bytes | Cached]) -> bytes:
+    """One gzip stream of ``parts`` in order. Cached parts go in as their precompressed blocks;
+    plain bytes (the per-user page shell: name, CSRF token) go in stored, i.e. uncompressed,
+    blocks, so a secret in them is never compressed together with other content (BREACH)."""
+    out, crc, size = [_GZIP_HEADER], 0, 0
+    for part in parts:
+        data = part.data if isinstance(part, Cached) else part
+        crc, size = zlib.crc32(data, crc), size + len(data)
+        if isinstance(part, Cached):
+            out.append(part.deflated)
+        else:
+            z = zlib.compressobj(0, zlib.DEFLATED, -zlib.MAX_WBITS)
+            out.append(z.compress(data) + z.flush(zlib.Z_SYNC_FLUSH))
+    # a final empty block (BFINAL, fixed Huffman, end of block), then CRC-32 and size
+    out += [b"\x03\x00", struct.pack("<II", crc, size & 0xFFFFFFFF)]
+    return b"".join(out)
+
+
+def accepts_gzip(request: Request) -> bool:
+    for item in request.headers.get("accept-encoding", "").split(","):
+        name, _, params = item.strip().partition(";")
+        if name.strip().lower() in ("gzip", "*"):
+            q = params.strip().lower()
+            return not (q.startswith("q=") and q[2:].strip().rstrip("0").rstrip(".") in ("", "0"))
+    return False
+
+
+def respond(request: Request, parts: list[bytes | Cached], media_type: str, status_code: int = 200) -> Response:
+    """The parts as one response, gzipped when the client accepts it and it is worth it."""
+    headers = {"Vary": "Accept-Encoding"}
+    if accepts_gzip(request) and sum(len(p.data if isinstance(p, Cached) else p) for p in parts) >= 500:
+        headers["Content-Encoding"] = "gzip"
+        body = gzip_of(parts)
+    else:
+        body = b"".join(p.data if isinstance(p, Cached) else p for p in parts)
+    return Response(body, status_code=status_code, media_type=media_type, headers=headers)
+
+
+def json_bytes(doc: Any) -> bytes:
+    """``doc`` encoded exactly as Starlette's JSONResponse does."""
+    return json.dumps(doc, ensure_ascii=False, allow_nan=False, indent=None, separators=(",", ":")).encode()
 
 
 def _ago(seconds: float | None) -> str:
@@ -37,23 +112,47 @@ class Web:
                                      lstrip_blocks=True)
         self.templates.globals.update(charts=charts, pct=charts.pct, ago=_ago)
         self.templates.filters["redact"] = lambda v: redactor.text(str(v))
-        # pages over every check are recomputed at most this often (seconds); results arrive every
+        # pages over every check are rebuilt at most this often (seconds); results arrive every
         # few seconds anyway, and it keeps a 1,000-check overview cheap under load. 0 disables.
         self.cache_ttl = 5.0
         self._cache: dict[Any, tuple[float, Any]] = {}
+        self._building: dict[Any, threading.Lock] = {}
+        self._guard = threading.Lock()
 
-    def cached(self, key: Any, make: Callable[[], Any]) -> Any:
+    async def cached(self, key: Any, make: Callable[[], T]) -> T:
+        """``make()`` run in a worker thread (store reads and rendering never block the event
+        loop), its value kept ``cache_ttl`` seconds. One build per key at a time: while one
+        request rebuilds an expired value the others get the previous one (so it is at most
+        ttl + one build old); with nothing built yet they wait for that build."""
         if self.cache_ttl <= 0:
-            return make()
-        now = time.monotonic()
+            return await run_in_threadpool(make)
         hit = self._cache.get(key)
-        if hit is not None and now - hit[0] < self.cache_ttl:
-            return hit[1]
-        value = make()
-        if len(self._cache) > 256:
-            self._cache.clear()
-        self._cache[key] = (now, value)
-        return value
+        if hit is not None and (time.monotonic() - hit[0] < self.cache_ttl or self._lock(key).locked()):
+            value: T = hit[1]
+            return value
+        return await run_in_threadpool(self._fill, key, make)
+
+    def _lock(self, key: Any) -> threading.Lock:
+        lock = self._building.get(key)
+        if lock is None:
+            with self._guard:
+                lock = self._building.setdefault(key, threading.Lock())
+        return lock
+
+    def _fill(self, key: Any, make: Callable[[], T]) -> T:
+        with self._lock(key):
+            hit = self._cache.get(key)
+            if hit is not None and time.monotonic() - hit[0] < self.cache_ttl:
+                value: T = hit[1]
+                return value
+            started = time.monotonic()  # the value is as old as the data it read
+            value = make()
+            with self._guard:
+                if len(self._cache) > 256:  # keys carry id(config): a reload leaves old ones behind
+                    self._cache.clear()
+                    self._building = {k: v for k, v in self._building.items() if v.locked() or k == key}
+                self._cache[key] = (started, value)
+            return value
 
     @property
     def store(self) -> Store:
@@ -98,17 +197,27 @@ class Web:
         audit.record(self.store, at=self.now(), actor=p.name if p else "-", role=p.role if p else "-",
                      action=action, target=target, remote=self.remote(request), outcome=outcome, detail=detail)
 
-    def render(self, request: Request, template: str, status_code: int = 200, **values: Any) -> HTMLResponse:
+    def html(self, request: Request | None, template: str, **values: Any) -> str:
+        """A page as redacted HTML; ``principal`` False renders it for nobody (public pages)."""
         cfg = self.config()
         p = values.pop("principal", None)
-        if p is None:
+        if p is None and request is not None:
             try:
                 p = self.principal(request)
             except OpsbookError:
                 p = None
         base = {"request": request, "principal": p, "project": cfg.model.project, "env": cfg.env, "now": self.now()}
-        html = self.templates.get_template(template).render({**base, **values})
-        return HTMLResponse(redactor.text(html), status_code=status_code)
+        return redactor.text(self.templates.get_template(template).render({**base, **values}))
 
-    def error_page(self, request: Request, status: int, message: str, hint: str = "") -> HTMLResponse:
+    def render(self, request: Request, template: str, status_code: int = 200, *, body: Cached | None = None,
+               **values: Any) -> Response:
+        """A page; ``body``: already rendered and redacted HTML put where the template prints
+        ``body`` (a big cached body is not copied through the template, redacted or compressed
+        again: only the page shell around it is rendered per request)."""
+        if body is None:
+            return HTMLResponse(self.html(request, template, **values), status_code=status_code)
+        head, _, tail = self.html(request, template, body=Markup(_SLOT), **values).partition(_SLOT)
+        return respond(request, [head.encode(), body, tail.encode()], "text/html", status_code)
+
+    def error_page(self, request: Request, status: int, message: str, hint: str = "") -> Response:
         return self.render(request, "error.html", status_code=status, status=status, message=message, hint=hint)

@@ -19,28 +19,29 @@ _STATE = {0: "outage", 1: "degraded", 2: "degraded", 3: "operational", 4: "unkno
 
 def build(cfg: Config, store: Store, now: datetime) -> dict[str, Any]:
     page = cfg.model.status_page
-    states = {(s.check, s.env): s.status for s in store.states()}
     env = cfg.env or ""
     days = page.days
     since = rollup.floor(now, "day") - timedelta(days=days - 1)
-    wms = rollup.watermarks(store)
+    with store.db.read() as tx:  # one snapshot; grouped queries over every check at once
+        states = {c: s for c, s in tx.all("SELECT check_name, status FROM check_state WHERE env = ?", (env,))}
+        daily = rollup.daily_counts(tx, since, env, now, rollup.watermarks_tx(tx))
+    dates = [since + timedelta(days=i) for i in range(days)]
     components = []
     for comp in page.components:
-        ranks = [_RANK.get(states.get((c, env), "nodata"), 4) for c in comp.checks]
-        daily: dict[datetime, rollup.Agg] = {}
-        for c in comp.checks:
-            for day, agg in rollup.series(store, c, env, since, "day", wms):
-                daily.setdefault(day, rollup.Agg()).merge(agg)
-        bars = []
-        for i in range(days):
-            day = since + timedelta(days=i)
-            got = daily.get(day)
-            bars.append({"date": day.date().isoformat(), "uptime": got.uptime if got else None})
-        total = rollup.Agg()
-        for agg in daily.values():
-            total.merge(agg)
+        ranks = [_RANK.get(states.get(c, "nodata"), 4) for c in comp.checks]
+        per_check = [daily[c] for c in dict.fromkeys(comp.checks) if c in daily]
+        bars, n_all, ok_all = [], 0, 0
+        for day in dates:
+            n = ok = 0
+            for d in per_check:
+                got = d.get(day)
+                if got:
+                    n, ok = n + got[0], ok + got[1]
+            n_all, ok_all = n_all + n, ok_all + ok
+            bars.append({"date": day.date().isoformat(), "uptime": ok / n if n else None})
         components.append({"name": comp.name, "description": comp.description,
-                           "state": _STATE[min(ranks) if ranks else 4], "uptime": total.uptime, "days": bars})
+                           "state": _STATE[min(ranks) if ranks else 4], "uptime": ok_all / n_all if n_all else None,
+                           "days": bars})
     maintenance = []
     active = feature("maintenance")
     if active is not None:
