@@ -86,7 +86,7 @@ def body(rows: list[CheckRow], only: str | None, now: datetime) -> Cached:
     envs: dict[str, list[CheckRow]] = {}
     counts: dict[str, int] = {}
     for r in rows:
-        envs.setdefault(r.env or "(no env)", []).append(r)
+        envs.setdefault(r.env or "default environment", []).append(r)
         counts[r.status] = counts.get(r.status, 0) + 1
     badges = " ".join(f'<span class="badge {_e(s)}">{n} {_e(s)}</span>' for s, n in sorted(counts.items()))
     link = '<a href="/">show all</a>' if only == "failing" else '<a href="/?status=failing">only failing</a>'
