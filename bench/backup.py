@@ -1,13 +1,17 @@
 """Backup and restore speed: opsbook vs ``pg_dump | gzip`` vs ``pg_dump -Fc``, side by side.
 
-    uv run python bench/backup.py [--size-mb 1000] [--admin-dsn postgresql://postgres@127.0.0.1/postgres]
+    uv run python bench/backup.py [--size-mb 1000] [--rounds 3] [--reuse-db NAME] [--no-restore]
+                                  [--admin-dsn postgresql://postgres@127.0.0.1/postgres]
 
 1. Generates a database of about ``--size-mb`` MB (users, orders, events: text, numeric and
    timestamp columns, primary keys and secondary indexes) in a scratch database; the
    generation time is printed apart.
 2. Backup, one after the other on the same data: the seed's ``pg_dump | gzip``, ``pg_dump -Fc``
    (default compression), ``pg_dump -Fc -Z0 > /dev/null`` (the floor: dumping alone), and
-   ``opsbook backup run`` (zstd + age, local directory; includes the exact row counts).
+   ``opsbook backup run`` (zstd + age, local directory; includes the exact row counts), then
+   the floor and opsbook again for ``--rounds`` in all (order alternating). Every row reports
+   the median wall time and CPU seconds: of the client side (this process when in-process, and
+   its children) and of the server processes serving the database (sampled from /proc).
 3. Restore: plain ``pg_restore -j 2`` of the same (plain) dump into a scratch database vs the
    restore phase of ``opsbook drill run`` (restore into a scratch database, ``jobs: 2``).
 4. Prints sizes, times and ratios against the targets, drops every database and temp file.
@@ -17,12 +21,17 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
@@ -51,6 +60,62 @@ GEN = [
 ]
 
 
+class ServerCpu:
+    """CPU seconds of the server processes serving one database (backends, parallel workers),
+    sampled from /proc every 50 ms: the server is shared with other work, so its total would not
+    say what one side cost. The last <50 ms of a short-lived backend can be missed."""
+
+    def __init__(self, admin: str, db: str) -> None:
+        self.admin, self.db = admin, db
+        self.seen: dict[int, int] = {}
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        with psycopg.connect(self.admin, autocommit=True) as c:
+            while not self.stop.is_set():
+                for (pid,) in c.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s", (self.db,)).fetchall():
+                    try:
+                        f = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+                    except OSError:
+                        continue
+                    self.seen[pid] = max(self.seen.get(pid, 0), int(f[11]) + int(f[12]))
+                self.stop.wait(0.05)
+
+    def __enter__(self) -> ServerCpu:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.stop.set()
+        self.thread.join()
+
+    @property
+    def seconds(self) -> float:
+        return sum(self.seen.values()) / os.sysconf("SC_CLK_TCK")
+
+
+def _cpu() -> float:
+    c, me = resource.getrusage(resource.RUSAGE_CHILDREN), resource.getrusage(resource.RUSAGE_SELF)
+    return c.ru_utime + c.ru_stime + me.ru_utime + me.ru_stime
+
+
+@dataclass
+class Timed:
+    wall: float
+    client_cpu: float  # this process (in-process runs) and its children
+    server_cpu: float
+
+
+def timed(admin: str, db: str, fn: Callable[[], object]) -> Timed:
+    c0 = _cpu()
+    with ServerCpu(admin, db) as srv:
+        t0 = time.perf_counter()
+        fn()
+        wall = time.perf_counter() - t0
+    return Timed(wall, _cpu() - c0, srv.seconds)
+
+
 def sh(cmd: str, env: dict[str, str] | None = None) -> float:
     t0 = time.perf_counter()
     subprocess.run(cmd, shell=True, check=True, executable="/bin/bash", env=env)
@@ -71,32 +136,33 @@ def drop_db(admin: str, name: str) -> None:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--size-mb", type=int, default=1000, help="approximate database size (default 1000)")
+    ap.add_argument("--rounds", type=int, default=3, help="backup rounds (order alternates); medians reported")
+    ap.add_argument("--reuse-db", metavar="NAME", help="an already generated database: not generated, not dropped")
+    ap.add_argument("--no-restore", action="store_true", help="skip the restore comparison")
     ap.add_argument("--admin-dsn", default=os.environ.get("BENCH_ADMIN_DSN", "postgresql://postgres@127.0.0.1/postgres"))
     args = ap.parse_args()
     admin = args.admin_dsn
     tag = uuid.uuid4().hex[:8]
-    src_name, plain_name = f"bench_backup_{tag}", f"bench_restore_{tag}"
+    src_name, plain_name = args.reuse_db or f"bench_backup_{tag}", f"bench_restore_{tag}"
     work = Path(tempfile.mkdtemp(prefix="opsbook-bench-"))
-    made = [src_name]
+    made = [] if args.reuse_db else [src_name]
     try:
-        src = create_db(admin, src_name)
-        scale = args.size_mb / 1000
-        n = {"users": int(200_000 * scale) or 1, "orders": int(2_000_000 * scale) or 1,
-             "events": int(4_500_000 * scale) or 1}
-        t0 = time.perf_counter()
+        if args.reuse_db:
+            src = make_conninfo(admin, dbname=src_name)
+        else:
+            src = create_db(admin, src_name)
+            scale = args.size_mb / 1000
+            n = {"users": int(200_000 * scale) or 1, "orders": int(2_000_000 * scale) or 1,
+                 "events": int(4_500_000 * scale) or 1}
+            t0 = time.perf_counter()
+            with psycopg.connect(src, autocommit=True) as c:
+                for stmt in GEN:
+                    c.execute(stmt.format(**n))
+            print(f"generated {n} in {time.perf_counter() - t0:.1f}s", flush=True)
         with psycopg.connect(src, autocommit=True) as c:
-            for stmt in GEN:
-                c.execute(stmt.format(**n))  # type: ignore[arg-type]
             size = c.execute("SELECT pg_database_size(current_database())").fetchone()[0]  # type: ignore[index]
-        print(f"generated {size / 1e6:.0f} MB ({n}) in {time.perf_counter() - t0:.1f}s", flush=True)
-
-        rows: list[tuple[str, float, int | None]] = []
-        t = sh(f"pg_dump '{src}' | gzip > {work}/seed.sql.gz")
-        rows.append(("pg_dump | gzip (seed)", t, (work / "seed.sql.gz").stat().st_size))
-        t = sh(f"pg_dump -Fc '{src}' > {work}/default.pgc")
-        rows.append(("pg_dump -Fc (default compression)", t, (work / "default.pgc").stat().st_size))
-        t = sh(f"pg_dump -Fc -Z0 '{src}' > /dev/null")
-        rows.append(("pg_dump -Fc -Z0 > /dev/null (floor)", t, None))
+        print(f"database {size / 1e6:.0f} MB; {os.cpu_count()} cores; load average {os.getloadavg()[0]:.2f}",
+              flush=True)
 
         subprocess.run(["age-keygen", "-o", str(work / "key.txt")], check=True, capture_output=True)
         pub = subprocess.run(["age-keygen", "-y", str(work / "key.txt")], check=True, capture_output=True,
@@ -113,34 +179,80 @@ drills:
   bench: {{backup: bench, target: {{resource: target}}, identity: {{file: {work / 'key.txt'}}}, jobs: 2}}
 """)
         from opsbook.app import load
-        from opsbook.jobs.backup.pipeline import run_backup
+        from opsbook.jobs.backup.pipeline import BackupResult, run_backup
         from opsbook.jobs.drill import run_drill
 
         config = load(cfg)
-        t0 = time.perf_counter()
-        res = run_backup(config, "bench")
-        t = time.perf_counter() - t0
-        level = res.manifest.options.get("zstd", {}).get("level", "?")
-        rows.append((f"opsbook backup (zstd -{level} -T2 + age, counts)", t, res.manifest.size))
-        phases = ", ".join(f"{k} {v / 1000:.2f}s" for k, v in res.manifest.timings_ms.items())
-        t0 = time.perf_counter()
-        res_dir = run_backup(config, "bench-dir")
-        dir_row = (f"opsbook backup, directory format -j 2 (zstd -{level})", time.perf_counter() - t0,
-                   res_dir.manifest.size)
+        kept: dict[str, BackupResult] = {}
+        sizes: dict[str, int] = {}
 
-        print(f"\n{'backup':<46}{'seconds':>9}{'size MB':>10}")
-        for name, secs, sz in [*rows, dir_row]:
-            print(f"{name:<46}{secs:>9.2f}{'' if sz is None else f'{sz / 1e6:.1f}':>10}")
-        gz, fc, floor, ob = rows
-        print(f"\nopsbook vs pg_dump|gzip: {gz[1] / ob[1]:.2f}x faster (target >= 2x), "
-              f"size {ob[2] / gz[2]:.2f} of gzip's (target <= 1)")  # type: ignore[operator]
-        print(f"opsbook vs pg_dump -Fc: {fc[1] / ob[1]:.2f}x faster, size {ob[2] / fc[2]:.2f} of it")  # type: ignore[operator]
-        print(f"opsbook / pg_dump -Fc -Z0 > /dev/null: {ob[1] / floor[1]:.2f}x (target <= 1.15x)")
-        print(f"opsbook directory format -j 2 / pg_dump -Fc -Z0 > /dev/null: {dir_row[1] / floor[1]:.2f}x, "
-              f"size {dir_row[2] / gz[2]:.2f} of gzip's")
-        print(f"opsbook backup phases: {phases}")
+        def ours(name: str) -> None:
+            kept[name] = res = run_backup(config, name)
+            sizes[name] = res.manifest.size
+            shutil.rmtree(work / "store" / name / res.manifest.id, ignore_errors=True)  # keep the disk tidy
+
+        def dump_to(cmd: str, out: str | None) -> Callable[[], None]:
+            def run() -> None:
+                sh(cmd)
+                if out:
+                    sizes[out] = (work / out).stat().st_size
+                    (work / out).unlink()
+            return run
+
+        sides: dict[str, Callable[[], None]] = {
+            "pg_dump \\| gzip (seed)": dump_to(f"pg_dump '{src}' | gzip > {work}/seed.sql.gz", "seed.sql.gz"),
+            "pg_dump -Fc (default compression)": dump_to(f"pg_dump -Fc '{src}' > {work}/default.pgc", "default.pgc"),
+            "pg_dump -Fc -Z0 > /dev/null (floor)": dump_to(f"pg_dump -Fc -Z0 '{src}' > /dev/null", None),
+            "opsbook backup": lambda: ours("bench"),
+            "opsbook backup, directory format -j 2": lambda: ours("bench-dir"),
+        }
+        size_of = {"pg_dump \\| gzip (seed)": "seed.sql.gz", "pg_dump -Fc (default compression)": "default.pgc",
+                   "opsbook backup": "bench", "opsbook backup, directory format -j 2": "bench-dir"}
+        runs: dict[str, list[Timed]] = {k: [] for k in sides}
+        # the slow gzip and -Fc rows once; the rows the targets compare (floor, opsbook) every round
+        order = list(sides)
+        for i in range(args.rounds):
+            names = order if i == 0 else ["pg_dump -Fc -Z0 > /dev/null (floor)", "opsbook backup"]
+            if i % 2:
+                names = names[::-1]
+            for name in names:
+                runs[name].append(timed(admin, src_name, sides[name]))
+            tf, to = runs["pg_dump -Fc -Z0 > /dev/null (floor)"][-1], runs["opsbook backup"][-1]
+            print(f"round {i + 1}: floor {tf.wall:.2f} s, opsbook {to.wall:.2f} s ({to.wall / tf.wall:.2f}x); "
+                  f"load average {os.getloadavg()[0]:.2f}", flush=True)
+
+        def med(name: str, attr: str) -> float:
+            return float(statistics.median(getattr(t, attr) for t in runs[name]))
+
+        level = kept["bench"].manifest.options.get("zstd", {}).get("level", "?")
+        print("\n| backup | runs | wall s (median) | client CPU s | server CPU s | size MB |")
+        print("|---|---:|---:|---:|---:|---:|")
+        for name in order:
+            sz = sizes.get(size_of.get(name, ""))
+            label = f"{name} (zstd -{level} -T2 + age, counts)" if name == "opsbook backup" else name
+            print(f"| {label} | {len(runs[name])} | {med(name, 'wall'):.2f} | {med(name, 'client_cpu'):.2f} "
+                  f"| {med(name, 'server_cpu'):.2f} | {'-' if sz is None else f'{sz / 1e6:.1f}'} |")
+        gz, fl, ob = "pg_dump \\| gzip (seed)", "pg_dump -Fc -Z0 > /dev/null (floor)", "opsbook backup"
+        ratios = sorted(o.wall / f.wall for o, f in zip(runs[ob], runs[fl], strict=True))
+        print(f"\nopsbook vs pg_dump|gzip: {med(gz, 'wall') / med(ob, 'wall'):.2f}x faster (target >= 2x), "
+              f"size {sizes['bench'] / sizes['seed.sql.gz']:.2f} of gzip's (target <= 1)")
+        print(f"opsbook vs pg_dump -Fc: {med('pg_dump -Fc (default compression)', 'wall') / med(ob, 'wall'):.2f}x "
+              f"faster, size {sizes['bench'] / sizes['default.pgc']:.2f} of it")
+        print(f"opsbook / pg_dump -Fc -Z0 > /dev/null: {statistics.median(ratios):.2f}x median of {len(ratios)} "
+              f"(spread {ratios[0]:.2f}-{ratios[-1]:.2f}; target <= 1.15x)")
+        print(f"CPU seconds, client + server: floor {med(fl, 'client_cpu') + med(fl, 'server_cpu'):.2f}, opsbook "
+              f"{med(ob, 'client_cpu') + med(ob, 'server_cpu'):.2f}; on 2 cores opsbook cannot take less than "
+              f"{(med(ob, 'client_cpu') + med(ob, 'server_cpu')) / 2:.2f} s")
+        dr = "opsbook backup, directory format -j 2"
+        print(f"opsbook directory format -j 2 / floor: {med(dr, 'wall') / med(fl, 'wall'):.2f}x, "
+              f"size {sizes['bench-dir'] / sizes['seed.sql.gz']:.2f} of gzip's")
+        print("opsbook backup phases (last round): "
+              + ", ".join(f"{k} {v / 1000:.2f}s" for k, v in kept["bench"].manifest.timings_ms.items()))
+        if args.no_restore:
+            return 0
 
         # restore: the same plain dump, restored by pg_restore -j 2 and by the drill
+        run_backup(config, "bench")  # the drill restores the latest backup
         sh(f"pg_dump -Fc -Z0 '{src}' > {work}/plain.pgc")
         plain = create_db(admin, plain_name)
         made.append(plain_name)

@@ -6,6 +6,8 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+from opsbook.store import Store
+from pgutil import scratch_database
 from s3util import moto_endpoint
 
 
@@ -14,3 +16,17 @@ def moto() -> Iterator[str]:
     """A moto S3 server on a free 127.0.0.1 port for one test module; stopped afterwards."""
     with moto_endpoint() as url:
         yield url
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def any_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    """A fresh store on each dialect: SQLite in tmp_path, PostgreSQL in a scratch database."""
+    if request.param == "sqlite":
+        s = Store.open(f"sqlite:///{tmp_path / 'store.db'}")
+        yield s
+        s.close()
+    else:
+        with scratch_database("opsbook_store") as dsn:
+            s = Store.open(dsn)
+            yield s
+            s.close()

@@ -20,7 +20,6 @@ from starlette.routing import Route
 from helpers import serve_app
 from opsbook.rules.model import AlertInstance
 from opsbook.store import Store
-from pgutil import scratch_database
 
 T0 = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 
@@ -78,17 +77,6 @@ def recorder() -> Iterator[tuple[Recorder, str]]:
         yield rec, url
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def any_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    if request.param == "sqlite":
-        s = Store.open(f"sqlite:///{tmp_path / 'store.db'}")
-        yield s
-        s.close()
-    else:
-        with scratch_database("opsbook_notify") as dsn:
-            s = Store.open(dsn)
-            yield s
-            s.close()
 
 
 @pytest.fixture

@@ -13,13 +13,13 @@ from pathlib import Path
 import pytest
 
 from helpers import load
-from notifyutil import T0, Recorder, alert, any_store, minutes, recorder, sqlite_store
+from notifyutil import T0, Recorder, alert, minutes, recorder, sqlite_store
 from opsbook.config.load import Config
 from opsbook.notify import outbox
 from opsbook.notify.pipeline import backoff, deliver_due, process
 from opsbook.store import Store
 
-__all__ = ["any_store", "sqlite_store"]  # fixtures
+__all__ = ["sqlite_store"]  # fixtures
 
 SECRET = "hook-secret-7f3a9b"
 

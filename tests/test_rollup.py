@@ -3,7 +3,6 @@ PostgreSQL; retention prunes only what a coarser level holds; readers tile level
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -11,23 +10,14 @@ import pytest
 
 from opsbook.config.web import Retention
 from opsbook.store import Store, rollup
-from pgutil import scratch_database
 from webutil import result
 
 T0 = datetime(2026, 11, 1, 0, 0, tzinfo=UTC)
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    if request.param == "sqlite":
-        s = Store.open(f"sqlite:///{tmp_path / 'store.db'}")
-        yield s
-        s.close()
-    else:
-        with scratch_database("opsbook_rollup") as dsn:
-            s = Store.open(dsn)
-            yield s
-            s.close()
+@pytest.fixture
+def store(any_store: Store) -> Store:
+    return any_store  # conftest: SQLite and PostgreSQL
 
 
 def fill(store: Store, start: datetime, hours: float, every_s: int = 60, checks: int = 2) -> int:

@@ -7,14 +7,12 @@ from pathlib import Path
 import pytest
 
 from helpers import load
-from notifyutil import T0, alert, any_store, minutes
+from notifyutil import T0, alert, minutes
 from opsbook.errors import UsageError
 from opsbook.notify import acks, groups, silences
 from opsbook.notify.matchers import Matcher
 from opsbook.notify.pipeline import process
 from opsbook.store import Store
-
-__all__ = ["any_store"]
 
 
 def test_a_silence_is_active_between_its_start_and_end_and_expiring_ends_it(any_store: Store) -> None:

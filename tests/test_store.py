@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -13,20 +12,11 @@ from opsbook.errors import StoreError
 from opsbook.results import CheckResult, Status
 from opsbook.store import Store
 from opsbook.store.schema import MIGRATIONS
-from pgutil import scratch_database
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    if request.param == "sqlite":
-        s = Store.open(f"sqlite:///{tmp_path / 'store.db'}")
-        yield s
-        s.close()
-    else:
-        with scratch_database("opsbook_store") as dsn:
-            s = Store.open(dsn)
-            yield s
-            s.close()
+@pytest.fixture
+def store(any_store: Store) -> Store:
+    return any_store  # conftest: SQLite and PostgreSQL
 
 
 T0 = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)

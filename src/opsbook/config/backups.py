@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from ..durations import Duration
-from .fields import Expect
+from .fields import Expect, cron
 from .resources import Model, Secret
 
 if TYPE_CHECKING:  # models.py imports this module for its section lines
@@ -53,16 +53,6 @@ class Keep(Model):
     monthly: int = Field(default=0, ge=0, description="the newest of each of the N latest months with one")
 
 
-def _cron(v: str | None) -> str | None:
-    if v is None:
-        return v
-    from croniter import croniter
-
-    if not croniter.is_valid(v):
-        raise ValueError(f"{v!r} is not a cron expression (minute hour day month weekday)")
-    return v
-
-
 class Backup(Model):
     description: str = ""
     source: str = Field(description="a postgres or sqlite resource")
@@ -88,7 +78,7 @@ class Backup(Model):
     @field_validator("schedule")
     @classmethod
     def _schedule(cls, v: str | None) -> str | None:
-        return _cron(v)
+        return cron(v)
 
     @model_validator(mode="after")
     def _dest(self) -> Backup:
@@ -183,7 +173,7 @@ class Drill(Model):
     @field_validator("schedule")
     @classmethod
     def _schedule(cls, v: str | None) -> str | None:
-        return _cron(v)
+        return cron(v)
 
     @model_validator(mode="after")
     def _one_target(self) -> Drill:

@@ -1,4 +1,5 @@
-"""Field types shared by every config section: assertions written as text, parsed at load."""
+"""Field types shared by every config section: assertions written as text, parsed at load;
+cron expressions checked at load."""
 
 from __future__ import annotations
 
@@ -36,3 +37,14 @@ WarnExpect = Annotated[
     PlainSerializer(lambda a: a.expr),
     WithJsonSchema({"type": "string"}),
 ]
+
+
+def cron(v: str | None) -> str | None:
+    """A cron expression (minute hour day month weekday), checked when the config loads."""
+    if v is None:
+        return v
+    from croniter import croniter
+
+    if not croniter.is_valid(v):
+        raise ValueError(f"{v!r} is not a cron expression (minute hour day month weekday)")
+    return v

@@ -11,6 +11,7 @@ from pydantic import Field, field_validator, model_validator
 
 from ..durations import Duration, parse_duration
 from .conditions import Condition, ConditionError, parse_condition
+from .fields import cron
 from .resources import Model
 
 if TYPE_CHECKING:
@@ -19,16 +20,6 @@ if TYPE_CHECKING:
 ErrFn = Callable[..., None]
 Severity = Literal["page", "ticket", "warning", "info"]
 SLO_WINDOWS = ("30d", "28d", "7d", "calendar_month")
-
-
-def _cron(v: str | None) -> str | None:
-    if v is None:
-        return v
-    from croniter import croniter
-
-    if not croniter.is_valid(v):
-        raise ValueError(f"{v!r} is not a cron expression (minute hour day month weekday)")
-    return v
 
 
 def _timezone(v: str) -> str:
@@ -184,7 +175,7 @@ class Heartbeat(Model):
     @field_validator("schedule")
     @classmethod
     def _schedule(cls, v: str | None) -> str | None:
-        return _cron(v)
+        return cron(v)
 
     @field_validator("timezone")
     @classmethod
@@ -216,7 +207,7 @@ class MaintenanceWindow(Model):
     @field_validator("schedule")
     @classmethod
     def _schedule(cls, v: str | None) -> str | None:
-        return _cron(v)
+        return cron(v)
 
     @field_validator("timezone")
     @classmethod

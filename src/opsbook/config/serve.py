@@ -9,15 +9,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import Field, field_validator, model_validator
 
 from ..durations import Duration
+from .fields import cron
 from .resources import Model, Secret
-
-
-def _cron(v: str) -> str:
-    from croniter import croniter
-
-    if not croniter.is_valid(v):
-        raise ValueError(f"{v!r} is not a cron expression (minute hour day month weekday)")
-    return v
 
 
 class SelfHeartbeat(Model):
@@ -39,7 +32,7 @@ class Schedules(Model):
     @classmethod
     def _crons(cls, v: dict[str, str]) -> dict[str, str]:
         for expr in v.values():
-            _cron(expr)
+            cron(expr)
         return v
 
 

@@ -9,6 +9,7 @@ Every phase is timed; their sum is the measured RTO.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import re
 import shutil
@@ -471,7 +472,9 @@ def _app(config: Config, d: Drill, target: str, result: DrillResult) -> None:
                 os.killpg(proc.pid, signal.SIGTERM)
                 proc.wait(timeout=10)
             except (OSError, subprocess.TimeoutExpired):
-                os.killpg(proc.pid, signal.SIGKILL)
+                # ProcessLookupError: the group is gone already (the app exited by itself)
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
 
 

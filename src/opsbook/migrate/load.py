@@ -1,5 +1,5 @@
-"""Load: create tables, COPY each table in its own transaction, then keys, foreign keys,
-sequences.
+"""Load: create tables, COPY each table in its own transaction and build its keys, then
+foreign keys and sequences.
 
 Resumable per table: ``_opsbook_migration`` in the target holds each table's status. A table
 is loaded as TRUNCATE + COPY + mark done in ONE transaction, so after an interruption a done
@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import psycopg
 
 from ..errors import UsageError
-from .pg import connect, pg_error
+from .pg import MigrationFailed, connect, pg_error
 from .plan import TablePlan
 from .source import qi
 
@@ -95,13 +95,11 @@ def load_table(dsn: str, open_source: Callable[[], sqlite3.Connection], tp: Tabl
                     # FREEZE: the table was emptied in this transaction, so rows can be written
                     # frozen and nothing rewrites them later (hint bits, anti-wraparound vacuum)
                     with cur.copy(f"COPY {qi(tp.name)} ({cols}) FROM STDIN WITH (FREEZE)") as cp:
-                        rows = src.execute(tp.select_sql())
-                        while batch := rows.fetchmany(BATCH_ROWS):
-                            buf = b"\n".join([r[0] for r in batch])
+                        for count, buf in _blocks(src, tp):
                             if lossy_text:  # --allow-lossy: invalid UTF-8 becomes U+FFFD
                                 buf = buf.decode("utf-8", "replace").encode()
                             cp.write(buf + b"\n")
-                            n += len(batch)
+                            n += count
                             if progress:
                                 progress(tp.name, n, tp.rows)
                     cur.execute(f"UPDATE {STATE} SET status = 'done', rows = %s, updated_at = now() "
@@ -112,6 +110,31 @@ def load_table(dsn: str, open_source: Callable[[], sqlite3.Connection], tp: Tabl
     finally:
         src.close()
     return TableLoad(tp.name, n, "loaded", time.monotonic() - t0)
+
+
+def _blocks(src: sqlite3.Connection, tp: TablePlan) -> Iterator[tuple[int, bytes]]:
+    """The table's COPY lines in blocks of up to BATCH_ROWS: (rows, newline-joined lines)."""
+    if tp.rowid_name() is None:  # WITHOUT ROWID: one streaming SELECT, joined here
+        rows = src.execute(tp.select_sql())
+        while batch := rows.fetchmany(BATCH_ROWS):
+            yield len(batch), b"\n".join([r[0] for r in batch])
+        return
+    # chunks by rowid, in one read transaction: the chunks see one state of the file, as one
+    # SELECT would
+    src.execute("BEGIN")
+    try:
+        last = None
+        while True:
+            first = last is None
+            count, lines, last, buf = src.execute(tp.chunk_sql(BATCH_ROWS, first), () if first else (last,)).fetchone()
+            if not count:
+                return
+            if lines != count:  # group_concat skips NULL; a row must never vanish
+                raise MigrationFailed(f"loading {tp.name}: {count - lines} row(s) up to rowid {last} "
+                                      "produced no COPY line", hint="please report this as a bug")
+            yield count, buf
+    finally:
+        src.rollback()
 
 
 def existing_names(conn: psycopg.Connection[Any]) -> set[str]:
@@ -127,8 +150,51 @@ def build_keys(dsn: str, tp: TablePlan) -> list[str]:
     return _run_ddl(dsn, tp.key_sql(), f"keys of {tp.name}")
 
 
-def build_fks(dsn: str, tp: TablePlan) -> list[str]:
-    return _run_ddl(dsn, tp.fk_sql(), f"foreign keys of {tp.name}")
+def add_fks(dsn: str, plans: list[TablePlan]) -> dict[str, list[str]]:
+    """Create every missing foreign key NOT VALID (catalog only, instant); return per child
+    table the plan's foreign keys still to validate (new ones, and any an earlier run left
+    not validated).
+
+    ADD FOREIGN KEY would validate at once, under a lock on both tables that conflicts with
+    the same lock taken by another one, so two of them could not run side by side. VALIDATE
+    CONSTRAINT locks only the child against other validations (the parent just against
+    writes), so ``validate_fks`` can check the children in parallel: same check, same end state.
+    """
+    todo: dict[str, list[str]] = {}
+    with connect(dsn, autocommit=True) as conn:
+        have = existing_names(conn)
+        for tp in plans:
+            for name, sql in tp.fk_sql():
+                if name in have:
+                    continue
+                try:
+                    conn.execute(sql + " NOT VALID")
+                except psycopg.Error as e:
+                    raise pg_error(f"foreign keys of {tp.name}: {sql}", e) from None
+        pending = {r[0] for r in conn.execute(
+            "SELECT c.conname FROM pg_constraint c JOIN pg_namespace n ON n.oid = c.connamespace "
+            "WHERE c.contype = 'f' AND NOT c.convalidated AND n.nspname = current_schema()")}
+    for tp in plans:
+        names = [name for name, _ in tp.fk_sql() if name in pending]
+        if names:
+            todo[tp.name] = names
+    return todo
+
+
+def validate_fks(dsn: str, table: str, names: list[str]) -> None:
+    """Validate one child table's foreign keys; orphan rows leave a key NOT VALID (still
+    enforced for new rows), and reconcile counts the orphans and fails."""
+    with connect(dsn, autocommit=True) as conn:
+        # the check is one anti-join against the parent; a hash of a parent with a few
+        # million keys fits in this instead of spilling to disk in batches
+        conn.execute("SET work_mem = '256MB'")
+        for name in names:
+            try:
+                conn.execute(f"ALTER TABLE {qi(table)} VALIDATE CONSTRAINT {qi(name)}")
+            except psycopg.errors.ForeignKeyViolation:
+                pass
+            except psycopg.Error as e:
+                raise pg_error(f"foreign keys of {table}: validating {name}", e) from None
 
 
 def _run_ddl(dsn: str, ddl: list[tuple[str, str]], what: str) -> list[str]:
@@ -141,10 +207,6 @@ def _run_ddl(dsn: str, ddl: list[tuple[str, str]], what: str) -> list[str]:
                 continue
             try:
                 conn.execute(sql)
-            except psycopg.errors.ForeignKeyViolation:
-                # orphan rows in the source (SQLite enforces foreign keys only when asked):
-                # keep the constraint for new rows; reconcile counts the orphans and fails
-                conn.execute(sql + " NOT VALID")
             except psycopg.Error as e:
                 raise pg_error(f"{what}: {sql}", e) from None
             done.append(name)

@@ -27,6 +27,9 @@ def connect(dsn: str, autocommit: bool = False) -> psycopg.Connection[Any]:
     with conn.cursor() as cur:
         cur.execute("SET TimeZone = 'UTC'")
         cur.execute("SET synchronous_commit = off")
+        # JIT compiles each wide reconcile aggregate and foreign key check for 0.2-0.3 s of
+        # CPU and gains nothing on one pass over a table (measured: 0.94 s without, 1.26 s with)
+        cur.execute("SELECT set_config('jit', 'off', false) WHERE current_setting('jit', true) IS NOT NULL")
     if not autocommit:
         conn.commit()
     return conn

@@ -1,11 +1,12 @@
-"""One migration run: snapshot -> audit -> (dry-run stops) -> load -> keys -> reconcile."""
+"""One migration run: snapshot beside the audit -> (dry-run stops) -> load (COPY, keys and target
+aggregates per table) -> foreign keys -> reconcile."""
 
 from __future__ import annotations
 
 import sqlite3
 import time
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +17,7 @@ from ..results import utcnow
 from . import audit as audit_mod
 from . import load, reconcile
 from .pg import MigrationFailed, connect
-from .plan import finalize, make_plan
+from .plan import TablePlan, finalize, make_plan
 from .report import MigrationReport
 from .snapshot import take_snapshot
 from .source import connect_ro, dependency_order, fingerprint, read_tables
@@ -65,6 +66,8 @@ def migrate(opts: Options, progress: load.Progress | None = None, event: Event |
         return c
 
     pool = ThreadPoolExecutor(max_workers=max(1, opts.jobs))
+    snap_pool = ThreadPoolExecutor(max_workers=1)
+    side_pool = ThreadPoolExecutor(max_workers=max(1, opts.jobs))  # SQLite-side reconcile during the load
 
     def pmap(fn: Callable[[T], R], items: Iterable[T]) -> list[R]:
         return list(pool.map(fn, items))
@@ -87,11 +90,12 @@ def migrate(opts: Options, progress: load.Progress | None = None, event: Event |
         report.plans = plans
         if not opts.dry_run:  # fail before the slow parts when the target is unreachable
             connect(opts.dsn).close()
+        snap = None
         if mode == "migrate":
-            with _phase(report, "snapshot"):
-                say("snapshot")
-                snap = take_snapshot(src_path, opts.snapshot_dir or src_path.parent)
-                report.snapshot = str(snap)
+            # the snapshot (a copy of the file, mostly I/O) runs beside the audit; it only has
+            # to exist before the target is written to
+            say("snapshot")
+            snap = snap_pool.submit(_timed, take_snapshot, src_path, opts.snapshot_dir or src_path.parent)
         with _phase(report, "audit"):
             say("audit")
             result = audit_mod.run_audit(open_source, plans, pmap, with_fks=mode != "migrate")
@@ -99,17 +103,21 @@ def migrate(opts: Options, progress: load.Progress | None = None, event: Event |
             for tp in plans:
                 finalize(tp, opts.allow_lossy)
                 report.notes.extend(f"{tp.name}: {n}" for n in tp.notes)
+        if snap is not None:
+            path, report.phases["snapshot"] = snap.result()
+            report.snapshot = str(path)
         if result.problems and not opts.allow_lossy and mode != "reconcile-only":
             report.status = "refused"
             return report
         if opts.dry_run:
             report.status = "planned"
             return report
+        sides: dict[str, tuple[Future[list[Any]], Future[list[Any]]]] = {}
         if mode == "migrate":
-            _load(opts, report, open_source, pmap, fp, progress, say)
+            sides = _load(opts, report, open_source, pool, side_pool, fp, progress, say)
         with _phase(report, "reconcile"):
             say("reconcile")
-            report.reconcile = _reconcile(opts, report, open_source, pool)
+            report.reconcile = _reconcile(opts, report, open_source, pool, sides)
         report.status = "passed" if report.reconcile.ok else "failed"
         return report
     except MigrationFailed as e:
@@ -117,41 +125,77 @@ def migrate(opts: Options, progress: load.Progress | None = None, event: Event |
         report.error = e.to_dict()
         return report
     finally:
+        snap_pool.shutdown(wait=True)
+        side_pool.shutdown(wait=True, cancel_futures=True)
         pool.shutdown(wait=True, cancel_futures=True)
         report.finished_at = utcnow()
 
 
+def _timed(fn: Callable[..., T], *args: Any) -> tuple[T, float]:
+    t0 = time.monotonic()
+    return fn(*args), time.monotonic() - t0
+
+
 def _load(opts: Options, report: MigrationReport, open_source: Callable[[], sqlite3.Connection],
-          pmap: Callable[[Callable[[Any], Any], Iterable[Any]], list[Any]], fp: str,
-          progress: load.Progress | None, say: Event) -> None:
+          pool: ThreadPoolExecutor, side_pool: ThreadPoolExecutor, fp: str, progress: load.Progress | None,
+          say: Event) -> dict[str, tuple[Future[list[Any]], Future[list[Any]]]]:
+    """Per table, on one worker: COPY, then its keys and its target-side reconcile aggregates
+    (PostgreSQL's CPU) while ``side_pool`` computes its source-side aggregates (SQLite's, in
+    this process); then every foreign key. Returns per table the (source, target) futures.
+
+    A table's keys and aggregates need only that table, so they run while other tables are
+    still loading instead of waiting for the slowest load: no core idles at the end of a phase.
+    """
     plans = report.plans
+    sides: dict[str, tuple[Future[list[Any]], Future[list[Any]]]] = {}
     with _phase(report, "load"):
         say("load")
         status = load.prepare(opts.dsn, plans, fp)
 
-        def one(tp: Any) -> load.TableLoad:
+        def one(tp: TablePlan) -> load.TableLoad:
             if status.get(tp.name) == "done":  # loaded by an earlier, interrupted run
                 if progress:
                     progress(tp.name, tp.rows, tp.rows)
-                return load.TableLoad(tp.name, tp.rows, "skipped", 0.0)
-            return load.load_table(opts.dsn, open_source, tp, progress)
+                done = load.TableLoad(tp.name, tp.rows, "skipped", 0.0)
+            else:
+                done = load.load_table(opts.dsn, open_source, tp, progress)
+            src = side_pool.submit(reconcile.source_side, open_source, tp, opts.hashes)
+            load.build_keys(opts.dsn, tp)
+            # read after the keys: building a primary key locks the table against readers
+            sides[tp.name] = (src, _done(reconcile.target_side, opts.dsn, tp, opts.hashes))
+            return done
 
-        report.loads = pmap(one, plans)
+        report.loads = list(pool.map(one, plans))
     with _phase(report, "keys"):
         say("keys")
-        pmap(lambda tp: load.build_keys(opts.dsn, tp), plans)
-        for tp in plans:  # after every table's keys: a foreign key needs its parent's
-            load.build_fks(opts.dsn, tp)
+        todo = load.add_fks(opts.dsn, plans)  # needs every table's keys: a foreign key needs its parent's
+        list(pool.map(lambda item: load.validate_fks(opts.dsn, *item), todo.items()))
         load.reset_sequences(opts.dsn, plans)
+    return sides
+
+
+def _done(fn: Callable[..., R], *args: Any) -> Future[R]:
+    """``fn(*args)`` run now, as a finished future: a failure is raised where it is read."""
+    f: Future[R] = Future()
+    try:
+        f.set_result(fn(*args))
+    except Exception as e:  # reported by _reconcile, in its words
+        f.set_exception(e)
+    return f
 
 
 def _reconcile(opts: Options, report: MigrationReport, open_source: Callable[[], sqlite3.Connection],
-               pool: ThreadPoolExecutor) -> reconcile.ReconcileResult:
+               pool: ThreadPoolExecutor,
+               sides: dict[str, tuple[Future[list[Any]], Future[list[Any]]]]) -> reconcile.ReconcileResult:
     out = reconcile.ReconcileResult()
     futures = []
     for tp in report.plans:  # both sides of every table at once; SQLite releases the GIL in C
-        futures.append((tp, pool.submit(reconcile.target_side, opts.dsn, tp, opts.hashes),
-                        pool.submit(reconcile.source_side, open_source, tp, opts.hashes)))
+        if tp.name in sides:  # computed during the load
+            src, tgt = sides[tp.name]
+        else:
+            tgt = pool.submit(reconcile.target_side, opts.dsn, tp, opts.hashes)
+            src = pool.submit(reconcile.source_side, open_source, tp, opts.hashes)
+        futures.append((tp, tgt, src))
     for tp, tgt, src in futures:
         try:
             t_row = tgt.result()

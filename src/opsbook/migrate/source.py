@@ -48,6 +48,7 @@ class Table:
     autoincrement_seq: int  # sqlite_sequence.seq (ids AUTOINCREMENT has handed out), 0 if none
     foreign_keys: list[ForeignKey] = field(default_factory=list)
     indexes: list[Index] = field(default_factory=list)
+    without_rowid: bool = False
 
     def column(self, name: str) -> Column:
         for c in self.columns:
@@ -106,7 +107,7 @@ def _read_table(conn: sqlite3.Connection, name: str, seq: int) -> Table:
         c = next(c for c in cols if c.name == pk[0])
         if c.decl_type.strip().upper() == "INTEGER":
             alias = c.name
-    t = Table(name, cols, pk, alias, seq)
+    t = Table(name, cols, pk, alias, seq, without_rowid=without_rowid)
     fks: dict[int, ForeignKey] = {}
     for r in _rows(conn, f"PRAGMA foreign_key_list({qi(name)})"):
         fk_id, ref, frm, to, on_update, on_delete = r[0], r[2], r[3], r[4], r[5], r[6]

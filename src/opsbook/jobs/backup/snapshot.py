@@ -78,6 +78,10 @@ def count_rows(conn: psycopg.Connection, selected: list[tuple[str, str, str | No
                on_table: Callable[[str], None] | None = None) -> dict[str, TableSnapshot]:
     """Exact counts (and max primary key) of every table, in the connection's transaction."""
     out: dict[str, TableSnapshot] = {}
+    # the counts run beside the dump, on the cores it needs: parallel workers and JIT would
+    # only spend more CPU on a query that is not what the backup waits for
+    conn.execute("SET LOCAL max_parallel_workers_per_gather = 0")
+    conn.execute("SELECT set_config('jit', 'off', true) WHERE current_setting('jit', true) IS NOT NULL")
     for schema, name, pk, data in selected:
         table = sql.Identifier(schema, name)
         if pk is not None:

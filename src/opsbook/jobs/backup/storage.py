@@ -8,6 +8,7 @@ manifest is in it; on S3 the objects are uploaded (multipart, streamed) before t
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 from collections.abc import Callable
@@ -24,6 +25,22 @@ if TYPE_CHECKING:
 MANIFEST = "manifest.json"
 CHUNK = 1 << 20
 T = TypeVar("T")
+
+
+# Dirty pages are handed to the disk every this many bytes while the dump still runs: the
+# final fsync then waits for the last few MB only (for a 180 MB object it took 0.6 s alone,
+# ~10% of a whole backup, when the kernel had been left to write everything at the end).
+WRITEBACK = 16 << 20
+
+
+def _start_writeback(fd: int, offset: int, length: int) -> None:
+    """Start (not wait for) writeback of a written range: Linux's POSIX_FADV_DONTNEED does that
+    for dirty pages, then drops the clean ones (a backup is not read again soon). Where it is
+    missing the final fsync does all the work, as before."""
+    advise = getattr(os, "posix_fadvise", None)
+    if advise is not None:
+        with contextlib.suppress(OSError):
+            advise(fd, offset, length, os.POSIX_FADV_DONTNEED)
 
 
 class StorageError(CouldNotRun):
@@ -68,8 +85,14 @@ class LocalStorage:
         d = self._partial(bid)
         (d / obj).parent.mkdir(parents=True, exist_ok=True)  # format: directory objects are dump/<file>
         with open(d / obj, "wb") as f:
+            flushed = written = 0
             while chunk := stream.read(CHUNK):
                 f.write(chunk)
+                written += len(chunk)
+                if written - flushed >= WRITEBACK:
+                    f.flush()
+                    _start_writeback(f.fileno(), flushed, written - flushed)
+                    flushed = written
             f.flush()
             os.fsync(f.fileno())
 
