@@ -15,14 +15,13 @@ from . import app
 from .cli_common import Ctx, common, err, record_run
 from .config.load import Config
 from .errors import OpsbookError, UsageError
-from .render import jsondoc
 from .render.backup import (
-    drill_markdown,
     render_backup,
     render_catalog,
     render_drill,
     render_prune,
     render_verify,
+    write_drill_report,
 )
 
 
@@ -241,13 +240,4 @@ def drill_run(ctx: Ctx, name: str, backup_id: str | None, keep: bool, identity: 
 def _write_report(cfg: Config, override: Path | None, configured: str, name: str,
                   doc: dict[str, Any]) -> dict[str, str]:
     d = override or Path(configured).expanduser()
-    d = d if d.is_absolute() else (Path.cwd() if override else cfg.base_dir) / d
-    d.mkdir(parents=True, exist_ok=True)
-    stem = f"restore-{doc['started_at'][:10]}-{name}"
-    if (d / f"{stem}.md").exists():
-        stem += f"-{doc['started_at'][11:19].replace(':', '')}"
-    md, js = d / f"{stem}.md", d / f"{stem}.json"
-    paths = {"markdown": str(md), "json": str(js)}
-    md.write_text(drill_markdown(doc))
-    js.write_text(jsondoc.dumps({**doc, "report": paths}) + "\n")
-    return paths
+    return write_drill_report(d if d.is_absolute() else (Path.cwd() if override else cfg.base_dir) / d, name, doc)

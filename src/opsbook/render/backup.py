@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from rich.console import Console
@@ -117,3 +118,20 @@ def drill_markdown(doc: dict[str, Any]) -> str:
         "",
     ]
     return redactor.text("\n".join(lines))
+
+
+def write_drill_report(directory: Path, name: str, doc: dict[str, Any]) -> dict[str, str]:
+    """The drill log as the seed keeps it (restore-YYYY-MM-DD-NAME.md) plus the same run as JSON.
+
+    A second drill on the same day gets the time appended instead of overwriting the first."""
+    from . import jsondoc
+
+    directory.mkdir(parents=True, exist_ok=True)
+    stem = f"restore-{doc['started_at'][:10]}-{name}"
+    if (directory / f"{stem}.md").exists():
+        stem += f"-{doc['started_at'][11:19].replace(':', '')}"
+    md, js = directory / f"{stem}.md", directory / f"{stem}.json"
+    paths = {"markdown": str(md), "json": str(js)}
+    md.write_text(drill_markdown(doc))
+    js.write_text(jsondoc.dumps({**doc, "report": paths}) + "\n")
+    return paths
