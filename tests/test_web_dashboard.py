@@ -84,6 +84,15 @@ def test_overview_shows_every_check_by_env_with_status_since_and_uptime_bars(cli
     assert "Run now" not in html
 
 
+def test_the_overview_refreshes_itself_with_vendored_htmx_and_works_without_it(client: TestClient) -> None:
+    login(client, "developer")
+    html = client.get("/").text
+    assert '<script src="/static/htmx.min.js" defer></script>' in html
+    assert 'id="checks" hx-get="/"' in html and 'hx-trigger="every 15s"' in html
+    script = client.get("/static/htmx.min.js")
+    assert script.status_code == 200 and "htmx" in script.text[:200]  # served locally, never from a CDN
+
+
 def test_overview_can_show_only_the_failing_checks(client: TestClient) -> None:
     login(client, "developer")
     html = client.get("/?status=failing").text
