@@ -59,11 +59,19 @@ def _duration(_ctx: click.Context, _param: click.Parameter, value: str | None) -
 def demo_cmd(ctx: Ctx, workdir: str | None, serve: bool | None, tour: bool, fault_after: float,
              duration: float | None, fast: bool) -> int:
     """Start the bundled sample service and run opsbook against it, end to end; then the daemon."""
+    import signal
     import sys
     from pathlib import Path
 
     from .demo.run import run_demo
 
+    def stop(signum: int, frame: object) -> None:
+        # a closed terminal (SIGHUP) or `kill` (SIGTERM) stops the demo like Ctrl-C: the sample
+        # service and the daemon it started are stopped, never left running
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGHUP, stop)
     interactive = sys.stdout.isatty()
     serve = interactive if serve is None else serve
     linger = duration if duration is not None else (None if interactive else 0.0)

@@ -8,6 +8,7 @@ JSON lines for notifications.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -29,7 +30,8 @@ ALERT = "api-not-ready"
 
 
 def _say(text: str = "") -> None:
-    print(text, flush=True)
+    with contextlib.suppress(OSError):  # the terminal went away (SIGHUP): keep cleaning up regardless
+        print(text, flush=True)
 
 
 class Watch:

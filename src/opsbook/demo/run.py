@@ -6,6 +6,7 @@ the user sees is exactly what they would get typing the printed command.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import shlex
 import socket
@@ -57,7 +58,8 @@ def _shown(path: Path) -> str:
 
 
 def _say(text: str = "") -> None:
-    print(text, flush=True)  # flush: our lines must not overtake the subprocesses' output
+    with contextlib.suppress(OSError):  # the terminal went away (SIGHUP): keep cleaning up regardless
+        print(text, flush=True)  # flush: our lines must not overtake the subprocesses' output
 
 
 def start_service(work: Path, port: int, ready_after: float = READY_AFTER,
@@ -211,6 +213,7 @@ def _tour(config: Path, work: Path, url: str) -> bool:
         f"opsbook backup list nightly --config {_shown(config)}",
         f"opsbook history api-ready --config {_shown(config)}",
         f"python -m opsbook.demo.app --port 8080 --db {_shown(work / 'demo.db')}",
+        "opsbook demo --no-tour --serve    # the daemon + dashboard: watch an alert fire, notify, resolve",
     ):
         _say(f"  $ {line}")
     return ok
