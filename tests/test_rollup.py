@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from helpers import load
 from opsbook.config.web import Retention
 from opsbook.store import Store, rollup
 from webutil import result
@@ -86,6 +87,24 @@ def test_retention_prunes_raw_and_levels_but_keeps_failures_longer(store: Store)
     # nothing lost from the reader's point of view: every result is still counted once
     total = rollup.totals(store, T0, "day")[("c1", "")]
     assert total.n == n
+
+
+def test_raw_results_an_slo_counts_outlive_the_raw_retention(store: Store, tmp_path: Path) -> None:
+    # c1 carries a 7-day SLO: pruning its good results after a day would make its budget look spent
+    cfg = load("""
+        checks:
+          c0: {tcp: {host: 127.0.0.1, port: 9}}
+          c1: {tcp: {host: 127.0.0.1, port: 9}}
+        slos:
+          c1-availability: {check: c1, objective: 99%, window: 7d}
+        retention: {raw: 1h, failures: 6h, minute: 2h, hour: 1d}
+        """, tmp_path)
+    assert rollup.slo_raw_needs(cfg) == {"c1": 8 * 86400.0}
+    fill(store, T0, hours=30, every_s=300)
+    rollup.rollup_and_prune(store, cfg, T0 + timedelta(hours=30, minutes=5))
+    with store.db.transaction() as tx:
+        left = dict(tx.all("SELECT check_name, count(*) FROM check_results WHERE ok = ? GROUP BY check_name", (True,)))
+    assert int(left["c1"]) == 360 and int(left["c0"]) < 20  # c1 keeps all 30 h; c0 only its last hour
 
 
 def test_raw_rows_are_never_pruned_before_they_are_rolled_up(store: Store) -> None:

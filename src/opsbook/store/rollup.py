@@ -242,7 +242,7 @@ def rollup_and_prune(store: Store, cfg: Any, now: datetime, max_buckets: int = 1
         limit = cutoff if level == "minute" else floor(watermarks(store)[SOURCE[level]] or cutoff, level)
         rolled[level] = _roll_level(store, level, min(limit, cutoff), max_buckets)
     wms = watermarks(store)
-    pruned = prune(store, ret, now, wms)
+    pruned = prune(store, ret, now, wms, keep_raw=slo_raw_needs(cfg))
     return {
         "schema": "opsbook.rollup/1",
         "rolled": rolled,
@@ -252,9 +252,26 @@ def rollup_and_prune(store: Store, cfg: Any, now: datetime, max_buckets: int = 1
     }
 
 
-def prune(store: Store, ret: Retention, now: datetime, wms: dict[str, datetime | None]) -> dict[str, int]:
-    """Delete what retention lets go, but never rows the next level has not absorbed."""
+def slo_raw_needs(cfg: Any) -> dict[str, float]:
+    """check -> seconds of raw results its SLOs read. An SLO counts every result of its window
+    (good and bad, and `faster_than` needs each duration), so those results must outlive the
+    default raw retention, or pruning the good ones would make the budget look spent."""
+    model = getattr(cfg, "model", cfg)
+    out: dict[str, float] = {}
+    for slo in (getattr(model, "slos", None) or {}).values():
+        if getattr(slo, "check", None):
+            # a calendar month can be 31 days; a day of margin covers evaluation at its end
+            window = 32 * 86400.0 if slo.window == "calendar_month" else slo.window_seconds + 86400.0
+            out[slo.check] = max(out.get(slo.check, 0.0), window)
+    return out
+
+
+def prune(store: Store, ret: Retention, now: datetime, wms: dict[str, datetime | None],
+          keep_raw: dict[str, float] | None = None) -> dict[str, int]:
+    """Delete what retention lets go, but never rows the next level has not absorbed, nor the raw
+    results an SLO still counts (``keep_raw``: check -> seconds)."""
     db = store.db
+    keep_raw = {c: k for c, k in (keep_raw or {}).items() if k > max(ret.failures, ret.raw)}
 
     def bound(keep: float | None, absorbed_by: str | None) -> datetime | None:
         if keep is None:
@@ -271,11 +288,18 @@ def prune(store: Store, ret: Retention, now: datetime, wms: dict[str, datetime |
     with db.transaction() as tx:
         raw_ok, raw_bad = bound(ret.raw, "minute"), bound(max(ret.failures, ret.raw), "minute")
         out["raw"] = 0
+        others = "".join(" AND check_name <> ?" for _ in keep_raw)
         if raw_ok is not None:
-            out["raw"] += tx.execute("DELETE FROM check_results WHERE finished_at < ? AND ok = ?",
-                                     (db.ts(raw_ok), True)).rowcount
+            out["raw"] += tx.execute(f"DELETE FROM check_results WHERE finished_at < ? AND ok = ?{others}",
+                                     (db.ts(raw_ok), True, *keep_raw)).rowcount
         if raw_bad is not None:
-            out["raw"] += tx.execute("DELETE FROM check_results WHERE finished_at < ?", (db.ts(raw_bad),)).rowcount
+            out["raw"] += tx.execute(f"DELETE FROM check_results WHERE finished_at < ?{others}",
+                                     (db.ts(raw_bad), *keep_raw)).rowcount
+        for check, slo_keep in keep_raw.items():
+            until = bound(slo_keep, "minute")
+            if until is not None:
+                out["raw"] += tx.execute("DELETE FROM check_results WHERE check_name = ? AND finished_at < ?",
+                                         (check, db.ts(until))).rowcount
         for level, keep, absorbed_by in (("minute", ret.minute, "hour"), ("hour", ret.hour, "day"),
                                          ("day", ret.day, None)):
             b = bound(keep, absorbed_by)
