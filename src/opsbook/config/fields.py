@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import PlainSerializer, PlainValidator, WithJsonSchema
+from pydantic import AfterValidator, PlainSerializer, PlainValidator, WithJsonSchema
 
 from .assertions import Assertion, AssertionSyntaxError
 
@@ -48,3 +48,19 @@ def cron(v: str | None) -> str | None:
     if not croniter.is_valid(v):
         raise ValueError(f"{v!r} is not a cron expression (minute hour day month weekday)")
     return v
+
+
+def timezone(v: str) -> str:
+    """An IANA time zone name, checked when the config loads."""
+    from zoneinfo import ZoneInfo
+
+    try:
+        ZoneInfo(v)
+    except Exception:
+        raise ValueError(f"unknown time zone {v!r}; use an IANA name such as UTC or Europe/Paris") from None
+    return v
+
+
+# field types: `schedule: Cron = None`, `timezone: TimeZone = "UTC"`
+Cron = Annotated[str | None, AfterValidator(cron)]
+TimeZone = Annotated[str, AfterValidator(timezone)]

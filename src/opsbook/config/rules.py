@@ -11,7 +11,7 @@ from pydantic import Field, field_validator, model_validator
 
 from ..durations import Duration, parse_duration
 from .conditions import Condition, ConditionError, parse_condition
-from .fields import cron
+from .fields import Cron, TimeZone
 from .resources import Model
 
 if TYPE_CHECKING:
@@ -20,16 +20,6 @@ if TYPE_CHECKING:
 ErrFn = Callable[..., None]
 Severity = Literal["page", "ticket", "warning", "info"]
 SLO_WINDOWS = ("30d", "28d", "7d", "calendar_month")
-
-
-def _timezone(v: str) -> str:
-    from zoneinfo import ZoneInfo
-
-    try:
-        ZoneInfo(v)
-    except Exception:
-        raise ValueError(f"unknown timezone {v!r}; use an IANA name such as UTC or Europe/Paris") from None
-    return v
 
 
 def percent(v: Any) -> float:
@@ -166,21 +156,11 @@ class Slo(Model):
 
 class Heartbeat(Model):
     description: str = ""
-    schedule: str | None = Field(default=None, description="cron: when a success ping is due")
+    schedule: Cron = Field(default=None, description="cron: when a success ping is due")
     every: Duration | None = Field(default=None, description="a success ping is due this often")
     grace: Duration = Field(default=60.0, description="how late a ping may be before the heartbeat is down")
-    timezone: str = "UTC"
+    timezone: TimeZone = "UTC"
     labels: dict[str, str] = Field(default_factory=dict)
-
-    @field_validator("schedule")
-    @classmethod
-    def _schedule(cls, v: str | None) -> str | None:
-        return cron(v)
-
-    @field_validator("timezone")
-    @classmethod
-    def _tz(cls, v: str) -> str:
-        return _timezone(v)
 
     @model_validator(mode="after")
     def _one(self) -> Heartbeat:
@@ -195,24 +175,14 @@ class MaintenanceWindow(Model):
     name: str
     start: datetime | None = Field(default=None, description="a one-off window: start and end (ISO 8601)")
     end: datetime | None = None
-    schedule: str | None = Field(default=None, description="a recurring window: cron for when it starts")
+    schedule: Cron = Field(default=None, description="a recurring window: cron for when it starts")
     duration: Duration | None = Field(default=None, description="a recurring window's length")
-    timezone: str = "UTC"
+    timezone: TimeZone = "UTC"
     checks: list[str] = Field(default_factory=list, description="scope: alerts and SLOs reading these checks")
     alerts: list[str] = Field(default_factory=list, description="scope: these alert rules (globs allowed)")
     slos: list[str] = Field(default_factory=list, description="scope: these SLOs")
     match: dict[str, str] = Field(default_factory=dict, description="scope: alerts whose labels match")
     notice: str = Field(default="", description="public text for the status page")
-
-    @field_validator("schedule")
-    @classmethod
-    def _schedule(cls, v: str | None) -> str | None:
-        return cron(v)
-
-    @field_validator("timezone")
-    @classmethod
-    def _tz(cls, v: str) -> str:
-        return _timezone(v)
 
     @model_validator(mode="after")
     def _when(self) -> MaintenanceWindow:

@@ -4,12 +4,11 @@ Owned by src/opsbook/daemon/ (docs/serve.md)."""
 from __future__ import annotations
 
 from typing import Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, field_validator, model_validator
 
 from ..durations import Duration
-from .fields import cron
+from .fields import TimeZone, cron
 from .resources import Model, Secret
 
 
@@ -39,7 +38,7 @@ class Schedules(Model):
 class Serve(Model):
     host: str = Field(default="127.0.0.1", description="address the dashboard and API listen on")
     port: int = Field(default=8080, ge=0, le=65535, description="port the dashboard and API listen on")
-    timezone: str = Field(default="UTC", description="time zone of every cron schedule:")
+    timezone: TimeZone = Field(default="UTC", description="time zone of every cron schedule:")
     tick: Duration = Field(default=1.0, description="how often the scheduler looks for due work")
     jitter: float = Field(default=0.1, ge=0.0, le=0.5,
                           description="random delay added to each run, as a fraction of the unit's interval")
@@ -55,14 +54,6 @@ class Serve(Model):
     self_heartbeat: SelfHeartbeat | None = None
     schedules: Schedules = Field(default_factory=Schedules)
 
-    @field_validator("timezone")
-    @classmethod
-    def _tz(cls, v: str) -> str:
-        try:
-            ZoneInfo(v)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {v!r}; use an IANA name such as UTC or Europe/Paris") from None
-        return v
 
     @model_validator(mode="after")
     def _positive(self) -> Serve:
