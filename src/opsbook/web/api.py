@@ -16,10 +16,12 @@ from starlette.routing import Route
 
 from ..config.secrets import redactor
 from ..durations import parse_duration
+from ..notify import acks, groups, silences
+from ..rules import engine, heartbeats, slo
 from . import audit, data
 from .auth import Principal, check_csrf
+from .data import as_dict
 from .envelope import ApiError
-from .integrations import as_dict, feature
 from .state import Cached, Web, json_bytes, respond
 
 Handler = Callable[[Web, Request], Awaitable[Any]]
@@ -80,16 +82,6 @@ def _int(request: Request, name: str, default: int | None, lo: int = 1, hi: int 
     if not lo <= n <= hi:
         raise ApiError(400, f"{name} must be between {lo} and {hi}")
     return n
-
-
-def _need(name: str) -> Callable[..., Any]:
-    fn = feature(name)
-    if fn is None:
-        from .integrations import FEATURES
-
-        mod, f = FEATURES[name]
-        raise ApiError(503, f"{name} is not available in this build ({mod}.{f} is missing)", retryable=False)
-    return fn
 
 
 def _csrf(request: Request, p: Principal) -> None:
@@ -182,28 +174,24 @@ async def run_job(web: Web, request: Request) -> Any:
 
 
 async def list_alerts(web: Web, request: Request) -> Any:
-    alerts = as_dict(_need("alerts")(web.store))
-    groups_fn = feature("groups")
-    groups = as_dict(groups_fn(web.store)) if groups_fn is not None else None
-    return {"schema": "opsbook.api.alerts/1", "alerts": redactor.redact(alerts),
-            "groups": redactor.redact(groups)}
+    return {"schema": "opsbook.api.alerts/1", "alerts": redactor.redact(as_dict(engine.current_alerts(web.store))),
+            "groups": redactor.redact(as_dict(groups.list_groups(web.store)))}
 
 
 async def ack_alert(web: Web, request: Request) -> Any:
     group = request.path_params["group"]
     body = await _body(request, AckIn)
-    ack = _need("ack")
 
     async def do(p: Principal) -> Any:
         _csrf(request, p)
-        return as_dict(ack(web.store, group, p.name, web.now(), comment=body.comment))
+        return as_dict(acks.acknowledge(web.store, group, p.name, web.now(), comment=body.comment))
 
     return {"schema": "opsbook.api.ack/1", "ack": await web.mutate(
         request, "operator", "alert.ack", group, do, {"comment": body.comment})}
 
 
 async def list_silences(web: Web, request: Request) -> Any:
-    return {"schema": "opsbook.api.silences/1", "silences": as_dict(_need("silences")(web.store, web.now()))}
+    return {"schema": "opsbook.api.silences/1", "silences": as_dict(silences.list_active(web.store, web.now()))}
 
 
 async def create_silence(web: Web, request: Request) -> Any:
@@ -212,12 +200,12 @@ async def create_silence(web: Web, request: Request) -> Any:
         seconds = parse_duration(body.duration)
     except ValueError as e:
         raise ApiError(422, f"duration: {e}") from None
-    add = _need("silence_add")
 
     async def do(p: Principal) -> Any:
         _csrf(request, p)
         now = web.now()
-        return as_dict(add(web.store, body.matchers, p.name, body.comment, now, now + timedelta(seconds=seconds), now))
+        return as_dict(silences.add(web.store, body.matchers, p.name, body.comment, now,
+                                    now + timedelta(seconds=seconds), now))
 
     s = await web.mutate(request, "operator", "silence.add", ",".join(body.matchers), do,
                          {"comment": body.comment, "duration": body.duration})
@@ -226,11 +214,10 @@ async def create_silence(web: Web, request: Request) -> Any:
 
 async def expire_silence(web: Web, request: Request) -> Any:
     sid = request.path_params["id"]
-    expire = _need("silence_expire")
 
     async def do(p: Principal) -> Any:
         _csrf(request, p)
-        return as_dict(expire(web.store, sid, web.now(), p.name))
+        return as_dict(silences.expire(web.store, sid, web.now(), p.name))
 
     return {"schema": "opsbook.api.silence/1", "silence": await web.mutate(request, "operator", "silence.expire",
                                                                           sid, do)}
@@ -238,12 +225,12 @@ async def expire_silence(web: Web, request: Request) -> Any:
 
 async def list_slos(web: Web, request: Request) -> Any:
     return {"schema": "opsbook.api.slos/1",
-            "slos": redactor.redact(as_dict(_need("slos")(web.config(), web.store, web.now())))}
+            "slos": redactor.redact(as_dict(slo.status(web.config(), web.store, web.now())))}
 
 
 async def list_heartbeats(web: Web, request: Request) -> Any:
     return {"schema": "opsbook.api.heartbeats/1",
-            "heartbeats": redactor.redact(as_dict(_need("heartbeats")(web.config(), web.store, web.now())))}
+            "heartbeats": redactor.redact(as_dict(heartbeats.status(web.config(), web.store, web.now())))}
 
 
 async def ping_heartbeat(web: Web, request: Request) -> Any:
@@ -251,10 +238,10 @@ async def ping_heartbeat(web: Web, request: Request) -> Any:
     name, signal = request.path_params["name"], request.path_params["signal"]
     if name not in web.config().model.heartbeats:
         raise ApiError(404, f"no heartbeat named {name!r}", hint="see heartbeats: in the config")
-    if signal not in ("success", "start", "fail"):
-        raise ApiError(404, f"unknown signal {signal!r}", hint="one of: success, start, fail")
+    if signal not in heartbeats.SIGNALS:
+        raise ApiError(404, f"unknown signal {signal!r}", hint=f"one of: {', '.join(heartbeats.SIGNALS)}")
     body = (await request.body())[:10_000].decode("utf-8", "replace")
-    _need("heartbeat_ping")(web.store, name, signal, web.now(), body=body, cfg=web.config())
+    heartbeats.record_ping(web.store, name, signal, web.now(), body=body, cfg=web.config())
     return {"schema": "opsbook.api.heartbeat-ping/1", "ok": True, "heartbeat": name, "signal": signal}
 
 

@@ -178,3 +178,12 @@ def drills(cfg: Config, store: Store) -> list[dict[str, Any]]:
         out.append({"name": name, "backup": getattr(d, "backup", ""), "rto_target_s": getattr(d, "rto_target", None),
                     "runs": rs})
     return out
+
+
+def as_dict(obj: Any) -> Any:
+    """Rules/notify objects carry to_dict(); dicts and lists pass through."""
+    if hasattr(obj, "to_dict"):
+        return obj.to_dict()
+    if isinstance(obj, list | tuple):
+        return [as_dict(o) for o in obj]
+    return obj

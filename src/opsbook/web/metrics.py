@@ -12,10 +12,9 @@ from typing import Any
 
 from ..config.load import Config
 from ..results import STATUSES
-from ..store.db import parse_ts
+from ..rules import engine, slo
 from ..store.store import Store
 from . import data
-from .integrations import feature
 
 
 def _esc(v: str) -> str:
@@ -104,16 +103,12 @@ def _jobs(o: _Out, cfg: Config, store: Store) -> None:
 
 
 def _slos_alerts(o: _Out, cfg: Config, store: Store, now: datetime) -> None:
-    slo_status = feature("slos")
-    if slo_status is not None and cfg.model.slos:
+    if cfg.model.slos:
         o.family("opsbook_slo_error_budget_remaining_ratio", "gauge", "error budget left in the SLO window (1 = all)")
-        for s in slo_status(cfg, store, now):
+        for s in slo.status(cfg, store, now):
             if getattr(s, "error", None) is None:
                 o.sample("opsbook_slo_error_budget_remaining_ratio", float(s.remaining), slo=s.name)
-    alerts = feature("alerts")
-    if alerts is not None:
-        counts = Counter(a.state for a in alerts(store))
-        o.family("opsbook_alerts", "gauge", "alert instances by state")
-        for state in ("pending", "firing"):
-            o.sample("opsbook_alerts", counts.get(state, 0), state=state)
-    _ = parse_ts
+    counts = Counter(a.state for a in engine.current_alerts(store))
+    o.family("opsbook_alerts", "gauge", "alert instances by state")
+    for state in ("pending", "firing"):
+        o.sample("opsbook_alerts", counts.get(state, 0), state=state)

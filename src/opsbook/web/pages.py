@@ -14,22 +14,19 @@ from starlette.routing import Route
 from ..config.secrets import redactor
 from ..durations import parse_duration
 from ..errors import OpsbookError
+from ..notify import acks, groups, silences
+from ..rules import engine, heartbeats, slo
 from ..store import rollup
 from . import audit, charts, data
 from .auth import Principal, check_csrf
+from .data import as_dict
 from .envelope import ApiError
-from .integrations import FEATURES, as_dict, feature
 from .overview import body as overview_body
 from .state import Cached, Web
 
 RANGES = {"24h": (timedelta(hours=24), "minute"), "7d": (timedelta(days=7), "hour"),
           "30d": (timedelta(days=30), "hour"), "90d": (timedelta(days=90), "day")}
 _BAD = ("fail", "error", "blocked")
-
-
-def _unavailable(name: str) -> str:
-    mod, fn = FEATURES[name]
-    return f"not available: {mod}.{fn} is missing from this build"
 
 
 def routes(web: Web) -> list[Route]:
@@ -134,39 +131,29 @@ def routes(web: Web) -> list[Route]:
 
     async def slos_page(request: Request) -> Response:
         p = viewer(request)
-        fn = feature("slos")
-        slos = as_dict(fn(web.config(), web.store, web.now())) if fn else None
-        for s in slos or []:
+        slos = as_dict(slo.status(web.config(), web.store, web.now()))
+        for s in slos:
             # the burn chart: each tier's current burn rate over its long and short window
             s["tiers_bars"] = [(f"{t['tier']} {w}", t[w]["burn_rate"] or 0.0)
                                for t in s.get("tiers", []) for w in ("long", "short")]
-        return web.render(request, "slos.html", principal=p, slos=redactor.redact(slos),
-                          unavailable=None if fn else _unavailable("slos"))
+        return web.render(request, "slos.html", principal=p, slos=redactor.redact(slos))
 
     async def alerts_page(request: Request) -> Response:
         p = viewer(request)
         now = web.now()
-        alerts_fn, sil_fn = feature("alerts"), feature("silences")
-        grp_fn, hb_fn = feature("groups"), feature("heartbeats")
-        alerts = None
-        if alerts_fn is not None:
-            alerts = [a for a in as_dict(alerts_fn(web.store)) if a["state"] in ("pending", "firing")]
+        alerts = [a for a in as_dict(engine.current_alerts(web.store)) if a["state"] in ("pending", "firing")]
         return web.render(
             request, "alerts.html", principal=p, alerts=redactor.redact(alerts),
-            groups=redactor.redact(as_dict(grp_fn(web.store))) if grp_fn else None,
-            silences=redactor.redact(as_dict(sil_fn(web.store, now))) if sil_fn else None,
-            heartbeats=redactor.redact(as_dict(hb_fn(web.config(), web.store, now))) if hb_fn else None,
-            unavailable={k: _unavailable(k) for k in ("alerts", "silences", "groups", "heartbeats") if not feature(k)},
+            groups=redactor.redact(as_dict(groups.list_groups(web.store))),
+            silences=redactor.redact(as_dict(silences.list_active(web.store, now))),
+            heartbeats=redactor.redact(as_dict(heartbeats.status(web.config(), web.store, now))),
             done=request.query_params.get("done"), error=request.query_params.get("error"))
 
     async def ack(request: Request) -> Response:
         group = request.path_params["group"]
 
         async def do(p: Principal, form: Any) -> Any:
-            fn = feature("ack")
-            if fn is None:
-                raise ApiError(503, _unavailable("ack"))
-            return fn(web.store, group, p.name, web.now(), comment=str(form.get("comment", "")))
+            return acks.acknowledge(web.store, group, p.name, web.now(), comment=str(form.get("comment", "")))
 
         return await form_action(request, "alert.ack", group, "/alerts", do)
 
@@ -175,9 +162,6 @@ def routes(web: Web) -> list[Route]:
         matchers = [m.strip() for m in str(form.get("matchers", "")).split(",") if m.strip()]
 
         async def do(p: Principal, form: Any) -> Any:
-            fn = feature("silence_add")
-            if fn is None:
-                raise ApiError(503, _unavailable("silence_add"))
             if not matchers:
                 raise ApiError(422, "a silence needs at least one matcher, e.g. alertname=ApiDown")
             comment = str(form.get("comment", "")).strip()
@@ -188,7 +172,7 @@ def routes(web: Web) -> list[Route]:
             except ValueError as e:
                 raise ApiError(422, str(e)) from None
             now = web.now()
-            return fn(web.store, matchers, p.name, comment, now, now + timedelta(seconds=seconds), now)
+            return silences.add(web.store, matchers, p.name, comment, now, now + timedelta(seconds=seconds), now)
 
         return await form_action(request, "silence.add", ",".join(matchers), "/alerts", do,
                                  {"comment": str(form.get("comment", ""))})
@@ -197,10 +181,7 @@ def routes(web: Web) -> list[Route]:
         sid = request.path_params["id"]
 
         async def do(p: Principal, form: Any) -> Any:
-            fn = feature("silence_expire")
-            if fn is None:
-                raise ApiError(503, _unavailable("silence_expire"))
-            return fn(web.store, sid, web.now(), p.name)
+            return silences.expire(web.store, sid, web.now(), p.name)
 
         return await form_action(request, "silence.expire", sid, "/alerts", do)
 

@@ -8,9 +8,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from ..config.load import Config
+from ..rules import maintenance as windows
 from ..store import rollup
 from ..store.store import Store
-from .integrations import feature
 
 # worst first; what the public reads for each check status
 _RANK = {"fail": 0, "error": 0, "blocked": 1, "warn": 2, "pass": 3, "nodata": 4}
@@ -42,12 +42,9 @@ def build(cfg: Config, store: Store, now: datetime) -> dict[str, Any]:
         components.append({"name": comp.name, "description": comp.description,
                            "state": _STATE[min(ranks) if ranks else 4], "uptime": ok_all / n_all if n_all else None,
                            "days": bars})
-    maintenance = []
-    active = feature("maintenance")
-    if active is not None:
-        for w in active(cfg, now):
-            maintenance.append({"notice": w.notice or "Scheduled maintenance is in progress.",
-                                "until": w.end.isoformat() if getattr(w, "end", None) else None})
+    maintenance = [{"notice": w.notice or "Scheduled maintenance is in progress.",
+                    "until": w.end.isoformat() if w.end else None}
+                   for w in windows.active(cfg, now)]
     notices = [{"title": n.title, "body": n.body, "level": n.level,
                 "posted_at": n.posted_at.isoformat() if n.posted_at else None}
                for n in page.notices if n.until is None or n.until > now]
