@@ -107,10 +107,8 @@ def _record(ctx: Ctx, cfg: Config, name: str, now: datetime, receipt: dict[str, 
     except OpsbookError as e:
         err.print(f"warning: not recorded: {e.message}", markup=False)
         return
-    try:
+    with store:
         outbox.record_receiver(store, name, now, receipt, error)
-    finally:
-        store.close()
 
 
 @notify_group.command("status")
@@ -120,11 +118,8 @@ def notify_status(ctx: Ctx) -> int:
     from .notify.outbox import receivers_status
 
     cfg = ctx.config
-    store = _store(ctx, cfg)
-    try:
+    with _store(ctx, cfg) as store:
         statuses = receivers_status(cfg, store)
-    finally:
-        store.close()
     if ctx.json:
         ctx.emit({"schema": "opsbook.notify-status/1", "receivers": [s.to_dict() for s in statuses]})
         return 0
@@ -153,11 +148,8 @@ def notify_outbox(ctx: Ctx, status: str, receiver: str | None, limit: int, paylo
     """List outbox rows: what was sent, what waits for a retry, what is dead and why."""
     from .notify import outbox
 
-    store = _store(ctx, ctx.config)
-    try:
+    with _store(ctx, ctx.config) as store:
         rows = outbox.rows(store, None if status == "all" else status, limit, receiver)
-    finally:
-        store.close()
     if ctx.json:
         ctx.emit({"schema": "opsbook.notify-outbox/1", "rows": [r.to_dict(payload) for r in rows]})
         return 0
@@ -182,11 +174,8 @@ def notify_retry(ctx: Ctx, row_id: int) -> int:
     """Put a dead outbox row back in the queue (after fixing its receiver)."""
     from .notify import outbox
 
-    store = _store(ctx, ctx.config)
-    try:
+    with _store(ctx, ctx.config) as store:
         ok = outbox.retry(store, row_id, utcnow())
-    finally:
-        store.close()
     if not ok:
         raise UsageError(f"outbox row {row_id} is not dead (or does not exist)",
                          hint="`opsbook notify outbox --status dead` lists dead rows")
@@ -205,11 +194,8 @@ def notify_deliver(ctx: Ctx) -> int:
     from .notify.pipeline import deliver_due
 
     cfg = ctx.config
-    store = _store(ctx, cfg)
-    try:
+    with _store(ctx, cfg) as store:
         summary = deliver_due(cfg, store, utcnow())
-    finally:
-        store.close()
     if ctx.json:
         ctx.emit({"schema": "opsbook.notify-deliver/1", **summary})
     else:
@@ -226,11 +212,8 @@ def notify_groups(ctx: Ctx) -> int:
     """Alert groups: their ids (for `opsbook alerts ack`), alerts, last notification, who acked."""
     from .notify.groups import list_groups
 
-    store = _store(ctx, ctx.config)
-    try:
+    with _store(ctx, ctx.config) as store:
         gs = list_groups(store)
-    finally:
-        store.close()
     if ctx.json:
         ctx.emit({"schema": "opsbook.notify-groups/1", "groups": [g.to_dict() for g in gs]})
         return 0
@@ -273,12 +256,9 @@ def silence_add(ctx: Ctx, matchers: tuple[str, ...], duration: str, comment: str
         raise UsageError(str(e)) from None
     now = utcnow()
     starts = now + timedelta(seconds=later)
-    store = _store(ctx, ctx.config)
-    try:
+    with _store(ctx, ctx.config) as store:
         s = silences.add(store, list(matchers), author or _me(), comment, starts,
                          starts + timedelta(seconds=seconds), now)
-    finally:
-        store.close()
     if ctx.json:
         ctx.emit({"schema": "opsbook.silence/1", **s.to_dict(now)})
     else:
@@ -294,11 +274,8 @@ def silence_list(ctx: Ctx, show_all: bool) -> int:
     from .notify import silences
 
     now = utcnow()
-    store = _store(ctx, ctx.config)
-    try:
+    with _store(ctx, ctx.config) as store:
         items = silences.list_all(store, now, include_expired=show_all)
-    finally:
-        store.close()
     if ctx.json:
         ctx.emit({"schema": "opsbook.silences/1", "silences": [s.to_dict(now) for s in items]})
         return 0
@@ -324,11 +301,8 @@ def silence_expire(ctx: Ctx, silence_id: str, by: str | None) -> int:
     from .notify import silences
 
     now = utcnow()
-    store = _store(ctx, ctx.config)
-    try:
+    with _store(ctx, ctx.config) as store:
         s = silences.expire(store, silence_id, now, by or _me())
-    finally:
-        store.close()
     if ctx.json:
         ctx.emit({"schema": "opsbook.silence/1", **s.to_dict(now)})
     else:
@@ -351,12 +325,9 @@ def alerts_ack(ctx: Ctx, group: str, comment: str, by: str | None) -> int:
 
     cfg = ctx.config
     now = utcnow()
-    store = _store(ctx, cfg)
-    try:
+    with _store(ctx, cfg) as store:
         ack = acks.acknowledge(store, group, by or _me(), now, comment)
         sent = deliver_due(cfg, store, now) if ack.enqueued else None
-    finally:
-        store.close()
     if ctx.json:
         ctx.emit({"schema": "opsbook.ack/1", **ack.to_dict(), "delivery": sent})
     else:

@@ -52,8 +52,7 @@ def alerts_eval(ctx: Ctx, at: str | None, no_notify: bool) -> int:
 
     cfg = ctx.config
     now = _at(at)
-    store = app.open_store(cfg, ctx.store_override)
-    try:
+    with app.open_store(cfg, ctx.store_override) as store:
         ev = evaluate(cfg, store, now)
         notified: dict[str, Any] = {}
         if not no_notify:
@@ -61,8 +60,6 @@ def alerts_eval(ctx: Ctx, at: str | None, no_notify: bool) -> int:
 
             notified = {"process": pipeline.process(cfg, store, ev.alerts, now),
                         "deliver": pipeline.deliver_due(cfg, store, now)}
-    finally:
-        store.close()
     doc = {**ev.to_dict(), "notify": notified}
     if ctx.json:
         ctx.emit(doc)
@@ -85,13 +82,10 @@ def alerts_status(ctx: Ctx) -> int:
 
     cfg = ctx.config
     env = cfg.env or ""
-    store = app.open_store(cfg, ctx.store_override)
-    try:
+    with app.open_store(cfg, ctx.store_override) as store:
         alerts = current_alerts(store, env)
         rules = storage.rule_status(store, env)
         history = storage.transitions(store, env, 20)
-    finally:
-        store.close()
     errors = {r: {"error": s["last_error"], "at": s["last_error_at"].isoformat()}
               for r, s in rules.items() if s["last_error"] and (r in cfg.model.alerts or r.startswith("slo:"))}
     firing = sum(a.state == "firing" for a in alerts)
@@ -146,11 +140,8 @@ def slo_status(ctx: Ctx, names: tuple[str, ...], at: str | None) -> int:
 
     cfg = ctx.config
     now = _at(at)
-    store = app.open_store(cfg, ctx.store_override)
-    try:
+    with app.open_store(cfg, ctx.store_override) as store:
         rows = [slo.status_of(cfg, store, n, now) for n in (names or tuple(cfg.model.slos))]
-    finally:
-        store.close()
     if ctx.json:
         ctx.emit({"schema": slo.SCHEMA, "at": now.isoformat(), "slos": [s.to_dict() for s in rows]})
     else:
@@ -237,14 +228,11 @@ def gate_budget(ctx: Ctx, slo_name: str, max_consumed: str | None, override: boo
     except ValueError as e:
         raise UsageError(str(e)) from None
     who = by or os.environ.get("USER") or os.environ.get("USERNAME") or "unknown"
-    store = app.open_store(cfg, ctx.store_override)
-    try:
+    with app.open_store(cfg, ctx.store_override) as store:
         if override:
             assert reason is not None
             budget.add_override(cfg, store, slo_name, reason, who, now, now + timedelta(seconds=ttl))
         verdict = budget.check(cfg, store, slo_name, now, limit)
-    finally:
-        store.close()
     doc = verdict.to_dict()
     record_run(ctx, cfg, "gate", "budget", verdict.ok, doc, status="pass" if verdict.ok else "fail")
     if ctx.json:
@@ -270,11 +258,8 @@ def ping_cmd(ctx: Ctx, name: str, signal: str, body: str) -> int:
 
     cfg = ctx.config
     now = utcnow()
-    store = app.open_store(cfg, ctx.store_override)
-    try:
+    with app.open_store(cfg, ctx.store_override) as store:
         record_ping(store, name, signal, now, body, cfg=cfg)
-    finally:
-        store.close()
     if ctx.json:
         ctx.emit({"schema": "opsbook.ping/1", "ok": True, "name": name, "signal": signal, "at": now.isoformat()})
     else:
@@ -296,11 +281,8 @@ def heartbeats_status(ctx: Ctx, at: str | None) -> int:
 
     cfg = ctx.config
     now = _at(at)
-    store = app.open_store(cfg, ctx.store_override)
-    try:
+    with app.open_store(cfg, ctx.store_override) as store:
         rows = status(cfg, store, now)
-    finally:
-        store.close()
     bad = [r for r in rows if r.status in ("down", "failed")]
     if ctx.json:
         ctx.emit({"schema": "opsbook.heartbeats/1", "at": now.isoformat(), "heartbeats": [r.to_dict() for r in rows]})

@@ -90,6 +90,12 @@ class Store:
     def close(self) -> None:
         self.db.close()
 
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     # -- writes ------------------------------------------------------------------------------
 
     def record_results(self, results: list[CheckResult]) -> list[Flip]:
