@@ -27,7 +27,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -37,6 +36,9 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from pgcpu import ServerCpu
 
 GEN = [
     "CREATE TABLE users (id bigserial PRIMARY KEY, email text NOT NULL, name text, created_at timestamptz)",
@@ -58,41 +60,6 @@ GEN = [
     "CREATE INDEX ON events (kind)",
     "VACUUM ANALYZE",
 ]
-
-
-class ServerCpu:
-    """CPU seconds of the server processes serving one database (backends, parallel workers),
-    sampled from /proc every 50 ms: the server is shared with other work, so its total would not
-    say what one side cost. The last <50 ms of a short-lived backend can be missed."""
-
-    def __init__(self, admin: str, db: str) -> None:
-        self.admin, self.db = admin, db
-        self.seen: dict[int, int] = {}
-        self.stop = threading.Event()
-        self.thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        with psycopg.connect(self.admin, autocommit=True) as c:
-            while not self.stop.is_set():
-                for (pid,) in c.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s", (self.db,)).fetchall():
-                    try:
-                        f = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-                    except OSError:
-                        continue
-                    self.seen[pid] = max(self.seen.get(pid, 0), int(f[11]) + int(f[12]))
-                self.stop.wait(0.05)
-
-    def __enter__(self) -> ServerCpu:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.stop.set()
-        self.thread.join()
-
-    @property
-    def seconds(self) -> float:
-        return sum(self.seen.values()) / os.sysconf("SC_CLK_TCK")
 
 
 def _cpu() -> float:

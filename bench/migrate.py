@@ -24,7 +24,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import uuid
 from pathlib import Path
@@ -35,6 +34,7 @@ from psycopg import sql
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from migrate_data import generate
+from pgcpu import ServerCpu
 
 ADMIN = os.environ.get("BENCH_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres")
 CACHE = Path(__file__).resolve().parent / ".cache"
@@ -51,45 +51,6 @@ def count_rows(dsn: str, tables: list[str]) -> int:
             row = c.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(t))).fetchone()
             total += int(row[0]) if row else 0
     return total
-
-
-class ServerCpu:
-    """CPU seconds of the server backends connected to one database, sampled from /proc.
-
-    The server is shared (other jobs, the other tool's database), so the machine's total CPU
-    would not say what this side cost; a backend's utime+stime is read every 50 ms while it is
-    connected (the last <50 ms of a short-lived backend can be missed: a slight undercount).
-    """
-
-    def __init__(self, db: str) -> None:
-        self.db, self.stop = db, threading.Event()
-        self.seen: dict[int, int] = {}
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.tick = os.sysconf("SC_CLK_TCK")
-
-    def _run(self) -> None:
-        with psycopg.connect(ADMIN, autocommit=True) as c:
-            while not self.stop.is_set():
-                pids = [r[0] for r in c.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s", (self.db,))]
-                for pid in pids:
-                    try:
-                        f = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-                    except OSError:
-                        continue
-                    self.seen[pid] = max(self.seen.get(pid, 0), int(f[11]) + int(f[12]))
-                self.stop.wait(0.05)
-
-    def __enter__(self) -> ServerCpu:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.stop.set()
-        self.thread.join()
-
-    @property
-    def seconds(self) -> float:
-        return float(sum(self.seen.values()) / self.tick)
 
 
 def children_cpu() -> float:
@@ -111,7 +72,7 @@ def opsbook_env() -> dict[str, str]:
 
 def run_side(name: str, cmd: list[str], db: str, tables: list[str], cwd: Path) -> dict[str, Any]:
     c0 = children_cpu()
-    with ServerCpu(db) as srv:
+    with ServerCpu(ADMIN, db) as srv:
         t0 = time.monotonic()
         p = subprocess.run(cmd, capture_output=True, text=True, cwd=cwd, stdin=subprocess.DEVNULL,
                            env=opsbook_env() if name == "opsbook" else None)
