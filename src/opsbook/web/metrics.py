@@ -77,29 +77,28 @@ def _last_ok(store: Store, kind: str) -> dict[str, Any]:
     return out
 
 
+# per job kind: which names, the last success's help text, and one figure from its run detail
+_JOB_METRICS = (
+    ("backup", "backups", "end of the last successful backup",
+     "opsbook_backup_last_size_bytes", "size of the last successful backup", "size"),
+    ("drill", "drills", "end of the last passing restore drill",
+     "opsbook_drill_last_rto_seconds", "measured recovery time of the last passing drill", "rto_s"),
+)
+
+
 def _jobs(o: _Out, cfg: Config, store: Store) -> None:
-    backups = _last_ok(store, "backup")
-    o.family("opsbook_backup_last_success_timestamp_seconds", "gauge", "end of the last successful backup")
-    o.family("opsbook_backup_last_size_bytes", "gauge", "size of the last successful backup")
-    for name in cfg.model.backups:
-        r = backups.get(name)
-        if r:
-            o.sample("opsbook_backup_last_success_timestamp_seconds", (r["finished_at"] or r["started_at"]).timestamp(),
-                     backup=name)
-            size = (r["detail"] or {}).get("size")
-            if isinstance(size, int | float):
-                o.sample("opsbook_backup_last_size_bytes", size, backup=name)
-    drills = _last_ok(store, "drill")
-    o.family("opsbook_drill_last_success_timestamp_seconds", "gauge", "end of the last passing restore drill")
-    o.family("opsbook_drill_last_rto_seconds", "gauge", "measured recovery time of the last passing drill")
-    for name in cfg.model.drills:
-        r = drills.get(name)
-        if r:
-            o.sample("opsbook_drill_last_success_timestamp_seconds", (r["finished_at"] or r["started_at"]).timestamp(),
-                     drill=name)
-            rto = (r["detail"] or {}).get("rto_s")
-            if isinstance(rto, int | float):
-                o.sample("opsbook_drill_last_rto_seconds", rto, drill=name)
+    for kind, section, when_help, figure, figure_help, detail_key in _JOB_METRICS:
+        last = _last_ok(store, kind)
+        success = f"opsbook_{kind}_last_success_timestamp_seconds"
+        o.family(success, "gauge", when_help)
+        o.family(figure, "gauge", figure_help)
+        for name in getattr(cfg.model, section):
+            r = last.get(name)
+            if r:
+                o.sample(success, (r["finished_at"] or r["started_at"]).timestamp(), **{kind: name})
+                value = (r["detail"] or {}).get(detail_key)
+                if isinstance(value, int | float):
+                    o.sample(figure, value, **{kind: name})
 
 
 def _slos_alerts(o: _Out, cfg: Config, store: Store, now: datetime) -> None:
