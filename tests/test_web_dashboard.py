@@ -6,12 +6,14 @@ import gzip
 import re
 import threading
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 from starlette.testclient import TestClient
 
+from helpers import load
 from opsbook.store import Store
 from opsbook.web.app import create_app
 from opsbook.web.auth import SESSION_COOKIE
@@ -216,6 +218,22 @@ def test_metrics_use_blackbox_names_and_carry_no_secrets(client: TestClient) -> 
     assert 'opsbook_check_status{check="api-health",env="",status="fail"} 1' in text
     for value in TOKENS.values():
         assert value not in text
+
+
+def test_metric_timestamps_keep_their_precision(tmp_path: Path) -> None:
+    from opsbook.web import metrics
+
+    cfg = load("""
+        resources: {db: {kind: sqlite, path: x.db}}
+        backups: {nightly: {source: db, to: ./b}}
+        """, tmp_path)
+    with Store.open(f"sqlite:///{tmp_path / 'm.db'}") as store:
+        at = datetime(2026, 11, 23, 12, 34, 56, 789000, tzinfo=UTC)
+        store.record_run("backup", "nightly", ok=True, status="pass", started_at=at, finished_at=at,
+                         detail={"size": 123456789})
+        text = metrics.exposition(cfg, store, at)
+    assert f'opsbook_backup_last_success_timestamp_seconds{{backup="nightly"}} {at.timestamp():.3f}' in text
+    assert 'opsbook_backup_last_size_bytes{backup="nightly"} 123456789' in text
 
 
 def test_metrics_can_require_a_token(tmp_path: Path, store: Store, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -33,7 +33,8 @@ class _Out:
         self.lines += [f"# HELP {name} {help_}", f"# TYPE {name} {kind}"]
 
     def sample(self, name: str, value: float, **labels: str) -> None:
-        self.lines.append(f"{name}{_labels(**labels) if labels else ''} {value:.6g}")
+        # 15 significant digits: a Unix timestamp keeps its milliseconds (6 would round it by hours)
+        self.lines.append(f"{name}{_labels(**labels) if labels else ''} {value:.15g}")
 
 
 def exposition(cfg: Config, store: Store, now: datetime) -> str:
