@@ -17,6 +17,7 @@ from .cli_common import Ctx, common, err, out, record_run
 from .config.load import Config
 from .errors import OpsbookError, UsageError
 from .results import utcnow
+from .units import previous_integrity
 
 KIND = "integrity"
 
@@ -34,12 +35,7 @@ def _previous(ctx: Ctx, cfg: Config, name: str, target: str) -> dict[str, Any] |
         err.print(f"warning: no history to compare with: {e.message}", markup=False)
         return None
     try:
-        for row in store.runs(KIND, limit=1000):
-            detail = row.get("detail")
-            if (row.get("name") == name and row.get("env", "") == (cfg.env or "")
-                    and isinstance(detail, dict) and isinstance(detail.get("checks"), list)
-                    and detail.get("target") == target):
-                return detail
+        return previous_integrity(cfg, store, name, target)
     except Exception as e:  # an unreadable history must not stop the checks
         err.print(f"warning: no history to compare with: {type(e).__name__}", markup=False)
     finally:

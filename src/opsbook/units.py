@@ -121,7 +121,7 @@ def run_drill(cfg: Config, store: Store, name: str, started: datetime,
     return _with_status(doc, "drill", name, result.ok, "pass" if result.ok else "fail")
 
 
-def _previous_integrity(cfg: Config, store: Store, name: str, target: str) -> dict[str, Any] | None:
+def previous_integrity(cfg: Config, store: Store, name: str, target: str) -> dict[str, Any] | None:
     """The last recorded run of this suite against this target, in this environment (as the CLI reads it)."""
     for row in store.runs("integrity", limit=1000, name=name):
         detail = row.get("detail")
@@ -138,7 +138,7 @@ def run_integrity(cfg: Config, store: Store, name: str, started: datetime) -> di
 
     suite = suite_of(cfg, name)
     target = resolve_target(cfg, name, suite, None, None, None)
-    previous = _previous_integrity(cfg, store, name, target.label)
+    previous = previous_integrity(cfg, store, name, target.label)
     try:
         result = asyncio.run(run_suite(cfg, name, previous=previous))
     except OpsbookError as e:
