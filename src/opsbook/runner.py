@@ -66,7 +66,11 @@ def _defaults(expressions: tuple[str, ...]) -> tuple[Assertion, ...]:
 
 
 def _assertions(check: CheckCommon, kind: CheckKind) -> list[Assertion]:
-    expect = list(check.expect) or list(_defaults(kind.default_expect))
+    expect = list(check.expect)
+    if not expect:
+        # a kind's params may narrow its default (an http check with websocket: true)
+        narrowed = getattr(check.kind_and_params()[1], "default_expect", None)
+        expect = list(_defaults(tuple(narrowed or kind.default_expect)))
     return expect + list(check.warn)
 
 

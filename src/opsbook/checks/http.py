@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import contextlib
 import json
@@ -15,7 +16,7 @@ from ..config.models import CheckParams
 from ..config.resources import HttpAuth, HttpResource
 from ..config.secrets import Secret, redactor, reveal
 from ..errors import ProbeError
-from ._http1 import exchange
+from ._http1 import exchange, websocket_key, websocket_refusal
 from .base import Probe, ProbeContext
 
 Method = Literal["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
@@ -35,12 +36,41 @@ class HttpParams(CheckParams):
     verify: bool | None = Field(default=None, description="verify TLS certificates (default true)")
     follow_redirects: bool = True
     max_body: int = Field(default=64 * 1024, ge=0, description="bytes of body read and kept")
+    websocket: bool = Field(default=False, description="send a WebSocket opening handshake and check the answer")
 
     @model_validator(mode="after")
     def _one_body(self) -> HttpParams:
         if self.json_body is not None and self.body is not None:
             raise ValueError("give json: or body:, not both")
         return self
+
+    @model_validator(mode="after")
+    def _websocket_is_a_get(self) -> HttpParams:
+        if self.wants_websocket and (self.method != "GET" or self.json_body is not None or self.body is not None):
+            raise ValueError("a WebSocket handshake (websocket: true, or a ws:// or wss:// url) is a GET "
+                             "without a body: drop method:, json: and body:")
+        return self
+
+    @property
+    def wants_websocket(self) -> bool:
+        return self.websocket or _ws_scheme(self.url or "")
+
+    @property
+    def default_expect(self) -> tuple[str, ...] | None:
+        """Narrows the kind's default: a WebSocket check passes only when the handshake succeeds."""
+        return ("websocket.accepted == true",) if self.wants_websocket else None
+
+
+def _ws_scheme(url: str) -> bool:
+    return url.split("://", 1)[0].lower() in ("ws", "wss")
+
+
+def _http_url(url: str) -> str:
+    """ws:// and wss:// are http:// and https:// for the handshake (RFC 6455 section 3)."""
+    scheme, sep, rest = url.partition("://")
+    if sep and scheme.lower() in ("ws", "wss"):
+        return ("https" if scheme.lower() == "wss" else "http") + "://" + rest
+    return url
 
 
 def _target(p: HttpParams, res: HttpResource | None) -> str:
@@ -109,22 +139,31 @@ class HttpCheck:
         "redirects": "how many redirects were followed",
         "url": "the final URL, after redirects",
         "http_version": "the response's protocol version, e.g. HTTP/1.1",
+        "websocket": "with websocket: true, {accepted, reason, protocol} of the opening handshake",
     }
 
     async def probe(self, params: Any, ctx: ProbeContext) -> Probe:
         p: HttpParams = params
         res = ctx.resource if isinstance(ctx.resource, HttpResource) else None
         url = _target(p, res)
+        ws_key = websocket_key() if p.wants_websocket or _ws_scheme(url) else None
+        url = _http_url(url)
         verify = p.verify if p.verify is not None else (res.verify if res else True)
         headers = _headers(p, res)
         body = _body(p, headers)
         method = p.method
+        if ws_key is not None and (method != "GET" or body is not None):
+            raise ProbeError("a WebSocket handshake is a GET without a body", retryable=False)
         t0 = time.perf_counter()
+        # one deadline for every hop and every read, a little inside the runner's so the error
+        # names where the server stopped rather than a bare "timed out"
+        deadline = asyncio.get_running_loop().time() + ctx.timeout - min(0.05, ctx.timeout / 10)
         spent = {"dns": 0.0, "connect": 0.0, "tls": 0.0}
         redirects = 0
         while True:
             ex = await exchange(method, url, headers, body,
-                                ctx.ssl_context(verify) if url.startswith("https:") else None, p.max_body)
+                                ctx.ssl_context(verify) if url.startswith("https:") else None, p.max_body,
+                                deadline, ws_key)
             for k in spent:
                 spent[k] += ex.phases.get(k, 0.0)
             location = next((v for k, v in ex.headers if k.lower() == "location"), None)
@@ -172,7 +211,15 @@ class HttpCheck:
             # a server claiming JSON and sending garbage: users assert on body instead
             with contextlib.suppress(ValueError):
                 obs["json"] = json.loads(text)
-        return Probe(obs, f"{method} {url} -> {ex.status} in {total:.0f} ms")
+        summary = f"{method} {url} -> {ex.status} in {total:.0f} ms"
+        if ws_key is not None:
+            offered = [name.strip() for k, v in headers if k.lower() == "sec-websocket-protocol"
+                       for name in v.split(",")]
+            reason = websocket_refusal(ws_key, ex.status, header, offered)
+            obs["websocket"] = {"accepted": not reason, "reason": reason,
+                                "protocol": header.get("sec-websocket-protocol", "")}
+            summary += ": WebSocket accepted" if not reason else f": WebSocket refused: {reason}"
+        return Probe(obs, summary)
 
 
 KIND = HttpCheck()
