@@ -180,7 +180,7 @@ class HttpCheck:
             if ex.status in (301, 302, 303) and method not in ("GET", "HEAD"):
                 method, body = "GET", None  # what browsers and curl -L do
                 headers = [(k, v) for k, v in headers if k.lower() not in ("content-type", "content-length")]
-            url = nxt
+            url = _http_url(nxt)  # a WebSocket server may redirect to a ws:// or wss:// URL
         total = (time.perf_counter() - t0) * 1000
         header: dict[str, str] = {}
         for k, v in ex.headers:
