@@ -96,6 +96,9 @@ def test_a_new_user_logs_in_finds_the_failing_check_silences_it_and_reads_the_st
         alert_rows = _fire_alert(cfg, store, now)
         app = create_app(context(cfg, store, now=now))
         page = browser_page
+        # the pages' Content-Security-Policy must allow what they use (htmx, inline SVG, styles)
+        csp_violations: list[str] = []
+        page.on("console", lambda m: csp_violations.append(m.text) if "Content Security Policy" in m.text else None)
         with serve_app(app) as base:
             page.goto(base + "/")
             assert "/login" in page.url
@@ -129,6 +132,8 @@ def test_a_new_user_logs_in_finds_the_failing_check_silences_it_and_reads_the_st
             text = page.locator("main").inner_text()
             assert "Storefront" in text and "127.0.0.1" not in text and "api-health" not in text
             shot(page, "05-status")
+            assert page.evaluate("typeof htmx") == "object"
+            assert csp_violations == []
     finally:
         store.close()
 

@@ -201,6 +201,7 @@ def test_serve_serves_the_dashboard_and_api_and_runs_a_check_now(tmp_path: Path)
         wait_for(lambda: f"dashboard http://127.0.0.1:{port}" in s.log(), 20, "the dashboard", s.log)
         base = f"http://127.0.0.1:{port}"
         assert httpx.get(f"{base}/metrics", timeout=5).status_code == 200
+        assert "(/metrics public: 127.0.0.1 is loopback)" in s.log()  # the start-up line says who reads it
         wait_for(lambda: "ran 1 check" in s.log(), 10, "the scheduled run", s.log)
         checks = httpx.get(f"{base}/api/v1/checks", headers=auth, timeout=5)
         assert checks.status_code == 200, checks.text

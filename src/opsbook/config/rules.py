@@ -12,7 +12,7 @@ from pydantic import Field, field_validator, model_validator
 from ..durations import Duration, parse_duration
 from .conditions import Condition, ConditionError, parse_condition
 from .fields import Cron, TimeZone
-from .resources import Model
+from .resources import Model, Secret
 
 if TYPE_CHECKING:
     from .models import ConfigBase
@@ -161,6 +161,8 @@ class Heartbeat(Model):
     grace: Duration = Field(default=60.0, description="how late a ping may be before the heartbeat is down")
     timezone: TimeZone = "UTC"
     labels: dict[str, str] = Field(default_factory=dict)
+    token: Secret | None = Field(default=None, description="pings must carry it (Bearer or ?key=); "
+                                 "write it as {env: NAME} or {file: PATH}")
 
     @model_validator(mode="after")
     def _one(self) -> Heartbeat:

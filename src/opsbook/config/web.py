@@ -3,12 +3,13 @@
 
 from __future__ import annotations
 
+import ipaddress
 from datetime import datetime
 from typing import Literal
 
 from pydantic import Field, field_validator
 
-from ..durations import Duration, parse_duration
+from ..durations import Duration, parse_duration, parse_size
 from .resources import Model, Secret
 
 Role = Literal["viewer", "operator", "admin"]
@@ -29,8 +30,41 @@ class Api(Model):
     session_secret: Secret | None = Field(
         default=None, description="signs dashboard session cookies; default: random per process")
     session_ttl: Duration = Field(default=12 * 3600.0, description="how long a dashboard login lasts")
-    metrics_public: bool = Field(default=True, description="false: /metrics needs a viewer token")
+    metrics_public: bool | None = Field(
+        default=None, description="true: /metrics is public; false: it needs a viewer token; "
+        "unset (default): public only while serve.host is a loopback address")
     secure_cookies: bool = Field(default=False, description="mark cookies Secure (serve behind HTTPS)")
+    max_body: int = Field(default=1024 * 1024, gt=0, description="largest request body accepted (e.g. 1MiB); "
+                          "a bigger one is refused with 413 before it is read")
+
+    @field_validator("max_body", mode="before")
+    @classmethod
+    def _size(cls, v: object) -> object:
+        return parse_size(v) if isinstance(v, str) else v
+
+    def metrics_open(self, host: str) -> bool:
+        """Whether /metrics needs no token when the daemon listens on ``host``."""
+        return self.metrics_public if self.metrics_public is not None else is_loopback(host)
+
+
+def metrics_note(api: Api, host: str) -> str:
+    """For serve's start-up line: who can read /metrics (it names every check)."""
+    if api.metrics_open(host):
+        why = "api.metrics_public: true" if api.metrics_public else f"{host} is loopback"
+        return f"/metrics public: {why}"
+    why = "api.metrics_public: false" if api.metrics_public is False else \
+        f"{host} is not loopback; api.metrics_public: true publishes it"
+    return f"/metrics needs a viewer token: {why}"
+
+
+def is_loopback(host: str) -> bool:
+    """127.0.0.0/8, ::1 or localhost; 0.0.0.0, :: and names are not (they reach other hosts)."""
+    if host.strip().lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 class StatusComponent(Model):

@@ -17,6 +17,7 @@ from typing import Any
 
 from .. import app
 from ..config.load import Config
+from ..config.web import metrics_note
 from ..errors import ConfigErrors, OpsbookError
 from ..store import Store
 from ..units import arun_unit
@@ -63,6 +64,7 @@ class Daemon:
         self.store = app.open_store(cfg, opts.store)
         self.sched = Scheduler(cfg, self.store, log=self.log)
         self.url = ""
+        self.metrics_note = ""
 
     @property
     def cfg(self) -> Config:
@@ -79,7 +81,7 @@ class Daemon:
             if self.opts.web and not self.opts.once:
                 server = await self._start_web(tasks)
             tasks.append(loop.create_task(run_heartbeat(lambda: self.cfg, self._healthy, self.log, self.stop)))
-            web = f"; dashboard {self.url}" if self.url else ""
+            web = f"; dashboard {self.url} ({self.metrics_note})" if self.url else ""
             self.log.info(f"opsbook serve: {describe(self.cfg)} from {self.cfg.path}; store "
                           f"{self.store.db.safe_url}; instance {self.sched.owner}{web}",
                           instance=self.sched.owner, url=self.url or None)
@@ -170,11 +172,11 @@ class Daemon:
         async def run_now(kind: str, name: str) -> dict[str, Any]:
             return await arun_unit(sched.cfg, web_store, kind, name, write_report=write_drill_report)
 
-        ctx = WebContext(get_config=lambda: sched.cfg, store=web_store, run_now=run_now,
-                         info={"scheduler": sched.info})
         serve = self.cfg.model.serve
         host = self.opts.host or serve.host
         port = self.opts.port if self.opts.port is not None else serve.port
+        ctx = WebContext(get_config=lambda: sched.cfg, store=web_store, run_now=run_now,
+                         info={"scheduler": sched.info}, listen_host=host)
         config = uvicorn.Config(web_app.create_app(ctx), host=host, port=port, log_level="warning",
                                 access_log=False, lifespan="on", timeout_graceful_shutdown=2)
         server = _Server(config)
@@ -189,6 +191,7 @@ class Daemon:
         sockets = [s for srv in server.servers for s in (srv.sockets or [])]
         bound = sockets[0].getsockname()[1] if sockets else port
         self.url = f"http://{host}:{bound}"
+        self.metrics_note = metrics_note(self.cfg.model.api, host)
         return server
 
 

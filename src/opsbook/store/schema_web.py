@@ -46,6 +46,18 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
             detail {json})""",
         "CREATE INDEX ix_api_audit_at ON api_audit (at)",
     ]),
+    # 45, not 41: leaves 41-44 to other web work landing at the same time
+    (45, "dashboard sessions, revocable server-side", [
+        # one row per login; the signed cookie carries the id. A session is valid while its row is
+        # not revoked and not expired (logout and a removed or rotated token revoke it)
+        """CREATE TABLE api_sessions (
+            id TEXT PRIMARY KEY,
+            token_name TEXT NOT NULL,
+            created_at {ts} NOT NULL,
+            expires_at {ts} NOT NULL,
+            revoked_at {ts})""",
+        "CREATE INDEX ix_api_sessions_expires ON api_sessions (expires_at)",
+    ]),
 ]
 
-TABLES: tuple[str, ...] = ("check_rollups", "rollup_watermarks", "api_audit")
+TABLES: tuple[str, ...] = ("check_rollups", "rollup_watermarks", "api_audit", "api_sessions")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -14,14 +15,16 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from ..config.secrets import redactor
+from ..config.secrets import redactor, reveal
 from ..durations import parse_duration
+from ..errors import OpsbookError
 from ..notify import acks, groups, silences
 from ..rules import engine, heartbeats, slo
 from . import audit, data
-from .auth import Principal, check_csrf
+from .auth import AuthError, Principal, check_csrf
 from .data import as_dict
 from .envelope import ApiError
+from .guard import Throttled
 from .state import Cached, Web, json_bytes, respond
 
 Handler = Callable[[Web, Request], Awaitable[Any]]
@@ -234,15 +237,54 @@ async def list_heartbeats(web: Web, request: Request) -> Any:
 
 
 async def ping_heartbeat(web: Web, request: Request) -> Any:
-    """Healthchecks-style push: the configured heartbeat's name is what authenticates it."""
+    """Healthchecks-style push. A heartbeat with ``token:`` needs it (Bearer or ``?key=``); one
+    without is authenticated by its name alone. An unknown name answers exactly like a wrong key
+    (401), so names cannot be enumerated."""
     name, signal = request.path_params["name"], request.path_params["signal"]
-    if name not in web.config().model.heartbeats:
-        raise ApiError(404, f"no heartbeat named {name!r}", hint="see heartbeats: in the config")
+    _heartbeat_key(web, request, name)
     if signal not in heartbeats.SIGNALS:
         raise ApiError(404, f"unknown signal {signal!r}", hint=f"one of: {', '.join(heartbeats.SIGNALS)}")
-    body = (await request.body())[:10_000].decode("utf-8", "replace")
+    body = (await _head(request, heartbeats.MAX_BODY)).decode("utf-8", "replace")
     heartbeats.record_ping(web.store, name, signal, web.now(), body=body, cfg=web.config())
     return {"schema": "opsbook.api.heartbeat-ping/1", "ok": True, "heartbeat": name, "signal": signal}
+
+
+def _heartbeat_key(web: Web, request: Request, name: str) -> None:
+    try:
+        web.guard.check(web.remote(request), web.now())
+    except Throttled as e:
+        web.refused(request, e)
+        raise
+    hb = web.config().model.heartbeats.get(name)
+    if hb is not None and hb.token is None:
+        return  # no token configured: the name is the credential (documented)
+    expected = ""
+    if hb is not None:
+        try:
+            expected = reveal(hb.token, f"heartbeats.{name}.token") or ""
+        except OpsbookError:
+            expected = ""  # the token's variable or file is missing: refuse every ping
+    scheme, _, value = request.headers.get("authorization", "").partition(" ")
+    presented = value.strip() if scheme.lower() == "bearer" else request.query_params.get("key", "")
+    # compare even for an unknown name, so the answer takes as long as for a known one
+    same = hmac.compare_digest((expected or "-" * 32).encode(), presented.encode())
+    if not (same and expected):
+        refusal = AuthError("no such heartbeat, or a missing or wrong key",
+                            hint="send the heartbeat's token as ?key=TOKEN or Authorization: Bearer TOKEN "
+                                 "(heartbeats: NAME: token: in the config)")
+        web.failed_login(request)
+        web.refused(request, refusal)
+        raise refusal
+
+
+async def _head(request: Request, limit: int) -> bytes:
+    """The first ``limit`` bytes of the body; the rest is not read (nor kept)."""
+    out = bytearray()
+    async for chunk in request.stream():
+        out += chunk[:limit - len(out)]
+        if len(out) >= limit:
+            break
+    return bytes(out)
 
 
 async def list_audit(web: Web, request: Request) -> Any:
@@ -263,6 +305,8 @@ async def openapi(web: Web, request: Request) -> Any:
 
 
 _ENV = ("env", "query", "environment (default: the config's)")
+_PING = (("name", "path", "heartbeat name"), ("signal", "path", "success|start|fail"),
+         ("key", "query", "the heartbeat's token (or send Authorization: Bearer TOKEN)"))
 ROUTES: list[ApiRoute] = [
     ApiRoute("GET", "/api/v1/openapi.json", openapi, None, "This OpenAPI 3.1 document", tags=("meta",)),
     ApiRoute("GET", "/api/v1/whoami", whoami, "viewer", "The token's name and role", tags=("meta",)),
@@ -294,10 +338,10 @@ ROUTES: list[ApiRoute] = [
     ApiRoute("GET", "/api/v1/heartbeats", list_heartbeats, "viewer", "Heartbeats and when each is due",
              tags=("heartbeats",)),
     ApiRoute("POST", "/api/v1/heartbeats/{name}/{signal}", ping_heartbeat, None,
-             "Push a heartbeat ping (success|start|fail); the name is the credential",
-             (("name", "path", "heartbeat name"), ("signal", "path", "success|start|fail")), tags=("heartbeats",)),
+             "Push a heartbeat ping (success|start|fail) with the heartbeat's token, if it has one; "
+             "the body (first 10,000 bytes kept) is stored with the ping", _PING, tags=("heartbeats",)),
     ApiRoute("GET", "/api/v1/heartbeats/{name}/{signal}", ping_heartbeat, None, "Same as POST, for curl and cron",
-             (("name", "path", "heartbeat name"), ("signal", "path", "success|start|fail")), tags=("heartbeats",)),
+             _PING, tags=("heartbeats",)),
     ApiRoute("GET", "/api/v1/audit", list_audit, "admin", "The audit log, newest first",
              (("limit", "query", "1-1000, default 100"), ("before", "query", "entry id cursor")), tags=("audit",)),
 ]
@@ -305,8 +349,13 @@ ROUTES: list[ApiRoute] = [
 
 def _endpoint(web: Web, route: ApiRoute) -> Callable[[Request], Awaitable[Response]]:
     async def endpoint(request: Request) -> Response:
-        if route.role is not None and route.method == "GET":
-            web.require(request, route.role)  # mutations authorize (and audit) inside web.mutate
+        # authenticate before anything else: before a name is looked up (no enumeration by 404)
+        # and before a body is read. Mutations authorize (and audit the role) inside web.mutate.
+        if route.role is not None:
+            if route.method == "GET":
+                web.require(request, route.role)
+            else:
+                web.authenticated(request, route.role)
         out = await route.handler(web, request)
         return out if isinstance(out, Response) else JSONResponse(out)
 

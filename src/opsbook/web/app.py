@@ -15,6 +15,7 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
@@ -26,6 +27,7 @@ from .api import routes as api_routes
 from .auth import AuthError, Sessions
 from .context import WebContext
 from .envelope import error_doc, error_response, status_of
+from .limits import BodyLimit, SecurityHeaders
 from .pages import routes as page_routes
 from .public import routes as public_routes
 from .state import Web
@@ -43,7 +45,7 @@ def _wants_html(request: Request) -> bool:
 def create_app(ctx: WebContext) -> Starlette:
     cfg = ctx.get_config()
     secret = reveal(cfg.model.api.session_secret, "api.session_secret") or secrets.token_urlsafe(32)
-    web = Web(ctx, Sessions(secret, cfg.model.api.session_ttl))
+    web = Web(ctx, Sessions(secret, cfg.model.api.session_ttl, ctx.store))
 
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
@@ -60,7 +62,9 @@ def create_app(ctx: WebContext) -> Starlette:
         if _wants_html(request):
             if isinstance(exc, AuthError):
                 return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
-            return web.error_page(request, status_of(exc), exc.message, exc.hint)
+            page = web.error_page(request, status_of(exc), exc.message, exc.hint)
+            page.headers.update(getattr(exc, "headers", None) or {})  # Retry-After on a 429
+            return page
         return error_response(exc)
 
     async def crash(request: Request, exc: Exception) -> Response:
@@ -77,7 +81,10 @@ def create_app(ctx: WebContext) -> Starlette:
         Mount("/static", app=StaticFiles(directory=STATIC), name="static"),
         Route("/favicon.ico", lambda r: Response(status_code=204)),
     ]
-    app = Starlette(routes=routes, exception_handlers={
+    # outermost first: headers on every response (413s included), then the body cap before any route
+    middleware = [Middleware(SecurityHeaders),
+                  Middleware(BodyLimit, limit=lambda: ctx.get_config().model.api.max_body)]
+    app = Starlette(routes=routes, middleware=middleware, exception_handlers={
         HTTPException: http_error, OpsbookError: opsbook_error, Exception: crash})
     app.state.web = web
     redactor.add(secret)

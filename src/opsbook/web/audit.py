@@ -19,6 +19,24 @@ def record(store: Store, *, at: datetime, actor: str, role: str, action: str, ta
                    (db.ts(at), actor, role, action, target, remote, outcome, db.json(redactor.redact(detail))))
 
 
+def insert(store: Store, *, at: datetime, actor: str, role: str, action: str, target: str, remote: str,
+           outcome: str, detail: dict[str, Any] | None = None) -> int:
+    """``record`` that returns the new row's id (for a row updated later, e.g. a refusal count)."""
+    db = store.db
+    with db.transaction() as tx:
+        row = tx.one("INSERT INTO api_audit (at, actor, role, action, target, remote, outcome, detail) "
+                     "VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                     (db.ts(at), actor, role, action, target, remote, outcome, db.json(redactor.redact(detail))))
+    assert row is not None
+    return int(row[0])
+
+
+def update_detail(store: Store, row_id: int, detail: dict[str, Any]) -> None:
+    db = store.db
+    with db.transaction() as tx:
+        tx.execute("UPDATE api_audit SET detail = ? WHERE id = ?", (db.json(redactor.redact(detail)), row_id))
+
+
 def recent(store: Store, limit: int = 100, before: int | None = None) -> list[dict[str, Any]]:
     sql = "SELECT id, at, actor, role, action, target, remote, outcome, detail FROM api_audit"
     params: tuple[Any, ...] = ()

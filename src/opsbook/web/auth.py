@@ -2,8 +2,10 @@
 
 Tokens live in the config (``api: tokens:``) as secrets; a request presents one as
 ``Authorization: Bearer <token>`` or logs in once on the dashboard, which sets a signed,
-HttpOnly, SameSite=Lax session cookie holding the token's *name* and a fingerprint of the
-token (rotating a token ends its sessions) plus a random CSRF token for the forms.
+HttpOnly, SameSite=Lax session cookie holding a session id, the token's *name* and a
+fingerprint of the token (rotating a token ends its sessions) plus a random CSRF token for the
+forms. The session id names a row in ``api_sessions``: logging out (or removing the token)
+revokes the row, so a copied cookie stops working at once, on every replica.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from itsdangerous import BadSignature, URLSafeTimedSerializer
@@ -20,6 +23,8 @@ from starlette.requests import Request
 from ..config.load import Config
 from ..config.secrets import reveal
 from ..errors import OpsbookError
+from ..store.db import parse_ts
+from ..store.store import Store
 
 ROLES = ("viewer", "operator", "admin")
 SESSION_COOKIE = "opsbook_session"
@@ -50,6 +55,7 @@ class Principal:
     role: str
     via: str  # bearer | session | anonymous
     csrf: str = ""
+    session: str = ""  # the api_sessions id when via == "session"
 
     def can(self, role: str) -> bool:
         return ROLES.index(self.role) >= ROLES.index(role)
@@ -82,25 +88,48 @@ def match_token(cfg: Config, presented: str) -> tuple[str, str, str] | None:
 
 
 class Sessions:
-    """Signed session cookies; the secret comes from ``api.session_secret`` or is per process."""
+    """Signed session cookies backed by ``api_sessions`` rows; the signing secret comes from
+    ``api.session_secret`` or is per process."""
 
-    def __init__(self, secret: str, ttl_s: float) -> None:
+    def __init__(self, secret: str, ttl_s: float, store: Store) -> None:
         self.serializer = URLSafeTimedSerializer(secret, salt="opsbook-session")
         self.ttl_s = ttl_s
+        self.store = store
 
-    def issue(self, name: str, token: str) -> tuple[str, str]:
-        csrf = secrets.token_urlsafe(24)
-        return self.serializer.dumps({"n": name, "f": fingerprint(token), "c": csrf}), csrf
+    def issue(self, name: str, token: str, now: datetime) -> tuple[str, str]:
+        sid, csrf = secrets.token_urlsafe(24), secrets.token_urlsafe(24)
+        db = self.store.db
+        with db.transaction() as tx:
+            # logins are rare: prune rows that ended a day ago here, so the table never grows
+            tx.execute("DELETE FROM api_sessions WHERE expires_at < ?", (db.ts(now - timedelta(days=1)),))
+            tx.execute("INSERT INTO api_sessions (id, token_name, created_at, expires_at) VALUES (?, ?, ?, ?)",
+                       (sid, name, db.ts(now), db.ts(now + timedelta(seconds=self.ttl_s))))
+        return self.serializer.dumps({"s": sid, "n": name, "f": fingerprint(token), "c": csrf}), csrf
 
-    def read(self, cookie: str) -> dict[str, Any] | None:
+    def read(self, cookie: str, now: datetime) -> dict[str, Any] | None:
+        """The cookie's data while its session row is live (not revoked, not expired)."""
         try:
             data = self.serializer.loads(cookie, max_age=int(self.ttl_s))
         except BadSignature:
             return None
-        return data if isinstance(data, dict) else None
+        if not isinstance(data, dict) or not isinstance(data.get("s"), str):
+            return None  # a cookie from before server-side sessions: log in again
+        with self.store.db.read() as tx:
+            row = tx.one("SELECT token_name, expires_at, revoked_at FROM api_sessions WHERE id = ?", (data["s"],))
+        if row is None or row[2] is not None or parse_ts(row[1]) <= now or row[0] != data.get("n"):
+            return None
+        return data
+
+    def revoke(self, sid: str, now: datetime) -> bool:
+        """End one session; True when this call ended it (compare-and-set: revoked once)."""
+        db = self.store.db
+        with db.transaction() as tx:
+            cur = tx.execute("UPDATE api_sessions SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
+                             (db.ts(now), sid))
+            return bool(cur.rowcount == 1)
 
 
-def authenticate(request: Request, cfg: Config, sessions: Sessions) -> Principal | None:
+def authenticate(request: Request, cfg: Config, sessions: Sessions, now: datetime) -> Principal | None:
     header = request.headers.get("authorization", "")
     if header:
         scheme, _, value = header.partition(" ")
@@ -113,11 +142,14 @@ def authenticate(request: Request, cfg: Config, sessions: Sessions) -> Principal
         return Principal(m[0], m[2], "bearer")
     cookie = request.cookies.get(SESSION_COOKIE)
     if cookie:
-        data = sessions.read(cookie)
+        data = sessions.read(cookie, now)
         if data:
             for name, value, role in token_table(cfg):
                 if name == data.get("n") and hmac.compare_digest(fingerprint(value), str(data.get("f", ""))):
-                    return Principal(name, role, "session", str(data.get("c", "")))
+                    return Principal(name, role, "session", str(data.get("c", "")), str(data["s"]))
+            # the token was removed or rotated (config reload): end the session for good, so
+            # putting the same token back later does not revive a cookie someone may have kept
+            sessions.revoke(str(data["s"]), now)
     anon = cfg.model.api.anonymous
     if anon:
         return Principal("anonymous", anon, "anonymous")

@@ -29,3 +29,5 @@ class WebContext:
     clock: Callable[[], datetime] = _utcnow
     # extra facts for /metrics and the overview, e.g. {"scheduler": {...}} from the daemon
     info: dict[str, Any] = field(default_factory=dict)
+    # the address the daemon listens on: /metrics is public by default only on loopback
+    listen_host: str = "127.0.0.1"

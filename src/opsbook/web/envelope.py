@@ -12,7 +12,8 @@ from ..errors import OpsbookError
 
 SCHEMA = "opsbook.error/1"
 _TYPES = {400: "BadRequest", 401: "AuthError", 403: "Forbidden", 404: "NotFound", 405: "MethodNotAllowed",
-          409: "Conflict", 422: "Unprocessable", 500: "InternalError", 503: "Unavailable"}
+          409: "Conflict", 413: "PayloadTooLarge", 422: "Unprocessable", 429: "TooManyRequests",
+          500: "InternalError", 503: "Unavailable"}
 
 
 class ApiError(OpsbookError):
@@ -46,4 +47,7 @@ def status_of(e: OpsbookError) -> int:
 
 def error_response(e: OpsbookError) -> JSONResponse:
     status = status_of(e)
-    return JSONResponse(error_doc(status, e.message, e.hint, e.retryable, e.type), status_code=status)
+    # e.g. Retry-After on a 429
+    headers: dict[str, str] | None = getattr(e, "headers", None)
+    return JSONResponse(error_doc(status, e.message, e.hint, e.retryable, e.type), status_code=status,
+                        headers=headers)

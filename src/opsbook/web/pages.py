@@ -82,6 +82,7 @@ def routes(web: Web) -> list[Route]:
 
     async def form_action(request: Request, action: str, target: str, back: str,
                           do: Any, detail: dict[str, Any] | None = None) -> Response:
+        web.authenticated(request, "operator")  # before the form is read
         form = await request.form()
 
         async def run(p: Principal) -> Any:
@@ -100,6 +101,7 @@ def routes(web: Web) -> list[Route]:
 
     async def run_check(request: Request) -> Response:
         name = request.path_params["name"]
+        web.authenticated(request, "operator")  # before the name is looked up: no enumeration
         if name not in web.config().checks:
             raise ApiError(404, f"no check named {name!r}")
 
@@ -158,6 +160,7 @@ def routes(web: Web) -> list[Route]:
         return await form_action(request, "alert.ack", group, "/alerts", do)
 
     async def silence(request: Request) -> Response:
+        web.authenticated(request, "operator")  # before the form is read
         form = await request.form()
         matchers = [m.strip() for m in str(form.get("matchers", "")).split(",") if m.strip()]
 

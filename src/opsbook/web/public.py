@@ -11,7 +11,8 @@ from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from . import charts, metrics, status
-from .auth import LOGIN_CSRF_COOKIE, SESSION_COOKIE, match_token
+from .auth import LOGIN_CSRF_COOKIE, SESSION_COOKIE, AuthError, Principal, check_csrf, match_token
+from .guard import Throttled
 from .state import Cached, Web, json_bytes, respond
 
 
@@ -40,7 +41,8 @@ def routes(web: Web) -> list[Route]:
         return respond(request, [as_html], "text/html")
 
     async def metrics_page(request: Request) -> Response:
-        if not web.config().model.api.metrics_public:
+        # check names are internal: public by default only while the daemon listens on loopback
+        if not web.config().model.api.metrics_open(web.ctx.listen_host):
             web.require(request, "viewer")
         text = await run_in_threadpool(metrics.exposition, web.config(), web.store, web.now())
         return PlainTextResponse(text, media_type="text/plain; version=0.0.4; charset=utf-8")
@@ -56,6 +58,13 @@ def routes(web: Web) -> list[Route]:
     async def login(request: Request) -> Response:
         if request.method == "GET":
             return await login_form(request)
+        try:
+            web.guard.check(web.remote(request), web.now())  # before the form is read or a token tried
+        except Throttled as e:
+            web.refused(request, e)
+            resp = await login_form(request, e.message, 429)
+            resp.headers.update(e.headers)
+            return resp
         form = await request.form()
         cookie = request.cookies.get(LOGIN_CSRF_COOKIE, "")
         if not cookie or not secrets.compare_digest(cookie, str(form.get("csrf", ""))):
@@ -63,11 +72,11 @@ def routes(web: Web) -> list[Route]:
         cfg = web.config()
         m = match_token(cfg, str(form.get("token", "")).strip())
         if m is None:
-            web.audit(request, None, "login", "", "denied")
+            web.failed_login(request)
+            web.refused(request, AuthError("login with an unknown token"))
             return await login_form(request, "unknown token", 401)
         name, value, role = m
-        cookie_value, _ = web.sessions.issue(name, value)
-        from .auth import Principal
+        cookie_value, _ = web.sessions.issue(name, value, web.now())
 
         web.audit(request, Principal(name, role, "session"), "login", name, "ok")
         resp = RedirectResponse(_safe_next(str(form.get("next", "/"))), status_code=303)
@@ -77,12 +86,13 @@ def routes(web: Web) -> list[Route]:
         return resp
 
     async def logout(request: Request) -> Response:
-        from .auth import check_csrf
-
         p = web.principal(request)
         if p is not None and p.via == "session":
             form = await request.form()
             check_csrf(p, str(form.get("csrf", "")))
+            # server-side: a copy of the cookie (another tab, a stolen one) stops working too
+            web.sessions.revoke(p.session, web.now())
+            web.audit(request, p, "logout", p.name, "ok")
         resp = RedirectResponse("/login", status_code=303)
         resp.delete_cookie(SESSION_COOKIE)
         return resp

@@ -23,9 +23,10 @@ from ..durations import format_duration
 from ..errors import OpsbookError
 from ..store.store import Store
 from . import audit, charts
-from .auth import Principal, Sessions, authenticate, require
+from .auth import AuthError, Principal, Sessions, authenticate, require
 from .context import WebContext
 from .envelope import status_of
+from .guard import Guard, Throttled
 
 T = TypeVar("T")
 # where a pre-rendered body goes in a page shell (escaped values can never contain "<!--")
@@ -107,6 +108,7 @@ class Web:
     def __init__(self, ctx: WebContext, sessions: Sessions) -> None:
         self.ctx = ctx
         self.sessions = sessions
+        self.guard = Guard(ctx.store)
         self.templates = Environment(loader=PackageLoader("opsbook.web", "templates"),
                                      autoescape=select_autoescape(default=True), trim_blocks=True,
                                      lstrip_blocks=True)
@@ -164,11 +166,43 @@ class Web:
     def now(self) -> datetime:
         return self.ctx.clock()
 
-    def principal(self, request: Request) -> Principal | None:
-        return authenticate(request, self.config(), self.sessions)
+    def principal(self, request: Request, *, quiet: bool = False) -> Principal | None:
+        """Who is asking (None: nobody). Wrong credentials raise AuthError and count towards the
+        address's throttle; a throttled address gets Throttled (429) whatever it presents.
+        Both are audited (rate-limited) unless ``quiet`` (a page only showing who is logged in)."""
+        remote, now = self.remote(request), self.now()
+        try:
+            self.guard.check(remote, now)
+            return authenticate(request, self.config(), self.sessions, now)
+        except (AuthError, Throttled) as e:
+            if not quiet:
+                if isinstance(e, AuthError):
+                    self.guard.failed(remote, now)
+                self.refused(request, e)
+            raise
 
     def require(self, request: Request, role: str) -> Principal:
-        return require(self.principal(request), role)
+        p = self.principal(request)
+        try:
+            return require(p, role)
+        except OpsbookError as e:
+            self.refused(request, e)
+            raise
+
+    def authenticated(self, request: Request, role: str) -> None:
+        """Refuse nobody (401, audited) before a handler looks up names or reads a body; whether
+        the principal's role suffices is for ``mutate`` to decide (and audit in full)."""
+        if self.principal(request) is None:
+            self.require(request, role)
+
+    def refused(self, request: Request, e: OpsbookError) -> None:
+        """Audit one refused request (one row per address per minute, with a count)."""
+        self.guard.refused(remote=self.remote(request), now=self.now(), status=status_of(e), method=request.method,
+                           path=request.url.path, reason=e.message)
+
+    def failed_login(self, request: Request) -> None:
+        """A wrong token on the login form, or a wrong heartbeat key: counts towards the throttle."""
+        self.guard.failed(self.remote(request), self.now())
 
     @staticmethod
     def remote(request: Request) -> str:
@@ -177,12 +211,16 @@ class Web:
 
     async def mutate(self, request: Request, role: str, action: str, target: str,
                      do: Callable[[Principal], Awaitable[Any]], detail: dict[str, Any] | None = None) -> Any:
-        """Authorize, run and audit one mutation; refusals and failures are audited too."""
+        """Authorize, run and audit one mutation; refusals and failures are audited too. Nobody
+        (no or wrong credentials) is audited rate-limited; a known principal's refusal in full."""
         p = self.principal(request)
         try:
             p = require(p, role)
-        except OpsbookError:
-            self.audit(request, p, action, target, "denied", detail)
+        except OpsbookError as e:
+            if p is None:
+                self.refused(request, e)
+            else:
+                self.audit(request, p, action, target, "denied", detail)
             raise
         try:
             result = await do(p)
@@ -203,7 +241,7 @@ class Web:
         p = values.pop("principal", None)
         if p is None and request is not None:
             try:
-                p = self.principal(request)
+                p = self.principal(request, quiet=True)
             except OpsbookError:
                 p = None
         base = {"request": request, "principal": p, "project": cfg.model.project, "env": cfg.env, "now": self.now()}
