@@ -20,11 +20,11 @@ import threading
 import typing
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import quote, quote_plus
 
 import markupsafe
-from pydantic import BaseModel, ConfigDict, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, model_validator
 
 from ..errors import ConfigError
 
@@ -71,6 +71,33 @@ class SecretRef(BaseModel):
 
 # A config value that may be written inline (e.g. a URL without credentials) or by reference.
 Secret = str | SecretRef
+
+
+def secret_refs_in(value: Any) -> Any:
+    """Free-form data (a smoke step's ``json:``) with each one-key ``{env: NAME}`` or
+    ``{file: PATH}`` mapping made a ``SecretRef``, resolved only when the data is sent."""
+    if isinstance(value, dict):
+        if len(value) == 1 and next(iter(value)) in ("env", "file") and isinstance(next(iter(value.values())), str):
+            return SecretRef(**value)
+        return {k: secret_refs_in(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [secret_refs_in(v) for v in value]
+    return value
+
+
+def reveal_in(value: Any, path: str = "") -> Any:
+    """``value`` with every ``SecretRef`` inside it resolved (and registered with the redactor)."""
+    if isinstance(value, SecretRef):
+        return value.resolve(path)
+    if isinstance(value, dict):
+        return {k: reveal_in(v, f"{path}.{k}") for k, v in value.items()}
+    if isinstance(value, list):
+        return [reveal_in(v, f"{path}[{i}]") for i, v in enumerate(value)]
+    return value
+
+
+# free-form data that may hold secret references anywhere: ``json: {token: {env: API_TOKEN}}``
+DataWithSecrets = Annotated[Any, BeforeValidator(secret_refs_in)]
 
 
 def reveal(value: Secret | None, path: str = "") -> str | None:
