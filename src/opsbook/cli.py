@@ -17,9 +17,9 @@ import click
 from . import __version__, app
 from .cli_common import Ctx, common, err, out, record_run
 from .config.load import dump_redacted
-from .config.secrets import redactor
+from .config.secrets import inline_secret_problems, redactor
 from .durations import parse_duration
-from .errors import EXIT_COULD_NOT_RUN, EXIT_USAGE, UsageError
+from .errors import EXIT_COULD_NOT_RUN, EXIT_USAGE, ConfigErrors, UsageError
 from .render import jsondoc
 from .render.table import render_results, status_text
 from .results import CheckResult, overall_exit
@@ -43,10 +43,14 @@ def config_group() -> None:
 
 
 @config_group.command("validate")
+@click.option("--strict", is_flag=True, help="an inline secret is an error (exit 2), not a warning")
 @common
-def config_validate(ctx: Ctx) -> int:
+def config_validate(ctx: Ctx, strict: bool) -> int:
     """Check the config file: keys, types, assertions, references. Exit 2 on any problem."""
     cfg = ctx.config
+    warnings = inline_secret_problems(cfg)
+    if strict and warnings:
+        raise ConfigErrors(warnings)
     summary = {
         "schema": "opsbook.config-validate/1",
         "ok": True,
@@ -55,12 +59,16 @@ def config_validate(ctx: Ctx) -> int:
         "checks": len(cfg.checks),
         "resources": len(cfg.resources),
         "smoke": len(cfg.smoke),
+        "warnings": [w.to_dict() for w in warnings],
     }
+    for w in warnings:
+        err.print(f"warning: {w.message}", markup=False, style="yellow", soft_wrap=True)
     if ctx.json:
         ctx.emit(summary)
     else:
         out.print(f"[green]✓[/] {cfg.path} is valid (env: {cfg.env or 'none'}): "
-                  f"{len(cfg.checks)} checks, {len(cfg.resources)} resources, {len(cfg.smoke)} smoke suites")
+                  f"{len(cfg.checks)} checks, {len(cfg.resources)} resources, {len(cfg.smoke)} smoke suites"
+                  + (f", {len(warnings)} warning(s)" if warnings else ""))
     return 0
 
 

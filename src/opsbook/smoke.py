@@ -25,7 +25,7 @@ from .config.assertions import Assertion, AssertionSyntaxError, Outcome
 from .config.load import Config
 from .config.models import SmokeStep, SmokeSuite
 from .config.resources import HttpAuth, HttpResource
-from .config.secrets import redactor, reveal
+from .config.secrets import Secret, SecretRef, redactor, reveal, reveal_in
 from .errors import OpsbookError, ProbeError, UsageError
 from .results import utcnow
 
@@ -269,8 +269,7 @@ class _Run:
         headers: dict[str, str] = {}
         merged = {**(res.headers if res else {}), **self.suite.headers, **step.headers}
         for k, raw in merged.items():
-            headers[k] = substitute(reveal(raw, f"{where}.headers.{k}") or "", v,
-                                    f"{where}.headers.{k}")
+            headers[k] = _value(raw, v, f"{where}.headers.{k}")
         auth_headers, basic = _auth_headers(step.auth or (res.auth if res else None),
                                             f"{where}.auth")
         headers.update(substitute(auth_headers, v, f"{where}.auth"))
@@ -279,9 +278,10 @@ class _Run:
         try:
             resp = await self.client.request(
                 step.method, url, headers=headers, auth=basic, timeout=timeout,
-                json=substitute(step.json_body, v, f"{where}.json"),
-                content=substitute(step.body, v, f"{where}.body"),
-                data=substitute(step.form, v, f"{where}.form"),
+                json=reveal_in(substitute(step.json_body, v, f"{where}.json"), f"{where}.json"),
+                content=None if step.body is None else _value(step.body, v, f"{where}.body"),
+                data=None if step.form is None else {
+                    k: _value(x, v, f"{where}.form.{k}") for k, x in step.form.items()},
             )
         except httpx.HTTPError as e:
             raise _connect_error(e, redactor.text(url), timeout) from None
@@ -298,6 +298,14 @@ class _Run:
             text = value if isinstance(value, str) else json.dumps(value)
             redactor.add(text)  # saved values are usually tokens: never show them
             self.variables[var] = text
+
+
+def _value(raw: Secret, variables: dict[str, str], where: str) -> str:
+    """A header, body or form value: a secret reference resolved (its value is sent as it is,
+    a ``$`` in a password is not a variable), else ``${name}`` substituted."""
+    if isinstance(raw, SecretRef):
+        return raw.resolve(where)
+    return str(substitute(raw, variables, where))
 
 
 def _scrub(o: Outcome) -> Outcome:

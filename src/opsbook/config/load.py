@@ -20,7 +20,7 @@ from .models import CheckCommon, CheckParams, ConfigBase, KindInfo, SmokeSuite, 
 from .notify import cross_check_notify
 from .resources import Resource
 from .rules import cross_check_rules
-from .secrets import reveal
+from .secrets import register_secrets, reveal, show
 from .yamlsource import Path as YPath
 from .yamlsource import Source, dotted, load_yaml
 
@@ -245,32 +245,10 @@ def load_config(
     errors.extend(_cross_check(model, kinds, src))
     if errors:
         raise ConfigErrors(errors)
+    register_secrets(model)  # every secret is redacted from now on, not only once it is used
     return Config(model=model, path=p.resolve(), env=chosen, vars=variables, source=src)
 
 
 def dump_redacted(model: BaseModel) -> Any:
-    """The config as data with every secret reference shown as a description, never a value."""
-    from .secrets import SecretRef, redactor
-
-    def walk(v: Any) -> Any:
-        if isinstance(v, SecretRef):
-            return v.describe()
-        if isinstance(v, BaseModel):
-            out = {}
-            for name, field in type(v).model_fields.items():
-                val = getattr(v, name)
-                if val is None or (val == field.default and name not in v.model_fields_set):
-                    continue
-                out[field.alias or name] = walk(val)
-            return out
-        if isinstance(v, dict):
-            return {k: walk(x) for k, x in v.items()}
-        if isinstance(v, list | tuple):
-            return [walk(x) for x in v]
-        if isinstance(v, str):
-            return redactor.text(v)
-        if hasattr(v, "expr"):  # an Assertion
-            return v.expr
-        return v
-
-    return walk(model)
+    """The config as data with every secret shown as a description or ``***``, never a value."""
+    return show(model)

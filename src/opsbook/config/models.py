@@ -24,6 +24,7 @@ from .integrity import IntegritySuite
 from .notify import Notify
 from .resources import HttpAuth, Model, Resource, Secret
 from .rules import AlertRule, Heartbeat, MaintenanceWindow, Slo
+from .secrets import DataWithSecrets
 from .serve import Serve
 from .web import Api, Retention, StatusPage
 
@@ -124,9 +125,9 @@ class SmokeStep(Model):
     delete: str | None = None
     head: str | None = None
     headers: dict[str, Secret] = Field(default_factory=dict)
-    json_body: Any = Field(default=None, alias="json")
-    body: str | None = None
-    form: dict[str, str] | None = None
+    json_body: DataWithSecrets = Field(default=None, alias="json")
+    body: Secret | None = None
+    form: dict[str, Secret] | None = None
     auth: HttpAuth | None = None
     expect: list[Expect] = Field(default_factory=list)
     save: dict[str, str] = Field(default_factory=dict, description="name: observation path")

@@ -1,20 +1,30 @@
 """Secrets by reference, and redaction of everything we might print or store.
 
-A secret in the config is ``{env: NAME}`` or ``{file: PATH}``. It is resolved only when a
-check needs it, and every resolved value is registered with the process-wide redactor so
-that no table, JSON document, log line or stored row can show it. Passwords embedded in
-URLs and DSNs (``postgresql://u:pw@h/db``) are redacted even when written inline.
+A secret in the config is ``{env: NAME}`` or ``{file: PATH}``. Every reference that resolves
+is read once when the config loads (``register_secrets``) and registered with the process-wide
+redactor, so that no table, JSON document, log line, stored row or child process's output can
+show it, even before the first check uses it; one that does not resolve then is an error only
+where it is used. Passwords embedded in URLs and DSNs (``postgresql://u:pw@h/db``) are redacted
+even when written inline, and ``config show``/``config validate`` find every inline secret
+(``inline_secrets``, ``show``).
 """
 
 from __future__ import annotations
 
+import contextlib
+import html
+import json
 import os
 import re
 import threading
+import typing
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
+from urllib.parse import quote, quote_plus
 
-from pydantic import BaseModel, ConfigDict, model_validator
+import markupsafe
+from pydantic import BaseModel, BeforeValidator, ConfigDict, model_validator
 
 from ..errors import ConfigError
 
@@ -63,6 +73,33 @@ class SecretRef(BaseModel):
 Secret = str | SecretRef
 
 
+def secret_refs_in(value: Any) -> Any:
+    """Free-form data (a smoke step's ``json:``) with each one-key ``{env: NAME}`` or
+    ``{file: PATH}`` mapping made a ``SecretRef``, resolved only when the data is sent."""
+    if isinstance(value, dict):
+        if len(value) == 1 and next(iter(value)) in ("env", "file") and isinstance(next(iter(value.values())), str):
+            return SecretRef(**value)
+        return {k: secret_refs_in(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [secret_refs_in(v) for v in value]
+    return value
+
+
+def reveal_in(value: Any, path: str = "") -> Any:
+    """``value`` with every ``SecretRef`` inside it resolved (and registered with the redactor)."""
+    if isinstance(value, SecretRef):
+        return value.resolve(path)
+    if isinstance(value, dict):
+        return {k: reveal_in(v, f"{path}.{k}") for k, v in value.items()}
+    if isinstance(value, list):
+        return [reveal_in(v, f"{path}[{i}]") for i, v in enumerate(value)]
+    return value
+
+
+# free-form data that may hold secret references anywhere: ``json: {token: {env: API_TOKEN}}``
+DataWithSecrets = Annotated[Any, BeforeValidator(secret_refs_in)]
+
+
 def reveal(value: Secret | None, path: str = "") -> str | None:
     """The plain value of a maybe-secret field; registers it with the redactor."""
     if value is None:
@@ -105,7 +142,9 @@ class Redactor:
         if not value or len(value) < self.MIN_LEN or value in self._values:
             return
         with self._lock:
-            self._values.add(value)
+            # the value as other encoders print it: a secret with a quote, a backslash or a
+            # non-ASCII letter is written differently inside JSON, HTML or a URL
+            self._values.update(encoded_forms(value))
             self._pattern = None
 
     def clear(self) -> None:
@@ -128,10 +167,185 @@ class Redactor:
         if isinstance(obj, str):
             return self.text(obj)
         if isinstance(obj, dict):
-            return {k: self.redact(v) for k, v in obj.items()}
+            return {self.text(k) if isinstance(k, str) else k: self.redact(v) for k, v in obj.items()}
         if isinstance(obj, list | tuple):
             return [self.redact(v) for v in obj]
         return obj
 
 
 redactor = Redactor()
+
+
+def encoded_forms(value: str) -> set[str]:
+    """``value`` and how JSON (ASCII or not), HTML (html.escape, markupsafe) and URLs write it."""
+    forms = {value}
+    for j in (json.dumps(value)[1:-1], json.dumps(value, ensure_ascii=False)[1:-1]):
+        forms.add(j)
+        forms.add(html.escape(j))  # JSON inside an HTML page
+        forms.add(str(markupsafe.escape(j)))
+    forms.add(html.escape(value))
+    forms.add(html.escape(value, quote=False))
+    forms.add(str(markupsafe.escape(value)))
+    forms.add(quote(value, safe=""))
+    forms.add(quote_plus(value, safe=""))
+    return forms
+
+
+# -- every secret of a loaded config -------------------------------------------------------------
+
+# names of environment variables that some secret reference reads; `command` checks start
+# without them (secret_env_names)
+_secret_env: set[str] = set()
+_CREDENTIAL_NAME = re.compile(
+    r"token|secret|passw(or)?d|^pw$|^pass$|api[_-]?key|apikey|routing[_-]?key|private[_-]?key|"
+    r"credential|bearer|authorization|cookie|^identity$|^auth$",
+    re.IGNORECASE,
+)
+_CREDENTIAL_QUERY = re.compile(
+    r"(?P<key>[?&;](?:password|passwd|pwd|pass|token|access_token|auth_token|api_key|apikey|key|secret|"
+    r"client_secret|signature|sig|x-amz-signature|auth)=)(?P<value>[^&;#\s]+)",
+    re.IGNORECASE,
+)
+# string fields whose values are not secrets whatever their key is called (save: {token: json.x})
+_NOT_SECRET_MAPS = {"save", "labels", "match", "match_re", "description", "expect", "warn"}
+
+
+def secret_env_names() -> set[str]:
+    """Environment variables read by secret references of the configs loaded in this process."""
+    return set(_secret_env)
+
+
+def _refs(model: Any, path: tuple[str | int, ...] = ()) -> Iterator[tuple[tuple[str | int, ...], SecretRef]]:
+    """Every ``SecretRef`` in a loaded config (a drill's ``target: {env: X}`` is one too)."""
+    from pydantic import BaseModel
+
+    from .backups import DrillTarget
+
+    if isinstance(model, SecretRef):
+        yield path, model
+    elif isinstance(model, DrillTarget) and (model.env or model.file):
+        yield path, SecretRef(env=model.env, file=model.file)
+    elif isinstance(model, BaseModel):
+        for name, field in type(model).model_fields.items():
+            yield from _refs(getattr(model, name), (*path, field.alias or name))
+    elif isinstance(model, dict):
+        for k, v in model.items():
+            yield from _refs(v, (*path, k))
+    elif isinstance(model, list | tuple):
+        for i, v in enumerate(model):
+            yield from _refs(v, (*path, i))
+
+
+def register_secrets(model: Any) -> None:
+    """Resolve every secret reference of a just-loaded config and register its value, so it is
+    redacted before anything uses it. One that does not resolve now (a variable set only where
+    it is used) is skipped: it raises its own error where it is needed."""
+    for _, ref in _refs(model):
+        if ref.env is not None:
+            _secret_env.add(ref.env)
+        with contextlib.suppress(ConfigError):
+            ref.resolve()
+    for _, value, why in _inline(model):
+        if why == "credential":
+            redactor.add(value)  # an inline token is still a token: never print it back
+        else:
+            redact_url_password(value)  # registers the embedded password
+
+
+def _mentions_secret_ref(annotation: Any) -> bool:
+    if annotation is SecretRef:
+        return True
+    return any(_mentions_secret_ref(a) for a in typing.get_args(annotation))
+
+
+def _inline(model: Any, path: tuple[str | int, ...] = (), secret_typed: bool = False,
+            key: str = "") -> Iterator[tuple[tuple[str | int, ...], str, str]]:
+    """(path, value, why) for every string that carries a credential inline: ``credential`` for a
+    field named like one (token, password, routing_key, ...; only fields typed ``Secret`` or free
+    data such as vars, env and request bodies), ``url`` for a password or token inside a URL."""
+    from pydantic import BaseModel
+
+    if isinstance(model, SecretRef):
+        return
+    if isinstance(model, BaseModel):
+        for name, field in type(model).model_fields.items():
+            value = getattr(model, name)
+            if value is None or name in _NOT_SECRET_MAPS:
+                continue
+            alias = field.alias or name
+            yield from _inline(value, (*path, alias), _mentions_secret_ref(field.annotation), alias)
+    elif isinstance(model, dict):
+        for k, v in model.items():
+            yield from _inline(v, (*path, k), secret_typed, str(k))
+    elif isinstance(model, list | tuple):
+        for i, v in enumerate(model):
+            yield from _inline(v, (*path, i), secret_typed, key)
+    elif isinstance(model, str) and model and "${" not in model:  # ${x}: a value saved at run time
+        if _CREDENTIAL_NAME.search(key):
+            yield path, model, "credential"
+        elif _URL_PASSWORD.search(model) or _KV_PASSWORD.search(model) or _CREDENTIAL_QUERY.search(model):
+            yield path, model, "url"
+        elif secret_typed and key == "urls":  # Apprise URLs carry their service's tokens in the path
+            yield path, model, "credential"
+
+
+def inline_secrets(model: Any) -> list[tuple[tuple[str | int, ...], str]]:
+    """(config path, what is wrong) for every credential written inline instead of by reference."""
+    out = []
+    for path, _, why in _inline(model):
+        what = "a credential" if why == "credential" else "a password or token inside a URL"
+        out.append((path, f"{what} is written inline; write it as {{env: NAME}} or {{file: PATH}}"))
+    return out
+
+
+def inline_secret_problems(config: Any) -> list[ConfigError]:
+    """``inline_secrets`` of a loaded ``Config`` as errors naming the path and file:line:column."""
+    from .yamlsource import dotted
+
+    out = []
+    for path, message in inline_secrets(config.model):
+        where = config.source.where(path)
+        out.append(ConfigError(message, path=dotted(path), line=where[0] if where else None,
+                               column=where[1] if where else None, file=config.source.file))
+    return out
+
+
+def redact_credentials_in(text: str) -> str:
+    """``text`` with URL passwords, ``password=`` and credential query parameters replaced."""
+    text = redact_url_password(text)
+    return _CREDENTIAL_QUERY.sub(lambda m: m.group("key") + REDACTED, text)
+
+
+def show(model: Any) -> Any:
+    """The config as data for ``config show``: a reference shown as its description, an inline
+    credential as ``***`` and a URL without its password or token, never a secret value."""
+    from pydantic import BaseModel
+
+    inline = {path: why for path, _, why in _inline(model)}
+
+    def walk(v: Any, path: tuple[str | int, ...]) -> Any:
+        if isinstance(v, SecretRef):
+            return v.describe()
+        if isinstance(v, BaseModel):
+            out = {}
+            for name, field in type(v).model_fields.items():
+                val = getattr(v, name)
+                if val is None or (val == field.default and name not in v.model_fields_set):
+                    continue
+                alias = field.alias or name
+                out[alias] = walk(val, (*path, alias))
+            return out
+        if isinstance(v, dict):
+            return {k: walk(x, (*path, k)) for k, x in v.items()}
+        if isinstance(v, list | tuple):
+            return [walk(x, (*path, i)) for i, x in enumerate(v)]
+        if isinstance(v, str):
+            if inline.get(path) == "credential":
+                scheme = re.match(r"[a-zA-Z][a-zA-Z0-9+.-]*://", v)
+                return (scheme.group(0) if scheme else "") + REDACTED
+            return redactor.text(redact_credentials_in(v))
+        if hasattr(v, "expr"):  # an Assertion
+            return v.expr
+        return v
+
+    return walk(model, ())

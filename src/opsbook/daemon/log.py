@@ -30,7 +30,7 @@ class Log:
         now = datetime.now(UTC)
         if self.fmt == "json":
             doc = {"ts": now.isoformat(timespec="milliseconds"), "level": level, "msg": msg, **fields}
-            text = redactor.text(json.dumps(doc, default=str, separators=(",", ":")))
+            text = redactor.text(json.dumps(redactor.redact(doc), default=str, separators=(",", ":")))
         else:
             text = redactor.text(f"{now:%Y-%m-%d %H:%M:%S} {level:<5} {msg}")
         with contextlib.suppress(OSError, ValueError):  # a closed pipe must not take the scheduler down

@@ -28,7 +28,8 @@ def _default(o: Any) -> Any:
 
 
 def dumps(doc: Any) -> str:
-    """Serialise with secrets scrubbed; the last line of defence before stdout."""
+    """Serialise with secrets scrubbed from the values (and keys) before encoding: an encoded
+    secret is spelled differently (``\\"``, ``\\u00e9``); the last line of defence before stdout."""
     return json.dumps(redactor.redact(json.loads(json.dumps(doc, default=_default))), indent=2,
                       ensure_ascii=False)
 

@@ -94,8 +94,20 @@ def respond(request: Request, parts: list[bytes | Cached], media_type: str, stat
 
 
 def json_bytes(doc: Any) -> bytes:
-    """``doc`` encoded exactly as Starlette's JSONResponse does."""
-    return json.dumps(doc, ensure_ascii=False, allow_nan=False, indent=None, separators=(",", ":")).encode()
+    """``doc``, secrets redacted before encoding (an encoded secret is spelled differently),
+    encoded exactly as Starlette's JSONResponse does."""
+    return json.dumps(redactor.redact(doc), ensure_ascii=False, allow_nan=False, indent=None,
+                      separators=(",", ":")).encode()
+
+
+def redact_value(value: Any) -> Any:
+    """Jinja's ``finalize``: every printed value is redacted before autoescape, so a secret with
+    ``"`` or ``<`` in it is caught as itself, not as its escaped form."""
+    if isinstance(value, Markup):
+        return Markup(redactor.text(str(value)))
+    if isinstance(value, str):
+        return redactor.text(value)
+    return value
 
 
 def _ago(seconds: float | None) -> str:
@@ -111,7 +123,7 @@ class Web:
         self.guard = Guard(ctx.store)
         self.templates = Environment(loader=PackageLoader("opsbook.web", "templates"),
                                      autoescape=select_autoescape(default=True), trim_blocks=True,
-                                     lstrip_blocks=True)
+                                     lstrip_blocks=True, finalize=redact_value)
         self.templates.globals.update(charts=charts, pct=charts.pct, ago=_ago)
         self.templates.filters["redact"] = lambda v: redactor.text(str(v))
         # pages over every check are rebuilt at most this often (seconds); results arrive every
