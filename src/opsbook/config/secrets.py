@@ -210,6 +210,9 @@ _CREDENTIAL_QUERY = re.compile(
 _NOT_SECRET_MAPS = {"save", "labels", "match", "match_re", "description", "expect", "warn"}
 
 
+INLINE_MIN_LEN = 8
+
+
 def secret_env_names() -> set[str]:
     """Environment variables read by secret references of the configs loaded in this process."""
     return set(_secret_env)
@@ -247,7 +250,11 @@ def register_secrets(model: Any) -> None:
             ref.resolve()
     for _, value, why in _inline(model):
         if why == "credential":
-            redactor.add(value)  # an inline token is still a token: never print it back
+            # an inline token is still a token: never print it back. Short inline values are
+            # test data (a smoke step's `password: wrong`); redacting them everywhere would
+            # shred ordinary words. `config show` hides them all the same.
+            if len(value) >= INLINE_MIN_LEN:
+                redactor.add(value)
         else:
             redact_url_password(value)  # registers the embedded password
 
