@@ -82,8 +82,8 @@ def tiny_fs(tmp_path: Path) -> Iterator[Path]:
         subprocess.run(["umount", str(mnt)], check=True)
 
 
-def fill(d: Path) -> Path:
-    """Take every free byte of the filesystem holding ``d``."""
+def fill(d: Path, leave: int = 0) -> Path:
+    """Take every free byte of the filesystem holding ``d`` but ``leave``."""
     filler = d / "filler"
     fd = os.open(filler, os.O_WRONLY | os.O_CREAT, 0o600)
     try:
@@ -93,10 +93,11 @@ def fill(d: Path) -> Path:
         pass  # ENOSPC: full
     finally:
         os.close(fd)
+    os.truncate(filler, max(0, filler.stat().st_size - leave))
     return filler
 
 
-def test_check_on_a_full_disk_says_the_store_disk_is_full_and_exits_3(tiny_fs: Path, tmp_path: Path) -> None:
+def config(tiny_fs: Path, tmp_path: Path) -> Path:
     cfg = tmp_path / "opsbook.yaml"
     cfg.write_text(f"""\
 version: 1
@@ -105,6 +106,26 @@ checks:
   small: {{command: {{run: "echo ready"}}}}
   big: {{command: {{run: "head -c 200000 /dev/zero | tr '\\\\0' x"}}}}
 """)
+    return cfg
+
+
+def test_a_disk_filling_up_during_the_commit_says_the_store_disk_is_full(tiny_fs: Path, tmp_path: Path) -> None:
+    """The reported case: the store opens, the COMMIT finds no room for the WAL (SQLite then
+    ends the transaction itself, and the old ROLLBACK raised "no transaction is active")."""
+    cfg = config(tiny_fs, tmp_path)
+    assert opsbook("check", "small", "-c", str(cfg)).code == 0
+    filler = fill(tiny_fs, leave=96 * 1024)  # room to open the store, not for a 200 KB result
+    r = opsbook("check", "big", "-c", str(cfg))
+    assert r.code == 3, r.text
+    assert "the store's disk is full" in r.stderr and "internal error" not in r.text
+    filler.unlink()
+    h = opsbook("history", "small", "--json", "-c", str(cfg))
+    assert h.code == 0 and [x["status"] for x in h.json["results"]] == ["pass"], h.text
+    assert opsbook("history", "big", "--json", "-c", str(cfg)).json["results"] == []
+
+
+def test_check_on_a_full_disk_says_the_store_disk_is_full_and_exits_3(tiny_fs: Path, tmp_path: Path) -> None:
+    cfg = config(tiny_fs, tmp_path)
     assert opsbook("check", "small", "-c", str(cfg)).code == 0
     filler = fill(tiny_fs)
     r = opsbook("check", "big", "-c", str(cfg))
