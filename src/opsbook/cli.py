@@ -20,6 +20,7 @@ from .config.load import dump_redacted
 from .config.secrets import inline_secret_problems, redactor
 from .durations import parse_duration
 from .errors import EXIT_COULD_NOT_RUN, EXIT_USAGE, ConfigErrors, UsageError
+from .fsmode import private_umask
 from .render import jsondoc
 from .render.table import render_results, status_text
 from .results import CheckResult, overall_exit
@@ -314,6 +315,7 @@ for _cmd in cli_notify.ALERTS_COMMANDS:
 
 
 def main() -> None:
+    private_umask()  # files opsbook, SQLite (WAL/SHM) and pg_dump create are 0600, dirs 0700 (fsmode.py)
     try:
         cli(standalone_mode=False)
     except click.exceptions.Abort:

@@ -117,6 +117,16 @@ class StoreError(CouldNotRun):
     """The result store could not be opened or written."""
 
 
+class StoreDiskFull(StoreError):
+    """The store's disk (or SQLite's size limit, or PostgreSQL's disk) is full. What was
+    committed before is kept; the write that failed was rolled back whole."""
+
+    def __init__(self, where: str) -> None:
+        super().__init__(f"the store's disk is full: {where}",
+                         hint="free space on the disk holding the store (or raise its quota) and rerun; "
+                              "what was stored before is kept")
+
+
 class DeliveryError(OpsbookError):
     """A notification could not be delivered to a receiver.
 

@@ -10,6 +10,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from ..config.secrets import redactor
+from ..fsmode import private_dir, write_private
 
 
 def human_size(n: int | float) -> str:
@@ -126,12 +127,12 @@ def write_drill_report(directory: Path, name: str, doc: dict[str, Any]) -> dict[
     A second drill on the same day gets the time appended instead of overwriting the first."""
     from . import jsondoc
 
-    directory.mkdir(parents=True, exist_ok=True)
+    private_dir(directory)
     stem = f"restore-{doc['started_at'][:10]}-{name}"
     if (directory / f"{stem}.md").exists():
         stem += f"-{doc['started_at'][11:19].replace(':', '')}"
     md, js = directory / f"{stem}.md", directory / f"{stem}.json"
     paths = {"markdown": str(md), "json": str(js)}
-    md.write_text(drill_markdown(doc))
-    js.write_text(jsondoc.dumps({**doc, "report": paths}) + "\n")
+    write_private(md, drill_markdown(doc))
+    write_private(js, jsondoc.dumps({**doc, "report": paths}) + "\n")
     return paths

@@ -10,7 +10,9 @@ SQLite: each thread gets its own connection (WAL: readers and one writer at once
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
@@ -20,7 +22,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 from ..config.secrets import redactor
-from ..errors import StoreError
+from ..errors import StoreDiskFull, StoreError
+from ..fsmode import create_private_file, private_dir, warn_if_exposed
 
 Dialect = Literal["sqlite", "postgresql"]
 
@@ -35,6 +38,29 @@ TYPES: dict[str, dict[str, str]] = {
 
 class IntegrityViolation(Exception):
     """A unique/primary key collision, whatever the driver calls it."""
+
+
+def is_disk_full(e: BaseException) -> bool:
+    """SQLITE_FULL (a full disk, or max_page_count reached), ENOSPC/EDQUOT, PostgreSQL's disk_full."""
+    if isinstance(e, OSError):
+        return e.errno in (errno.ENOSPC, errno.EDQUOT)
+    if isinstance(e, sqlite3.Error):
+        code = getattr(e, "sqlite_errorcode", None)
+        return (code is not None and code & 0xFF == sqlite3.SQLITE_FULL) or "database or disk is full" in str(e)
+    return getattr(e, "sqlstate", None) == "53100"
+
+
+def _rollback(conn: sqlite3.Connection) -> bool:
+    """Roll back if a transaction is still open. SQLite ends the transaction itself on some
+    errors (SQLITE_FULL among them): a ROLLBACK then would raise "no transaction is active"
+    and hide the error that matters. False when the connection is unusable afterwards."""
+    if not conn.in_transaction:
+        return True
+    try:
+        conn.execute("ROLLBACK")
+    except sqlite3.Error:
+        return False
+    return True
 
 
 def ts(dt: datetime) -> Any:
@@ -104,10 +130,7 @@ class Database:
         conn = self._sqlite.get(key)
         if conn is None:
             if self.path and self.path != ":memory:":
-                try:
-                    Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-                except OSError as e:
-                    raise StoreError(f"cannot create the store directory for {self.safe_url}: {e.strerror}") from None
+                self._prepare_file(Path(self.path))
             try:
                 conn = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
                 # WAL lets readers (dashboard) and a writer (daemon) work at once
@@ -115,6 +138,8 @@ class Database:
                 conn.execute("PRAGMA synchronous=NORMAL")
                 conn.execute("PRAGMA foreign_keys=ON")
             except sqlite3.Error as e:
+                if self.disk_full(e):
+                    raise StoreDiskFull(self.safe_url) from None
                 raise StoreError(f"cannot open the store {self.safe_url}: {e}",
                                  hint="check store.url (or OPSBOOK_STORE) and the file's permissions") from None
             with self._lock:
@@ -126,21 +151,74 @@ class Database:
                 self._sqlite[key] = conn
         return conn
 
+    def _prepare_file(self, path: Path) -> None:
+        """A new store is created 0600 in a 0700 directory (SQLite gives the WAL and SHM the
+        database file's mode); an existing one open to other users gets a warning."""
+        try:
+            private_dir(path.parent)
+            create_private_file(path)
+        except OSError as e:
+            if is_disk_full(e):
+                raise StoreDiskFull(self.safe_url) from None
+            raise StoreError(f"cannot create the store {self.safe_url}: {e.strerror}",
+                             hint="check store.url (or OPSBOOK_STORE) and the directory's permissions") from None
+        warn_if_exposed(path)
+
+    def disk_full(self, e: BaseException) -> bool:
+        """is_disk_full, plus SQLite's "disk I/O error" when the store's filesystem has no free
+        block left (SQLite reports ENOSPC as SQLITE_IOERR_* where it writes the SHM or WAL)."""
+        if is_disk_full(e):
+            return True
+        if self.dialect != "sqlite" or not isinstance(e, sqlite3.Error) or self.path in ("", ":memory:"):
+            return False
+        code = getattr(e, "sqlite_errorcode", None)
+        if code is None or code & 0xFF != sqlite3.SQLITE_IOERR:
+            return False
+        try:
+            st = os.statvfs(Path(self.path).parent)
+        except OSError:
+            return False
+        return st.f_bavail * st.f_frsize < 65536
+
+    def _write_error(self, e: Exception) -> StoreError:
+        if self.disk_full(e):
+            return StoreDiskFull(self.safe_url)
+        return StoreError(f"cannot write to the store {self.safe_url}: {redactor.text(str(e))}")
+
+    def _end_failed(self, conn: sqlite3.Connection) -> None:
+        """After a failed transaction: roll back, and drop a connection that cannot (the next
+        transaction in this thread then opens a fresh one instead of failing on this one)."""
+        if not _rollback(conn):
+            with self._lock:
+                for k, c in list(self._sqlite.items()):
+                    if c is conn:
+                        del self._sqlite[k]
+            conn.close()
+
     @contextmanager
     def transaction(self) -> Iterator[Tx]:
-        """A transaction: committed when the block ends, rolled back on an exception."""
+        """A transaction: committed when the block ends, rolled back on an exception.
+
+        A full disk is StoreDiskFull (exit 3) whatever statement hit it, the COMMIT included;
+        the failed transaction is rolled back whole and what was committed before is kept."""
         if self.dialect == "sqlite":
             conn = self._connect_sqlite()
             try:
                 conn.execute("BEGIN IMMEDIATE")  # take the write lock now: no upgrade deadlocks
             except sqlite3.Error as e:
-                raise StoreError(f"cannot write to the store {self.safe_url}: {e}") from None
+                raise self._write_error(e) from None
             try:
                 yield Tx(self, conn)
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
+            except BaseException as e:
+                self._end_failed(conn)
+                if self.disk_full(e):
+                    raise StoreDiskFull(self.safe_url) from None
                 raise
+            try:
+                conn.execute("COMMIT")
+            except sqlite3.Error as e:
+                self._end_failed(conn)
+                raise self._write_error(e) from None
             return
         import psycopg
 
@@ -154,6 +232,8 @@ class Database:
         try:
             with pg.transaction():
                 yield Tx(self, pg)
+        except psycopg.Error as e:  # the COMMIT's own error (statements are wrapped by Tx)
+            raise self._write_error(e) from None
         finally:
             pg.close()
 
@@ -173,9 +253,13 @@ class Database:
         try:
             yield Tx(self, conn)
         except BaseException:
-            conn.execute("ROLLBACK")
+            self._end_failed(conn)
             raise
-        conn.execute("COMMIT")
+        try:
+            conn.execute("COMMIT")
+        except sqlite3.Error as e:
+            self._end_failed(conn)
+            raise StoreError(f"cannot read the store {self.safe_url}: {e}") from None
 
     def close(self) -> None:
         with self._lock:
@@ -195,6 +279,8 @@ class Tx:
         name = type(e).__name__
         if name in ("IntegrityError", "UniqueViolation"):
             return IntegrityViolation(str(e))
+        if self.db.disk_full(e):
+            return StoreDiskFull(self.db.safe_url)
         return StoreError(f"store query failed: {redactor.text(str(e))}")
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
@@ -257,7 +343,12 @@ class _Savepoint:
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> Literal[False]:
         if exc_type is None:
             self.tx.conn.execute("RELEASE SAVEPOINT opsbook_sp")
-        else:
+            return False
+        try:
             self.tx.conn.execute("ROLLBACK TO SAVEPOINT opsbook_sp")
             self.tx.conn.execute("RELEASE SAVEPOINT opsbook_sp")
+        except Exception:
+            # the savepoint is gone (SQLite rolled the whole transaction back, e.g. on
+            # SQLITE_FULL): the error in flight is the one to report
+            pass
         return False

@@ -18,6 +18,7 @@ from typing import IO, TYPE_CHECKING, Any, Protocol, TypeVar
 from ...config.resources import S3Resource
 from ...config.secrets import reveal
 from ...errors import CouldNotRun
+from ...fsmode import open_private, private_dir
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -75,7 +76,7 @@ class LocalStorage:
 
     def preflight(self) -> None:
         try:
-            self.root.mkdir(parents=True, exist_ok=True)
+            private_dir(self.root)  # unencrypted backups are a copy of the database: dirs 0700, files 0600
         except OSError as e:
             raise StorageError(f"cannot create {self.root}: {e.strerror}", retryable=False) from None
         if not os.access(self.root, os.W_OK):
@@ -83,8 +84,8 @@ class LocalStorage:
 
     def write_object(self, bid: str, obj: str, stream: IO[bytes]) -> None:
         d = self._partial(bid)
-        (d / obj).parent.mkdir(parents=True, exist_ok=True)  # format: directory objects are dump/<file>
-        with open(d / obj, "wb") as f:
+        private_dir((d / obj).parent)  # format: directory objects are dump/<file>
+        with open_private(d / obj, "wb") as f:
             flushed = written = 0
             while chunk := stream.read(CHUNK):
                 f.write(chunk)
@@ -98,7 +99,7 @@ class LocalStorage:
 
     def commit(self, bid: str, manifest: bytes) -> None:
         d = self._partial(bid)
-        with open(d / MANIFEST, "wb") as f:
+        with open_private(d / MANIFEST, "wb") as f:
             f.write(manifest)
             f.flush()
             os.fsync(f.fileno())

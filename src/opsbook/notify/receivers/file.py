@@ -11,6 +11,7 @@ from typing import Any
 
 from ...config.notify import FileReceiver
 from ...errors import DeliveryError
+from ...fsmode import open_private, private_dir
 from .base import SendContext
 
 
@@ -24,8 +25,8 @@ def send(spec: FileReceiver, payload: dict[str, Any], ctx: SendContext) -> dict[
     if not path.is_absolute():
         path = ctx.base_dir / path
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with path.open("a", encoding="utf-8") as f:
+        private_dir(path.parent)
+        with open_private(path, "a") as f:  # notifications name hosts and alerts: 0600
             f.write(line)
     except OSError as e:
         raise DeliveryError(f"file {ctx.name}: cannot write {path}: {e.strerror}", retryable=True,
