@@ -8,7 +8,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
-from ..durations import Duration, parse_duration
+from ..durations import Duration, PositiveDuration, parse_duration
 from .resources import Model, Secret
 
 Role = Literal["viewer", "operator", "admin"]
@@ -28,7 +28,7 @@ class Api(Model):
         default=None, description="viewer: read without a token; unset (default): log in first")
     session_secret: Secret | None = Field(
         default=None, description="signs dashboard session cookies; default: random per process")
-    session_ttl: Duration = Field(default=12 * 3600.0, description="how long a dashboard login lasts")
+    session_ttl: PositiveDuration = Field(default=12 * 3600.0, description="how long a dashboard login lasts")
     metrics_public: bool = Field(default=True, description="false: /metrics needs a viewer token")
     secure_cookies: bool = Field(default=False, description="mark cookies Secure (serve behind HTTPS)")
 
