@@ -84,7 +84,7 @@ def test_checks_run_read_only(tmp_path: Path, dsn: str) -> None:
     )
     r = run(cfg)["w"]
     assert r.status == "error"
-    assert "tried to write" in r.summary
+    assert "opsbook runs read-only queries here" in r.summary
     assert r.error and r.error["retryable"] is False
 
 

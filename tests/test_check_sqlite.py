@@ -73,7 +73,7 @@ def test_checks_never_write_the_file(tmp_path: Path) -> None:
     )
     r = run(cfg)["w"]
     assert r.status == "error"
-    assert "tried to write" in r.summary
+    assert "opsbook runs read-only queries here" in r.summary
     assert (tmp_path / "app.db").read_bytes() == before
 
 

@@ -24,6 +24,11 @@ checks:
   tls-api: {command: {run: "true"}}
 heartbeats:
   worker: {every: 5m, grace: 2m}
+resources:
+  app-db: {kind: sqlite, path: app.db}
+backups:  # the rules read their runs; nothing here runs them
+  daily: {source: app-db, path: ./backups}
+  nightly: {source: app-db, path: ./backups}
 alerts:
   api-not-ready:
     when: check api-ready failing
@@ -43,7 +48,7 @@ alerts:
     when: check db failures > 3 in 5m
     severity: page
   worker-job-failing:
-    when: job worker nightly consecutive_failures >= 2
+    when: job backup nightly consecutive_failures >= 2
     severity: ticket
   worker-lag:
     when: check worker-status json.workerLagMs > 15m
@@ -147,16 +152,16 @@ def test_db_connectivity_fires_on_the_4th_failure_in_5m_and_resolves_when_they_a
 
 def test_worker_job_fires_on_2_consecutive_failed_runs_not_on_1(env: tuple[Config, Store]) -> None:
     cfg, store = env
-    run(store, "worker", "nightly", True, T0 - minutes(60))
-    run(store, "worker", "nightly", False, T0)
+    run(store, "backup", "nightly", True, T0 - minutes(60))
+    run(store, "backup", "nightly", False, T0)
     assert state(evaluate(cfg, store, T0 + minutes(1)), "worker-job-failing") == "inactive"
-    run(store, "worker", "nightly", True, T0 + minutes(10))
-    run(store, "worker", "nightly", False, T0 + minutes(20))
+    run(store, "backup", "nightly", True, T0 + minutes(10))
+    run(store, "backup", "nightly", False, T0 + minutes(20))
     assert state(evaluate(cfg, store, T0 + minutes(21)), "worker-job-failing") == "inactive"
-    run(store, "worker", "nightly", False, T0 + minutes(30))
+    run(store, "backup", "nightly", False, T0 + minutes(30))
     ev = evaluate(cfg, store, T0 + minutes(31))
     assert state(ev, "worker-job-failing") == "firing"
-    run(store, "worker", "nightly", True, T0 + minutes(40))
+    run(store, "backup", "nightly", True, T0 + minutes(40))
     assert state(evaluate(cfg, store, T0 + minutes(41)), "worker-job-failing") == "resolved"
 
 

@@ -71,5 +71,15 @@ def _duration(v: Any) -> float:
     return parse_duration(v)
 
 
+def _positive_duration(v: Any) -> float:
+    seconds = parse_duration(v)
+    if seconds <= 0:
+        # 0 used to fall back silently to a default (`every: 0s` ran every 60 s)
+        raise ValueError(f"{v!r} must be longer than 0s")
+    return seconds
+
+
 # A config field holding a duration, stored as float seconds, shown back as text.
 Duration = Annotated[float, BeforeValidator(_duration), PlainSerializer(format_duration)]
+# The same where 0 makes no sense: intervals, timeouts, grace periods, lifetimes.
+PositiveDuration = Annotated[float, BeforeValidator(_positive_duration), PlainSerializer(format_duration)]

@@ -19,7 +19,16 @@ from ..config.models import CheckParams
 from ..config.resources import PostgresResource
 from ..config.secrets import Secret, reveal
 from ..errors import ProbeError
-from ._sql import MIGRATION_TABLES, jsonable, no_migrations, rows_observations
+from ._sql import (
+    MAX_ROWS,
+    MIGRATION_TABLES,
+    READ_ONLY_HINT,
+    ReadOnlyRefused,
+    jsonable,
+    no_migrations,
+    pg_read_only,
+    rows_observations,
+)
 from .base import Probe, ProbeContext
 
 _STATUS = """
@@ -149,7 +158,8 @@ async def _observe(
     conn: psycopg.AsyncConnection[Any], p: PostgresParams, timeout: float
 ) -> dict[str, Any]:
     # Server-side deadline a little inside the runner's, so a slow query reports itself
-    # as such instead of as a bare cancellation; writes are refused by the server.
+    # as such instead of as a bare cancellation. The session is read-only for opsbook's own
+    # statements; the user's query gets a READ ONLY transaction of its own (pg_read_only).
     import psycopg
     from psycopg import sql
     limit_ms = max(1, int(timeout * 900))
@@ -190,14 +200,12 @@ def _version_text(num: int) -> str:
 async def _run_query(conn: psycopg.AsyncConnection[Any], query: str) -> dict[str, Any]:
     import psycopg
     try:
-        cur = await conn.execute(query)
-        if cur.description is None:
-            return rows_observations([], [], max(cur.rowcount, 0))
-        columns = [d.name for d in cur.description]
-        rows = await cur.fetchall()
+        columns, rows, count = await pg_read_only(conn, query, MAX_ROWS)
+    except ReadOnlyRefused as e:
+        raise ProbeError(f"query refused: {e.message}", hint=READ_ONLY_HINT, retryable=False) from None
     except psycopg.Error as e:
         raise _query_error(e, "query") from None
-    return rows_observations(columns, rows, len(rows))
+    return rows_observations(columns, rows, count)
 
 
 def _query_error(e: psycopg.Error, what: str) -> ProbeError:

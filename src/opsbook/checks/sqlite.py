@@ -18,7 +18,17 @@ from pydantic import Field
 from ..config.models import CheckParams
 from ..config.resources import SqliteResource
 from ..errors import ProbeError
-from ._sql import MAX_ROWS, MIGRATION_TABLES, jsonable, no_migrations, rows_observations
+from ._sql import (
+    MAX_ROWS,
+    MIGRATION_TABLES,
+    READ_ONLY,
+    READ_ONLY_HINT,
+    jsonable,
+    no_migrations,
+    rows_observations,
+    sqlite_read_only,
+    sqlite_refused,
+)
 from .base import Probe, ProbeContext
 
 
@@ -83,6 +93,7 @@ def _observe(path: str, p: SqliteParams, deadline: float) -> dict[str, Any]:
     uri = f"file:{urllib.parse.quote(os.path.abspath(path))}?mode=ro"
     try:
         conn = sqlite3.connect(uri, uri=True, timeout=max(0.1, deadline - time.monotonic()))
+        sqlite_read_only(conn)
     except sqlite3.Error as e:
         raise ProbeError(
             f"cannot open {path}: {e}", hint="check the file's permissions", retryable=False
@@ -116,10 +127,8 @@ def _error(e: sqlite3.Error, what: str) -> ProbeError:
         )
     if "database is locked" in text:
         return ProbeError(f"{what} failed: database is locked", hint="a writer holds a lock; retry")
-    if "readonly" in text or "read-only" in text:
-        return ProbeError(
-            f"{what} tried to write: {text}", hint="checks open the file read-only", retryable=False
-        )
+    if sqlite_refused(text):
+        return ProbeError(f"{what} refused: {READ_ONLY}: {text}", hint=READ_ONLY_HINT, retryable=False)
     if "not a database" in text:
         return ProbeError(
             f"{what} failed: {text}", hint="path: points at something else", retryable=False

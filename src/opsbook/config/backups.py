@@ -7,8 +7,9 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from ..durations import Duration
+from ..durations import PositiveDuration
 from .fields import Expect, cron
+from .references import missing
 from .resources import Model, Secret
 
 if TYPE_CHECKING:  # models.py imports this module for its section lines
@@ -73,7 +74,7 @@ class Backup(Model):
     pg_dump: str | None = Field(default=None, description="the pg_dump binary to run")
     schedule: str | None = None
     keep: Keep | None = None
-    timeout: Duration | None = Field(default=None, description="give up (and clean up) after this long")
+    timeout: PositiveDuration | None = Field(default=None, description="give up (and clean up) after this long")
 
     @field_validator("schedule")
     @classmethod
@@ -100,7 +101,7 @@ class Backup(Model):
 class Freshness(Model):
     table: str
     column: str
-    max_age: Duration
+    max_age: PositiveDuration
 
 
 class SqlCheck(Model):
@@ -127,7 +128,7 @@ class DrillApp(Model):
     ready: list[str] = Field(default_factory=list, description="checks that must pass against it")
     smoke: str | None = Field(default=None, description="a smoke suite to run against it")
     base_url: str | None = Field(default=None, description="the smoke suite's base URL")
-    timeout: Duration = 60.0
+    timeout: PositiveDuration = 60.0
 
     @model_validator(mode="after")
     def _something(self) -> DrillApp:
@@ -165,7 +166,7 @@ class Drill(Model):
     jobs: int = Field(default=2, ge=1, le=64, description="pg_restore -j")
     verify: DrillVerify = Field(default_factory=DrillVerify)
     app: DrillApp | None = None
-    rto_target: Duration | None = None
+    rto_target: PositiveDuration | None = None
     report_dir: str = "docs/drill-logs"
     schedule: str | None = None
     bin_dir: str | None = None
@@ -192,8 +193,7 @@ def cross_check_backups(cfg: ConfigBase, err: ErrFn) -> None:
     for name, b in backups.items():
         src = cfg.resources.get(b.source)
         if src is None:
-            err(("backups", name, "source"), f"no resource named {b.source!r}",
-                f"define a postgres or sqlite resource; defined: {', '.join(cfg.resources) or '(none)'}")
+            err(("backups", name, "source"), *missing("resource", b.source, cfg.resources))
         elif src.kind not in ("postgres", "sqlite"):
             err(("backups", name, "source"), f"resource {b.source!r} is a {src.kind} resource; "
                 "a backup source is postgres or sqlite", "")
@@ -203,14 +203,14 @@ def cross_check_backups(cfg: ConfigBase, err: ErrFn) -> None:
         if b.to is not None and not _looks_like_path(b.to):
             dest = cfg.resources.get(b.to)
             if dest is None:
-                err(("backups", name, "to"), f"no resource named {b.to!r}",
-                    "name an s3 resource, or write a local path such as ./backups")
+                msg, hint = missing("resource", b.to, cfg.resources)
+                err(("backups", name, "to"), msg,
+                    f"name an s3 resource, or write a local path such as ./backups; {hint}")
             elif dest.kind != "s3":
                 err(("backups", name, "to"), f"resource {b.to!r} is a {dest.kind} resource, not s3", "")
     for name, d in drills.items():
         if d.backup not in backups:
-            err(("drills", name, "backup"), f"no backup named {d.backup!r}",
-                f"defined backups: {', '.join(backups) or '(none)'}")
+            err(("drills", name, "backup"), *missing("backup", d.backup, backups))
             continue
         src = cfg.resources.get(backups[d.backup].source)
         if src is not None and src.kind == "postgres" and d.target is None and d.cluster is None:
@@ -223,11 +223,12 @@ def cross_check_backups(cfg: ConfigBase, err: ErrFn) -> None:
                 err(("drills", name, "target", "resource"),
                     f"{d.target.resource!r} is not a postgres resource", "")
         if d.verify.integrity is not None and d.verify.integrity not in getattr(cfg, "integrity", {}):
-            err(("drills", name, "verify", "integrity"), f"no integrity suite named {d.verify.integrity!r}", "")
+            err(("drills", name, "verify", "integrity"),
+                *missing("integrity suite", d.verify.integrity, getattr(cfg, "integrity", {})))
         if d.app is not None:
             checks: dict[str, Any] = getattr(cfg, "checks", {})
             for i, c in enumerate(d.app.ready):
                 if c not in checks:
-                    err(("drills", name, "app", "ready", i), f"no check named {c!r}", "")
+                    err(("drills", name, "app", "ready", i), *missing("check", c, checks))
             if d.app.smoke is not None and d.app.smoke not in cfg.smoke:
-                err(("drills", name, "app", "smoke"), f"no smoke suite named {d.app.smoke!r}", "")
+                err(("drills", name, "app", "smoke"), *missing("smoke suite", d.app.smoke, cfg.smoke))

@@ -21,8 +21,9 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import Field, PlainSerializer, PlainValidator, WithJsonSchema, model_validator
 
-from ..durations import Duration
+from ..durations import PositiveDuration
 from .fields import Expect
+from .references import missing
 from .resources import Model, Secret
 
 if TYPE_CHECKING:  # models.py imports this module for its ``integrity:`` field
@@ -191,7 +192,7 @@ class PatternCheck(_ColumnCheck):
 class FreshnessCheck(_ColumnCheck):
     """The newest ``column`` timestamp is at most ``max_age`` old."""
 
-    max_age: Duration
+    max_age: PositiveDuration
 
 
 class SequenceAheadCheck(IntegrityCheckBase):
@@ -281,7 +282,7 @@ class IntegritySuite(Model):
     resource: str | None = Field(default=None, description="a postgres or sqlite resource")
     dsn: Secret | None = Field(default=None, description="postgresql://...; instead of resource:")
     sample_rows: int = Field(default=5, ge=0, le=1000, description="failing rows shown per check")
-    timeout: Duration | None = Field(default=None, description="per-statement deadline (PostgreSQL)")
+    timeout: PositiveDuration | None = Field(default=None, description="per-statement deadline (PostgreSQL)")
     checks: list[IntegrityCheck] = Field(min_length=1)
 
 
@@ -292,8 +293,7 @@ def cross_check_integrity(cfg: ConfigBase, err: Callable[..., None]) -> None:
         if suite.resource is not None:
             res = cfg.resources.get(suite.resource)
             if res is None:
-                err(("integrity", name, "resource"), f"no resource named {suite.resource!r}",
-                    f"define it under resources:, one of: {', '.join(cfg.resources) or '(none yet)'}")
+                err(("integrity", name, "resource"), *missing("resource", suite.resource, cfg.resources))
             elif res.kind not in ("postgres", "sqlite"):
                 err(("integrity", name, "resource"),
                     f"resource {suite.resource!r} is a {res.kind} resource; a suite takes postgres or sqlite")

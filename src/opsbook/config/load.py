@@ -18,6 +18,7 @@ from .backups import cross_check_backups
 from .integrity import cross_check_integrity
 from .models import CheckCommon, CheckParams, ConfigBase, KindInfo, SmokeSuite, config_model
 from .notify import cross_check_notify
+from .references import cross_check_references, missing
 from .resources import Resource
 from .rules import cross_check_rules
 from .secrets import register_secrets, reveal, show
@@ -142,15 +143,14 @@ def _cross_check(cfg: ConfigBase, kinds: dict[str, KindInfo], src: Source) -> li
             res = cfg.resources.get(params.resource)
             allowed = kinds[kind].resource_kinds
             if res is None:
-                err(("checks", name, kind, "resource"), f"no resource named {params.resource!r}",
-                    f"define it under resources:, one of: {', '.join(cfg.resources) or '(none yet)'}")
+                err(("checks", name, kind, "resource"), *missing("resource", params.resource, cfg.resources))
             elif res.kind not in allowed:
                 err(("checks", name, kind, "resource"),
                     f"resource {params.resource!r} is a {res.kind} resource; a {kind} check takes "
                     f"{' or '.join(allowed) or 'no resource'}")
         for i, dep in enumerate(check.depends_on):
             if dep not in checks:
-                err(("checks", name, "depends_on", i), f"no check named {dep!r}")
+                err(("checks", name, "depends_on", i), *missing("check", dep, checks))
             elif dep == name:
                 err(("checks", name, "depends_on", i), "a check cannot depend on itself")
     # cycles: depth-first search over depends_on
@@ -176,11 +176,12 @@ def _cross_check(cfg: ConfigBase, kinds: dict[str, KindInfo], src: Source) -> li
     cross_check_integrity(cfg, err)
     cross_check_rules(cfg, err)
     cross_check_notify(cfg, err)
+    cross_check_references(cfg, err)
     for name, suite in cfg.smoke.items():
         if suite.resource is not None:
             res = cfg.resources.get(suite.resource)
             if res is None:
-                err(("smoke", name, "resource"), f"no resource named {suite.resource!r}")
+                err(("smoke", name, "resource"), *missing("resource", suite.resource, cfg.resources))
             elif res.kind != "http":
                 err(("smoke", name, "resource"), f"resource {suite.resource!r} is not an http resource")
     return errors

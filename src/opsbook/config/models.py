@@ -17,7 +17,7 @@ from pydantic import (
     model_validator,
 )
 
-from ..durations import Duration
+from ..durations import Duration, PositiveDuration
 from .backups import Backup, Drill
 from .fields import Expect, WarnExpect
 from .integrity import IntegritySuite
@@ -49,8 +49,8 @@ class CheckCommon(Model):
     description: str = ""
     expect: list[Expect] = Field(default_factory=list, description="assertions; any false one fails the check")
     warn: list[WarnExpect] = Field(default_factory=list, description="assertions; a false one gives warn")
-    every: Duration | None = Field(default=None, description="how often `opsbook serve` runs it")
-    timeout: Duration | None = Field(default=None, description="the whole check's deadline")
+    every: PositiveDuration | None = Field(default=None, description="how often `opsbook serve` runs it")
+    timeout: PositiveDuration | None = Field(default=None, description="the whole check's deadline")
     depends_on: list[str] = Field(default_factory=list, description="checks that must pass first")
     retries: int = Field(default=0, ge=0, le=10, description="re-run an erroring probe this many times")
     labels: dict[str, str] = Field(default_factory=dict)
@@ -106,8 +106,8 @@ class StoreConfig(Model):
 
 
 class Defaults(Model):
-    every: Duration = 60.0
-    timeout: Duration = 10.0
+    every: PositiveDuration = 60.0
+    timeout: PositiveDuration = 10.0
     concurrency: int = Field(default=64, ge=1, le=10000)
 
 
@@ -132,7 +132,7 @@ class SmokeStep(Model):
     expect: list[Expect] = Field(default_factory=list)
     save: dict[str, str] = Field(default_factory=dict, description="name: observation path")
     retry: Retry | None = None
-    timeout: Duration | None = None
+    timeout: PositiveDuration | None = None
 
     @model_validator(mode="after")
     def _one_method(self) -> SmokeStep:
@@ -161,7 +161,7 @@ class SmokeSuite(Model):
     base_url: str | None = None
     headers: dict[str, Secret] = Field(default_factory=dict)
     verify: bool = True
-    timeout: Duration = 10.0
+    timeout: PositiveDuration = 10.0
     steps: list[SmokeStep] = Field(min_length=1)
     finally_: list[SmokeStep] = Field(default_factory=list, alias="finally")
 

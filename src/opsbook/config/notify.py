@@ -12,7 +12,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, field_validator, model_validator
 
-from ..durations import Duration
+from ..durations import Duration, PositiveDuration
+from .references import missing
 from .resources import Model, Secret
 
 if TYPE_CHECKING:
@@ -46,8 +47,9 @@ class Route(Model):
                             description="keep looking at later sibling routes after this one matched")
     group_by: list[str] | None = Field(default=None, description="labels that split alerts into groups")
     group_wait: Duration | None = Field(default=None, description="wait before a new group's first message")
-    group_interval: Duration | None = Field(default=None, description="least time between changed-group messages")
-    repeat_interval: Duration | None = Field(default=None, description="re-send an unchanged firing group")
+    group_interval: PositiveDuration | None = Field(
+        default=None, description="least time between changed-group messages")
+    repeat_interval: PositiveDuration | None = Field(default=None, description="re-send an unchanged firing group")
     mute_time_intervals: list[str] = Field(default_factory=list, description="send nothing during these")
     active_time_intervals: list[str] = Field(default_factory=list, description="send only during these")
     routes: list[Route] = Field(default_factory=list, description="child routes, first match wins")
@@ -70,19 +72,19 @@ class PagerDutyReceiver(Model):
         description="opsbook severity label -> PagerDuty severity")
     default_severity: PdSeverity = Field(default="error", description="for severities not in severity:")
     source: str = Field(default="opsbook", description="payload.source: the affected system")
-    timeout: Duration = 10.0
+    timeout: PositiveDuration = 10.0
 
 
 class WebhookReceiver(Model):
     url: Secret = Field(description="where the JSON notification is POSTed")
     secret: Secret | None = Field(default=None, description="HMAC-SHA256 key for X-Opsbook-Signature")
     headers: dict[str, Secret] = Field(default_factory=dict, description="extra request headers")
-    timeout: Duration = 10.0
+    timeout: PositiveDuration = 10.0
 
 
 class AppriseReceiver(Model):
     urls: list[Secret] = Field(min_length=1, description="Apprise URLs (slack://, mailto://, json://...)")
-    timeout: Duration = 10.0
+    timeout: PositiveDuration = 10.0
 
 
 class FileReceiver(Model):
@@ -205,9 +207,9 @@ class TimeInterval(Model):
 class Delivery(Model):
     """How the outbox retries: exponential backoff with jitter, capped; dead after max_age."""
 
-    initial_backoff: Duration = Field(default=10.0, description="first retry delay; doubles each attempt")
-    max_backoff: Duration = Field(default=300.0, description="cap on the retry delay")
-    max_age: Duration = Field(default=86400.0, description="give up (mark dead) this long after enqueueing")
+    initial_backoff: PositiveDuration = Field(default=10.0, description="first retry delay; doubles each attempt")
+    max_backoff: PositiveDuration = Field(default=300.0, description="cap on the retry delay")
+    max_age: PositiveDuration = Field(default=86400.0, description="give up (mark dead) this long after enqueueing")
     batch: int = Field(default=100, ge=1, le=10000, description="rows sent per deliver pass")
 
 
@@ -242,7 +244,6 @@ def _walk(route: Route, path: tuple[str | int, ...]) -> list[tuple[tuple[str | i
 def cross_check_notify(cfg: ConfigBase, err: ErrFn) -> None:
     """Routes name receivers that exist; time intervals named by routes exist."""
     n = cfg.notify
-    names = ", ".join(n.receivers) or "(none yet)"
     nodes = _walk(n.route, ("notify", "route"))
     for i, r in enumerate(n.routes):
         nodes.extend(_walk(r, ("notify", "routes", i)))
@@ -252,9 +253,10 @@ def cross_check_notify(cfg: ConfigBase, err: ErrFn) -> None:
         for j, rname in enumerate(route.to or ([route.receiver] if route.receiver else [])):
             if rname not in n.receivers:
                 key = (*path, "to", j) if route.to else (*path, "receiver")
-                err(key, f"no receiver named {rname!r}", f"define it under notify.receivers:, one of: {names}")
+                msg, hint = missing("receiver", rname, n.receivers)
+                err(key, msg, f"define it under notify.receivers:; {hint}")
         for field in ("mute_time_intervals", "active_time_intervals"):
             for j, iname in enumerate(getattr(route, field)):
                 if iname not in n.time_intervals:
-                    err((*path, field, j), f"no time interval named {iname!r}",
-                        f"define it under notify.time_intervals: ({', '.join(n.time_intervals) or 'none yet'})")
+                    msg, hint = missing("time interval", iname, n.time_intervals)
+                    err((*path, field, j), msg, f"define it under notify.time_intervals:; {hint}")

@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ..durations import Duration
+from ..durations import Duration, PositiveDuration
 from .secrets import Secret, SecretRef
 
 
@@ -81,7 +81,7 @@ class PrometheusResource(Model):
     kind: Literal["prometheus"]
     url: str = Field(description="base URL of the Prometheus HTTP API, e.g. http://127.0.0.1:9090")
     headers: dict[str, Secret] = Field(default_factory=dict)
-    timeout: Duration = 10.0
+    timeout: PositiveDuration = 10.0
     description: str = ""
 
 

@@ -9,9 +9,10 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from ..durations import Duration, parse_duration
+from ..durations import Duration, PositiveDuration, parse_duration
 from .conditions import Condition, ConditionError, parse_condition
 from .fields import Cron, TimeZone
+from .references import missing
 from .resources import Model, Secret
 
 if TYPE_CHECKING:
@@ -104,7 +105,7 @@ class Slo(Model):
     objective: float = Field(description="the target, e.g. 99.9% (or 0.999)")
     window: str = Field(default="30d", description="30d, 28d, 7d or calendar_month")
     check: str | None = Field(default=None, description="SLI: each result of this check is one event")
-    faster_than: Duration | None = Field(default=None, description="check SLI: a good event is also this fast")
+    faster_than: PositiveDuration | None = Field(default=None, description="check SLI: a good event is also this fast")
     prometheus: PrometheusSli | None = None
     job: JobRef | None = Field(default=None, description="SLI: each run of this job is one event")
     min_events: int = Field(default=1, ge=1, description="below this many events a burn alert does not fire")
@@ -157,8 +158,8 @@ class Slo(Model):
 class Heartbeat(Model):
     description: str = ""
     schedule: Cron = Field(default=None, description="cron: when a success ping is due")
-    every: Duration | None = Field(default=None, description="a success ping is due this often")
-    grace: Duration = Field(default=60.0, description="how late a ping may be before the heartbeat is down")
+    every: PositiveDuration | None = Field(default=None, description="a success ping is due this often")
+    grace: PositiveDuration = Field(default=60.0, description="how late a ping may be before the heartbeat is down")
     timezone: TimeZone = "UTC"
     labels: dict[str, str] = Field(default_factory=dict)
     token: Secret | None = Field(default=None, description="pings must carry it (Bearer or ?key=); "
@@ -168,8 +169,6 @@ class Heartbeat(Model):
     def _one(self) -> Heartbeat:
         if (self.schedule is None) == (self.every is None):
             raise ValueError("a heartbeat has schedule: (cron) or every: (a duration), exactly one")
-        if self.every is not None and self.every <= 0:
-            raise ValueError("every: must be longer than 0s")
         return self
 
 
@@ -178,7 +177,7 @@ class MaintenanceWindow(Model):
     start: datetime | None = Field(default=None, description="a one-off window: start and end (ISO 8601)")
     end: datetime | None = None
     schedule: Cron = Field(default=None, description="a recurring window: cron for when it starts")
-    duration: Duration | None = Field(default=None, description="a recurring window's length")
+    duration: PositiveDuration | None = Field(default=None, description="a recurring window's length")
     timezone: TimeZone = "UTC"
     checks: list[str] = Field(default_factory=list, description="scope: alerts and SLOs reading these checks")
     alerts: list[str] = Field(default_factory=list, description="scope: these alert rules (globs allowed)")
@@ -216,8 +215,8 @@ def cross_check_rules(cfg: ConfigBase, err: ErrFn) -> None:
     def prom(path: tuple[str | int, ...], resource: str) -> None:
         res = cfg.resources.get(resource)
         if res is None:
-            err(path, f"no resource named {resource!r}",
-                f"add one: resources: {{{resource}: {{kind: prometheus, url: http://127.0.0.1:9090}}}}")
+            msg, hint = missing("resource", resource, cfg.resources)
+            err(path, msg, f"{hint}; add one: resources: {{{resource}: {{kind: prometheus, url: http://127.0.0.1:9090}}}}")
         elif res.kind != "prometheus":
             err(path, f"resource {resource!r} is a {res.kind} resource, not prometheus")
 
@@ -228,23 +227,21 @@ def cross_check_rules(cfg: ConfigBase, err: ErrFn) -> None:
         if cond is None:
             continue
         if cond.source == "check" and cond.target not in checks:
-            err(("alerts", name, "when"), f"no check named {cond.target!r}",
-                f"defined: {', '.join(checks) or '(none)'}")
+            err(("alerts", name, "when"), *missing("check", cond.target, checks))
         if cond.source == "heartbeat" and cond.target not in cfg.heartbeats:
-            err(("alerts", name, "when"), f"no heartbeat named {cond.target!r}",
-                f"defined: {', '.join(cfg.heartbeats) or '(none)'}")
+            err(("alerts", name, "when"), *missing("heartbeat", cond.target, cfg.heartbeats))
     for name, slo in cfg.slos.items():
         if slo.check is not None and slo.check not in checks:
-            err(("slos", name, "check"), f"no check named {slo.check!r}", f"defined: {', '.join(checks) or '(none)'}")
+            err(("slos", name, "check"), *missing("check", slo.check, checks))
         if slo.prometheus is not None:
             prom(("slos", name, "prometheus", "resource"), slo.prometheus.resource)
     for i, win in enumerate(cfg.maintenance):
         for j, c in enumerate(win.checks):
             if c not in checks:
-                err(("maintenance", i, "checks", j), f"no check named {c!r}")
+                err(("maintenance", i, "checks", j), *missing("check", c, checks))
         for j, s in enumerate(win.slos):
             if s not in cfg.slos:
-                err(("maintenance", i, "slos", j), f"no SLO named {s!r}")
+                err(("maintenance", i, "slos", j), *missing("SLO", s, cfg.slos))
 
 
 __all__ = ["AlertRule", "ConditionError", "Heartbeat", "JobRef", "MaintenanceWindow", "PrometheusQuery",

@@ -9,7 +9,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
-from ..durations import Duration, parse_duration, parse_size
+from ..durations import Duration, PositiveDuration, parse_duration, parse_size
 from .resources import Model, Secret
 
 Role = Literal["viewer", "operator", "admin"]
@@ -29,7 +29,7 @@ class Api(Model):
         default=None, description="viewer: read without a token; unset (default): log in first")
     session_secret: Secret | None = Field(
         default=None, description="signs dashboard session cookies; default: random per process")
-    session_ttl: Duration = Field(default=12 * 3600.0, description="how long a dashboard login lasts")
+    session_ttl: PositiveDuration = Field(default=12 * 3600.0, description="how long a dashboard login lasts")
     metrics_public: bool | None = Field(
         default=None, description="true: /metrics is public; false: it needs a viewer token; "
         "unset (default): public only while serve.host is a loopback address")

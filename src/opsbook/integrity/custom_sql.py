@@ -21,7 +21,7 @@ class Sql(CheckType):
 
     async def run(self, spec: SqlCheck, db: Db, ctx: RunCtx) -> Finding:
         keep = max(ctx.sample_rows, MAX_ROWS) if spec.expect is not None else ctx.sample_rows
-        columns, rows, count = await db.fetch(spec.query, limit=keep)
+        columns, rows, count = await db.fetch_user(spec.query, limit=keep)
         obs = rows_observations(columns, rows, count)
         if spec.expect is None:
             return Finding(count, f"query returned {plural(count, 'row')}" if count else "query returned no rows",

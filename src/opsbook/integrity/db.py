@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
+from ..checks._sql import READ_ONLY, READ_ONLY_HINT, ReadOnlyRefused, pg_read_only, sqlite_read_only, sqlite_refused
 from ..errors import CouldNotRun
 
 if TYPE_CHECKING:
@@ -77,10 +78,11 @@ def col(name: str) -> Ident:
 class SqlError(Exception):
     """A statement failed; ``message`` is the server's primary message, without the DSN."""
 
-    def __init__(self, message: str, *, lost: bool = False) -> None:
+    def __init__(self, message: str, *, lost: bool = False, hint: str = "") -> None:
         super().__init__(message)
         self.message = message
         self.lost = lost  # the connection is gone: later statements will fail too
+        self.hint = hint
 
 
 # -- SQLite ----------------------------------------------------------------------------------
@@ -135,6 +137,7 @@ class SqliteDb:
         try:
             self.conn = sqlite3.connect(uri, uri=True, check_same_thread=False)
             self.conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            sqlite_read_only(self.conn)
         except sqlite3.Error as e:
             raise CouldNotRun(f"cannot open {path} as SQLite: {e}", retryable=False) from None
         self.conn.create_function("regexp", 2, _regexp, deterministic=True)
@@ -189,6 +192,15 @@ class SqliteDb:
         self.queries += 1
         text, params = (q, []) if isinstance(q, str) else self.render(q)
         return await asyncio.to_thread(self._run, text, params, limit)
+
+    async def fetch_user(self, query: str, limit: int | None = None) -> tuple[list[str], list[Any], int]:
+        """A user-written query: the file is open read-only (mode=ro) and sqlite3 runs one statement."""
+        try:
+            return await self.fetch(query, limit)
+        except SqlError as e:
+            if sqlite_refused(e.message):
+                raise SqlError(f"{READ_ONLY}: {e.message}", hint=READ_ONLY_HINT) from None
+            raise
 
     async def close(self) -> None:
         self.conn.close()
@@ -292,10 +304,27 @@ class PgDb:
             rows = await cur.fetchmany(limit)
             return columns, rows, max(cur.rowcount, len(rows))
         except psycopg.Error as e:
-            primary = e.diag.message_primary or (str(e).splitlines() or ["query failed"])[0]
-            if isinstance(e, psycopg.errors.QueryCanceled):
-                primary = f"cancelled: {primary} (slower than the suite's timeout)"
-            raise SqlError(primary, lost=isinstance(e, psycopg.OperationalError) and self.conn.closed) from None
+            raise self._error(e) from None
+
+    async def fetch_user(self, query: str, limit: int | None = None) -> tuple[list[str], list[Any], int]:
+        """A user-written query: one statement, in a READ ONLY transaction opsbook opens."""
+        import psycopg
+
+        self.queries += 1
+        try:
+            return await pg_read_only(self.conn, query, limit)
+        except ReadOnlyRefused as e:
+            raise SqlError(e.message, hint=READ_ONLY_HINT) from None
+        except psycopg.Error as e:
+            raise self._error(e) from None
+
+    def _error(self, e: psycopg.Error) -> SqlError:
+        import psycopg
+
+        primary = e.diag.message_primary or (str(e).splitlines() or ["query failed"])[0]
+        if isinstance(e, psycopg.errors.QueryCanceled):
+            primary = f"cancelled: {primary} (slower than the suite's timeout)"
+        return SqlError(primary, lost=isinstance(e, psycopg.OperationalError) and self.conn.closed)
 
     async def close(self) -> None:
         await self.conn.close()

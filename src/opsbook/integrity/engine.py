@@ -148,12 +148,13 @@ class _Run:
         self.out: dict[int, CheckOutcome] = {}
         self.findings: dict[int, Finding] = {}
 
-    def _outcome(self, p: Planned, finding: Finding | None, ms: float, error: str = "") -> CheckOutcome:
+    def _outcome(self, p: Planned, finding: Finding | None, ms: float, error: str = "",
+                 hint: str = "") -> CheckOutcome:
         base = CheckOutcome(name=p.name, type=p.type_name, table=p.table, status="error", violations=0,
                             duration_ms=ms, description=p.spec.description)
         if finding is None:
             base.message = error
-            base.hint = "fix the check or the database; the other checks still ran"
+            base.hint = hint or "fix the check or the database; the other checks still ran"
             if p.aggregate is not None:
                 base.sql = self.db.printable(p.aggregate.alone)
             elif isinstance(query := getattr(p.spec, "query", None), str):
@@ -206,7 +207,7 @@ class _Run:
         try:
             finding = await p.kind.run(p.spec, self.db, self.ctx)
         except SqlError as e:
-            self.out[p.index] = self._outcome(p, None, (time.perf_counter() - start) * 1000, e.message)
+            self.out[p.index] = self._outcome(p, None, (time.perf_counter() - start) * 1000, e.message, e.hint)
             return
         self.out[p.index] = self._outcome(p, finding, (time.perf_counter() - start) * 1000)
 
