@@ -210,6 +210,13 @@ def _step(cfg: Config, tx: Any, key: str, w: _Wanted | None, now: datetime) -> d
 # -- delivery -----------------------------------------------------------------------------------
 
 _WORKER = f"{socket.gethostname()}:{os.getpid()}"
+
+
+def worker_id() -> str:
+    """Who claims outbox rows in this process (host:pid)."""
+    return _WORKER
+
+
 DEFAULT_DEADLINE = 10.0  # seconds, for a receiver kind without ``timeout:``
 CLAIM_MARGIN = 5.0  # a claim outlives its attempt's deadline by this much
 ABANDON_GRACE = 1.0  # a sender that cannot be interrupted (apprise) is left behind this long after its deadline
