@@ -251,6 +251,8 @@ def send_one(cfg: Config, name: str, payload_doc: dict[str, Any], now: datetime,
                             hint=f"configured: {', '.join(cfg.model.notify.receivers) or '(none)'}")
     own = http is None
     client = http or httpx.Client()
+    own_deadline = deadline is None  # `opsbook notify test` too: one total deadline per attempt
+    deadline = deadline or Deadline(attempt_deadline(cfg, name))
     try:
         ctx = SendContext(name, cfg.base_dir, now, client, cfg.model.notify.external_url, deadline)
         try:
@@ -262,6 +264,8 @@ def send_one(cfg: Config, name: str, payload_doc: dict[str, Any], now: datetime,
         except OpsbookError as e:
             raise DeliveryError(f"{rcv.kind} {name}: {e.message}", hint=e.hint, retryable=e.retryable) from None
     finally:
+        if own_deadline:
+            deadline.close()
         if own:
             client.close()
 
