@@ -103,8 +103,18 @@ class Retention(Model):
     minute: Duration = Field(default=2 * 86400.0, description="one row per check per minute")
     hour: Duration = Field(default=90 * 86400.0, description="one row per check per hour")
     day: float | None = Field(default=730 * 86400.0, description="one row per check per day; forever keeps all")
+    # the other tables that grow (docs/history.md#everything-else-that-grows); forever keeps all
+    runs: float | None = Field(default=90 * 86400.0, description="job and gate runs older than this go, "
+                               "except each one's last `runs_keep` runs and its last successful one")
+    runs_keep: int = Field(default=50, ge=1, description="runs always kept per (kind, name, env)")
+    pings: float | None = Field(default=7 * 86400.0, description="heartbeat pings; each heartbeat's last "
+                                "ping and last success are always kept")
+    audit: float | None = Field(default=90 * 86400.0, description="API audit log rows")
+    outbox: float | None = Field(default=30 * 86400.0, description="delivered notifications")
+    outbox_dead: float | None = Field(default=90 * 86400.0, description="notifications given up on (dead)")
+    flips: float | None = Field(default=365 * 86400.0, description="check status flips and alert transitions")
 
-    @field_validator("day", mode="before")
+    @field_validator("day", "runs", "pings", "audit", "outbox", "outbox_dead", "flips", mode="before")
     @classmethod
     def _day(cls, v: object) -> float | None:
         return _keep(v)

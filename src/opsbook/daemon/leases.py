@@ -108,6 +108,13 @@ def renew(store: Store, owner: str, keys: list[str], now: datetime, lease: float
                         [(until, k, owner) for k in keys])
 
 
+def release(store: Store, owner: str) -> None:
+    """Drop every lease this process holds without recording a run: the units stay due, so the
+    next process (or another replica) runs them now. For work abandoned at exit."""
+    with store.db.transaction() as tx:
+        tx.execute("UPDATE schedule_units SET lease_owner = NULL, lease_until = NULL WHERE lease_owner = ?", (owner,))
+
+
 def rows(store: Store) -> list[UnitRow]:
     with store.db.transaction() as tx:
         found = tx.all("SELECT unit_key, kind, name, next_due, lease_owner, lease_until, last_status, "

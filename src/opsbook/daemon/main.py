@@ -3,14 +3,18 @@ asyncio loop.
 
 SIGHUP reloads the config (a config that does not load is reported and the old one kept);
 SIGTERM and SIGINT stop claiming work, wait for what is in flight (``serve.drain_timeout``) and
-exit 0.
+exit 0. Work still running after the drain timeout is abandoned: its leases and outbox claims
+are released for the next process, and the process exits at once (a thread stuck in a
+receiver or a database call cannot be interrupted, and must not keep it alive).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import signal
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -41,7 +45,15 @@ class Options:
 
 
 def serve(opts: Options) -> int:
-    return asyncio.run(Daemon(opts).run())
+    return asyncio.run(Daemon(opts, exit_when_abandoned=True).run())
+
+
+def exit_now(code: int) -> None:
+    """Leave the process now, whatever threads are still running (after the logs are flushed)."""
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os._exit(code)
 
 
 def describe(cfg: Config) -> str:
@@ -53,8 +65,10 @@ def describe(cfg: Config) -> str:
 
 
 class Daemon:
-    def __init__(self, opts: Options) -> None:
+    def __init__(self, opts: Options, *, exit_when_abandoned: bool = False) -> None:
         self.opts = opts
+        # `opsbook serve` itself: after the drain timeout, exit even with threads still running
+        self.exit_when_abandoned = exit_when_abandoned
         self.stop = asyncio.Event()
         self.wake = asyncio.Event()  # a signal arrived: do not wait out the tick
         self.reload_requested = False
@@ -62,7 +76,7 @@ class Daemon:
         units_of(cfg)  # serve.schedules names real suites: a usage error before anything starts
         self.log = Log(opts.log_format or cfg.model.serve.log_format)
         self.store = app.open_store(cfg, opts.store)
-        self.sched = Scheduler(cfg, self.store, log=self.log)
+        self.sched = Scheduler(cfg, self.store, log=self.log, once=opts.once)
         self.url = ""
         self.metrics_note = ""
 
@@ -77,6 +91,7 @@ class Daemon:
         loop.add_signal_handler(signal.SIGHUP, self._on_hup)
         tasks: list[asyncio.Task[Any]] = []
         server = None
+        drained = True
         try:
             if self.opts.web and not self.opts.once:
                 server = await self._start_web(tasks)
@@ -86,10 +101,12 @@ class Daemon:
                           f"{self.store.db.safe_url}; instance {self.sched.owner}{web}",
                           instance=self.sched.owner, url=self.url or None)
             await self._loop()
+            if self.opts.once:
+                await self._finish_once()
             inflight = len(set(self.sched.inflight.values()))
             if inflight:
                 self.log.info(f"stopping: waiting for {inflight} run(s) in flight")
-            await self.sched.drain(self.cfg.model.serve.drain_timeout)
+            drained = await self.sched.drain(self.cfg.model.serve.drain_timeout)
         finally:
             self.stop.set()
             if server is not None:
@@ -97,12 +114,27 @@ class Daemon:
             for t in tasks:
                 with contextlib.suppress(Exception):
                     await asyncio.wait_for(t, timeout=5)
+            if not drained:
+                self.sched.abandon()
             self.sched.close()
             self.store.close()
             for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
                 loop.remove_signal_handler(sig)
+        if not drained and self.exit_when_abandoned:
+            self.log.info("stopped (abandoned the runs still in flight; the next process retries them)")
+            exit_now(0)
         self.log.info("stopped")
         return 0
+
+    async def _finish_once(self) -> None:
+        """`--once` waits for what it started (each unit has its own timeout); a signal turns the
+        wait into the usual drain, bounded by ``serve.drain_timeout``."""
+        while self.sched.inflight and not self.stop.is_set():
+            self.wake.clear()
+            waiters = {*set(self.sched.inflight.values()), asyncio.ensure_future(self.wake.wait())}
+            _, pending = await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+            for w in pending - set(self.sched.inflight.values()):
+                w.cancel()
 
     async def _loop(self) -> None:
         while not self.stop.is_set():

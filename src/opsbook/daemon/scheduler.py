@@ -75,8 +75,10 @@ def optional(module: str) -> ModuleType | None:
 
 class Scheduler:
     def __init__(self, cfg: Config, store: Store, *, log: Log | None = None, owner: str | None = None,
-                 clock: Callable[[], datetime] = utcnow, rng: random.Random | None = None) -> None:
+                 clock: Callable[[], datetime] = utcnow, rng: random.Random | None = None,
+                 once: bool = False) -> None:
         self.store = store
+        self.once = once  # `serve --once`: a unit that never ran is due now, jobs and checks alike
         self.log = log or Log()
         self.owner = owner or leases.new_instance_id()
         self.clock = clock
@@ -102,6 +104,9 @@ class Scheduler:
         tz = cfg.model.serve.timezone
         rows = []
         for u in units:
+            if self.once:  # no jitter, no waiting for a cron time: one pass runs whatever never ran
+                rows.append((u, now, now))
+                continue
             slot = first_slot(u, now, tz)
             delay = jitter(u, slot, cfg.model.serve, self.rng)
             if u.every is not None:  # a fresh start spreads first runs over a second, not over the full jitter
@@ -341,6 +346,17 @@ class Scheduler:
                 return False
         self.flush()
         return True
+
+    def abandon(self) -> None:
+        """Give up the work still running after the drain timeout: drop this process's leases and
+        outbox claims so the next process retries it at once instead of when they expire."""
+        try:
+            leases.release(self.store, self.owner)
+            from ..notify import outbox, pipeline
+
+            outbox.release(self.store, pipeline.worker_id())
+        except Exception as e:  # the store is down: the leases and claims expire on their own
+            self.log.warn(f"could not release this instance's leases: {error_dict(e)['message']}")
 
     def close(self) -> None:
         try:

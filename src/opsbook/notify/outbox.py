@@ -142,6 +142,15 @@ def failed(store: Store, row: OutboxRow, worker: str, error: dict[str, Any], now
         _receiver_status(tx, row.receiver, now, None, error)
 
 
+def release(store: Store, worker: str) -> int:
+    """Drop this worker's claims on pending rows (a process abandoning its sends at exit): the
+    next sender takes them at once. Returns the rows released."""
+    with store.db.transaction() as tx:
+        cur = tx.execute("UPDATE notify_outbox SET claimed_by = NULL, claimed_until = NULL "
+                         "WHERE claimed_by = ? AND status = ?", (worker, PENDING))
+        return int(cur.rowcount)
+
+
 def retry(store: Store, row_id: int, now: datetime) -> bool:
     """Put a dead row back in the queue (after fixing the receiver); True when it was dead."""
     db = store.db

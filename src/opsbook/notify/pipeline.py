@@ -13,8 +13,12 @@ from __future__ import annotations
 
 import hashlib
 import os
+import queue
 import random
 import socket
+import threading
+import time
+from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -29,7 +33,7 @@ from ..store.store import Store
 from . import groups as groups_mod
 from . import outbox, silences
 from .inhibit import inhibited
-from .receivers.base import SendContext
+from .receivers.base import Deadline, SendContext
 from .receivers.registry import SENDERS
 from .render import title_text
 from .routing import RouteNode, group_key, routes_for
@@ -208,6 +212,16 @@ def _step(cfg: Config, tx: Any, key: str, w: _Wanted | None, now: datetime) -> d
 _WORKER = f"{socket.gethostname()}:{os.getpid()}"
 
 
+def worker_id() -> str:
+    """Who claims outbox rows in this process (host:pid)."""
+    return _WORKER
+
+
+DEFAULT_DEADLINE = 10.0  # seconds, for a receiver kind without ``timeout:``
+CLAIM_MARGIN = 5.0  # a claim outlives its attempt's deadline by this much
+ABANDON_GRACE = 1.0  # a sender that cannot be interrupted (apprise) is left behind this long after its deadline
+
+
 def backoff(attempts: int, initial: float, cap: float, retry_after: float | None, rng: random.Random) -> float:
     """Seconds until the next attempt: doubling from initial, capped, with jitter (so many rows
     failing together do not retry together); at least what Retry-After asked for."""
@@ -216,8 +230,20 @@ def backoff(attempts: int, initial: float, cap: float, retry_after: float | None
     return float(max(delay, retry_after or 0.0))
 
 
+def attempt_deadline(cfg: Config, receiver: str) -> float:
+    """Seconds one delivery attempt to this receiver may take in total: its ``timeout:``."""
+    rcv = cfg.model.notify.receivers.get(receiver)
+    return float(getattr(rcv.spec, "timeout", DEFAULT_DEADLINE)) if rcv else DEFAULT_DEADLINE
+
+
+def claim_ttl(cfg: Config, receiver: str) -> float:
+    """How long a claim on a row holds: the attempt's deadline and a margin. A process that dies
+    (or abandons the attempt) mid-send leaves the row to the next sender soon after."""
+    return attempt_deadline(cfg, receiver) + CLAIM_MARGIN
+
+
 def send_one(cfg: Config, name: str, payload_doc: dict[str, Any], now: datetime,
-             http: httpx.Client | None = None) -> dict[str, Any]:
+             http: httpx.Client | None = None, deadline: Deadline | None = None) -> dict[str, Any]:
     """Send one stored notification through a named receiver now: a receipt, or DeliveryError."""
     rcv = cfg.model.notify.receivers.get(name)
     if rcv is None:
@@ -225,8 +251,10 @@ def send_one(cfg: Config, name: str, payload_doc: dict[str, Any], now: datetime,
                             hint=f"configured: {', '.join(cfg.model.notify.receivers) or '(none)'}")
     own = http is None
     client = http or httpx.Client()
+    own_deadline = deadline is None  # `opsbook notify test` too: one total deadline per attempt
+    deadline = deadline or Deadline(attempt_deadline(cfg, name))
     try:
-        ctx = SendContext(name, cfg.base_dir, now, client, cfg.model.notify.external_url)
+        ctx = SendContext(name, cfg.base_dir, now, client, cfg.model.notify.external_url, deadline)
         try:
             return SENDERS[rcv.kind](rcv.spec, payload_doc, ctx)
         except DeliveryError:
@@ -236,45 +264,144 @@ def send_one(cfg: Config, name: str, payload_doc: dict[str, Any], now: datetime,
         except OpsbookError as e:
             raise DeliveryError(f"{rcv.kind} {name}: {e.message}", hint=e.hint, retryable=e.retryable) from None
     finally:
+        if own_deadline:
+            deadline.close()
         if own:
             client.close()
 
 
+@dataclass
+class _Attempt:
+    row: outbox.OutboxRow
+    deadline: Deadline
+    give_up_at: float  # monotonic: past this, a sender that ignored its deadline is left behind
+
+
+class _Pass:
+    """One delivery pass. Rows go out in one lane per receiver, lanes in parallel (each attempt
+    in its own daemon thread, so a stuck one never keeps the process alive); a lane sends its
+    rows one at a time, and the outbox hands out only the oldest pending row of each (group,
+    receiver), so a resolve never overtakes its trigger. Every attempt has a total deadline. A
+    lane whose attempt failed (a receiver that is down or hung) stops for this pass, and no lane
+    starts an attempt after the pass budget (the longest deadline): a slow receiver delays only
+    its own notifications, and a pass ends within about two deadlines. Only this thread touches
+    the store."""
+
+    def __init__(self, cfg: Config, store: Store, now: datetime, worker: str, rng: random.Random,
+                 http: httpx.Client) -> None:
+        self.cfg, self.store, self.now, self.worker, self.rng, self.http = cfg, store, now, worker, rng, http
+        self.policy = cfg.model.notify.delivery
+        self.summary: dict[str, Any] = {"delivered": 0, "failed": 0, "dead": 0, "errors": []}
+        self.lanes: dict[str, deque[outbox.OutboxRow]] = {}
+        self.tried: set[int] = set()
+        self.stopped: set[str] = set()
+        self.running: dict[str, _Attempt] = {}  # receiver -> its attempt in flight
+        self.results: queue.Queue[tuple[int, dict[str, Any] | DeliveryError]] = queue.Queue()
+        self.started = time.monotonic()
+        self.budget = max([attempt_deadline(cfg, n) for n in cfg.model.notify.receivers] or [DEFAULT_DEADLINE])
+
+    def run(self, first: list[outbox.OutboxRow]) -> dict[str, Any]:
+        self._queue(first)
+        while True:
+            self._start_idle_lanes()
+            if not self.running:
+                if not self._may_start() or not self._queue(outbox.due(self.store, self.now, self.policy.batch)):
+                    break
+                continue
+            self._collect()
+        return self.summary
+
+    def _may_start(self) -> bool:
+        return len(self.tried) < self.policy.batch and time.monotonic() - self.started < self.budget
+
+    def _queue(self, rows: list[outbox.OutboxRow]) -> bool:
+        """Add rows not yet tried to their receivers' lanes; True when any was added."""
+        queued = {r.id for lane in self.lanes.values() for r in lane}
+        added = False
+        for r in rows:
+            if r.id not in self.tried and r.id not in queued and r.receiver not in self.stopped:
+                self.lanes.setdefault(r.receiver, deque()).append(r)
+                added = True
+        return added
+
+    def _start_idle_lanes(self) -> None:
+        for name, lane in self.lanes.items():
+            while lane and name not in self.running and self._may_start():
+                row = lane.popleft()
+                self.tried.add(row.id)
+                if outbox.claim(self.store, row.id, self.worker, self.now, claim_ttl(self.cfg, name)):
+                    self._start(row)
+                # else another sender has it: try the lane's next row
+
+    def _start(self, row: outbox.OutboxRow) -> None:
+        seconds = attempt_deadline(self.cfg, row.receiver)
+        deadline = Deadline(seconds)
+        self.running[row.receiver] = _Attempt(row, deadline, time.monotonic() + seconds + ABANDON_GRACE)
+
+        def attempt() -> None:
+            outcome: dict[str, Any] | DeliveryError
+            try:
+                outcome = send_one(self.cfg, row.receiver, row.payload, self.now, self.http, deadline)
+            except DeliveryError as e:
+                outcome = e
+            except Exception as e:  # a bug in a sender is that row's failure, not the pass's
+                outcome = DeliveryError(f"{row.receiver}: {type(e).__name__}: {e}", retryable=True)
+            finally:
+                deadline.close()
+            self.results.put((row.id, outcome))
+
+        threading.Thread(target=attempt, name=f"deliver-{row.receiver}", daemon=True).start()
+
+    def _collect(self) -> None:
+        """Wait for the next attempt to end; leave behind the ones past their deadline."""
+        wait = min(a.give_up_at for a in self.running.values()) - time.monotonic()
+        try:
+            row_id, outcome = self.results.get(timeout=max(0.0, wait))
+        except queue.Empty:
+            for name, a in list(self.running.items()):
+                if time.monotonic() >= a.give_up_at:
+                    del self.running[name]
+                    rcv = self.cfg.model.notify.receivers.get(name)
+                    self._failed(a.row, DeliveryError(
+                        f"{rcv.kind if rcv else 'receiver'} {name}: no answer within {a.deadline.seconds:g}s",
+                        retryable=True, hint="the receiver is slow or hung; opsbook retries with backoff"))
+            return
+        found = next((a for a in self.running.values() if a.row.id == row_id), None)
+        if found is None:
+            return  # an attempt already given up on finished after all: its row was recorded as failed
+        a = found
+        del self.running[a.row.receiver]
+        if isinstance(outcome, DeliveryError):
+            self._failed(a.row, outcome)
+            return
+        outbox.delivered(self.store, a.row, self.worker, outcome, self.now)
+        self.summary["delivered"] += 1
+        if not self.lanes.get(a.row.receiver) and self._may_start():
+            # the next row of a group becomes due once this one is out: keep the lane going
+            self._queue([r for r in outbox.due(self.store, self.now, self.policy.batch)
+                         if r.receiver == a.row.receiver])
+
+    def _failed(self, row: outbox.OutboxRow, e: DeliveryError) -> None:
+        policy = self.policy
+        too_old = (self.now - row.created_at).total_seconds() >= policy.max_age
+        retry_at = None
+        if e.retryable and not too_old:
+            retry_at = self.now + timedelta(seconds=backoff(row.attempts + 1, policy.initial_backoff,
+                                                            policy.max_backoff, e.retry_after, self.rng))
+        outbox.failed(self.store, row, self.worker, e.to_dict(), self.now, retry_at)
+        self.summary["failed" if retry_at else "dead"] += 1
+        self.summary["errors"].append({"id": row.id, "receiver": row.receiver, **e.to_dict()})
+        if e.retryable:  # down, hung or throttling: its other rows wait for the next pass
+            self.stopped.add(row.receiver)
+            self.lanes.pop(row.receiver, None)
+
+
 def deliver_due(cfg: Config, store: Store, now: datetime, *, worker: str | None = None,
                 rng: random.Random | None = None) -> dict[str, Any]:
-    """Deliver outbox rows whose next attempt is due. Returns a summary."""
-    policy = cfg.model.notify.delivery
-    worker = worker or _WORKER
-    rng = rng or random.Random()
-    summary: dict[str, Any] = {"delivered": 0, "failed": 0, "dead": 0, "errors": []}
-    tried: set[int] = set()
-    first = outbox.due(store, now, policy.batch)
+    """Deliver outbox rows whose next attempt is due (see ``_Pass``). Returns a summary."""
+    first = outbox.due(store, now, cfg.model.notify.delivery.batch)
     if not first:
-        return summary  # the common case: no HTTP client (an SSL context costs ~50 ms) for nothing
-    with httpx.Client() as http:
-        while len(tried) < policy.batch:
-            batch = [r for r in (first or outbox.due(store, now, policy.batch)) if r.id not in tried]
-            first = []
-            if not batch:
-                break
-            for row in batch[: policy.batch - len(tried)]:
-                tried.add(row.id)
-                rcv = cfg.model.notify.receivers.get(row.receiver)
-                ttl = (getattr(rcv.spec, "timeout", 10.0) if rcv else 10.0) * 2 + 30
-                if not outbox.claim(store, row.id, worker, now, ttl):
-                    continue  # another sender has it
-                try:
-                    receipt = send_one(cfg, row.receiver, row.payload, now, http)
-                except DeliveryError as e:
-                    too_old = (now - row.created_at).total_seconds() >= policy.max_age
-                    retry_at = None
-                    if e.retryable and not too_old:
-                        retry_at = now + timedelta(seconds=backoff(row.attempts + 1, policy.initial_backoff,
-                                                                   policy.max_backoff, e.retry_after, rng))
-                    outbox.failed(store, row, worker, e.to_dict(), now, retry_at)
-                    summary["failed" if retry_at else "dead"] += 1
-                    summary["errors"].append({"id": row.id, "receiver": row.receiver, **e.to_dict()})
-                    continue
-                outbox.delivered(store, row, worker, receipt, now)
-                summary["delivered"] += 1
-    return summary
+        return {"delivered": 0, "failed": 0, "dead": 0, "errors": []}  # no HTTP client (~50 ms) for nothing
+    # no idle connections: each attempt opens its own, so its deadline can shut that socket down
+    with httpx.Client(limits=httpx.Limits(max_keepalive_connections=0)) as http:
+        return _Pass(cfg, store, now, worker or _WORKER, rng or random.Random(), http).run(first)

@@ -243,6 +243,7 @@ def rollup_and_prune(store: Store, cfg: Any, now: datetime, max_buckets: int = 1
         rolled[level] = _roll_level(store, level, min(limit, cutoff), max_buckets)
     wms = watermarks(store)
     pruned = prune(store, ret, now, wms, keep_raw=slo_raw_needs(cfg))
+    pruned.update(prune_growth(store, ret, now))
     return {
         "schema": "opsbook.rollup/1",
         "rolled": rolled,
@@ -305,6 +306,42 @@ def prune(store: Store, ret: Retention, now: datetime, wms: dict[str, datetime |
             b = bound(keep, absorbed_by)
             out[level] = 0 if b is None else tx.execute(
                 "DELETE FROM check_rollups WHERE level = ? AND bucket < ?", (level, db.ts(b))).rowcount
+    return out
+
+
+def prune_growth(store: Store, ret: Retention, now: datetime) -> dict[str, int]:
+    """Prune every other table that grows with time or traffic (``retention:`` runs, pings, audit,
+    outbox, outbox_dead, flips; None keeps all). What a reader needs to judge the present stays
+    whatever its age: each heartbeat's last ping and last success, each job's last ``runs_keep``
+    runs and its last successful run, and every notification still pending."""
+    db = store.db
+    out: dict[str, int] = {}
+
+    def before(keep: float | None) -> Any:
+        return None if keep is None else db.ts(now - timedelta(seconds=keep))
+
+    with db.transaction() as tx:
+        def delete(key: str, keep: float | None, sql: str, *params: Any) -> None:
+            cutoff = before(keep)
+            out[key] = 0 if cutoff is None else int(tx.execute(sql, (cutoff, *params)).rowcount)
+
+        delete("runs", ret.runs,
+               "DELETE FROM runs WHERE started_at < ? AND id NOT IN (SELECT id FROM (SELECT id, row_number() OVER "
+               "(PARTITION BY kind, name, env ORDER BY started_at DESC, id DESC) AS n FROM runs) newest WHERE n <= ?) "
+               "AND id NOT IN (SELECT max(id) FROM runs WHERE ok = ? GROUP BY kind, name, env)",
+               ret.runs_keep, True)
+        delete("pings", ret.pings,
+               "DELETE FROM heartbeat_pings WHERE at < ? "
+               "AND id NOT IN (SELECT max(id) FROM heartbeat_pings GROUP BY name, env) "
+               "AND id NOT IN (SELECT max(id) FROM heartbeat_pings WHERE signal = ? GROUP BY name, env)", "success")
+        delete("audit", ret.audit, "DELETE FROM api_audit WHERE at < ?")
+        delete("outbox", ret.outbox, "DELETE FROM notify_outbox WHERE delivered_at < ? AND status = ?", "delivered")
+        delete("outbox_dead", ret.outbox_dead,
+               "DELETE FROM notify_outbox WHERE COALESCE(last_error_at, created_at) < ? AND status = ?", "dead")
+        delete("flips", ret.flips, "DELETE FROM check_flips WHERE at < ?")
+        cutoff = before(ret.flips)
+        if cutoff is not None:
+            out["flips"] += int(tx.execute("DELETE FROM alert_transitions WHERE at < ?", (cutoff,)).rowcount)
     return out
 
 

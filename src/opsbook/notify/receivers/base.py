@@ -7,15 +7,70 @@ connections) or false (other 4xx). Secrets are revealed here, at send time, and 
 
 from __future__ import annotations
 
+import contextlib
+import socket
+import threading
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from pathlib import Path
+from typing import Any
 
 import httpx
 
 from ...config.secrets import redactor
 from ...errors import DeliveryError
+
+
+class Deadline:
+    """A total deadline for one delivery attempt (connect, send, the whole answer).
+
+    httpx's timeouts are per operation: a receiver that accepts and drips one byte a second
+    never trips a 10 s read timeout. When the deadline passes, the sockets this attempt opened
+    are shut down, which wakes a read blocked on them; ``post`` then reports a timeout. It is
+    handed to httpx as the ``trace`` extension, so it sees each new connection's socket (the
+    delivery client keeps no idle connections, so every attempt opens its own).
+    """
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.at = time.monotonic() + seconds
+        self.expired = False
+        self._lock = threading.Lock()
+        self._socks: list[socket.socket] = []
+        self._timer = threading.Timer(max(0.0, seconds), self._expire)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def remaining(self) -> float:
+        return max(0.0, self.at - time.monotonic())
+
+    def trace(self, event: str, info: dict[str, Any]) -> None:
+        stream: Any = info.get("return_value") if event.endswith(".complete") else None
+        sock = stream.get_extra_info("socket") if hasattr(stream, "get_extra_info") else None
+        if not isinstance(sock, socket.socket):
+            return
+        with self._lock:
+            self._socks.append(sock)
+            late = self.expired
+        if late:
+            _shut(sock)
+
+    def _expire(self) -> None:
+        with self._lock:
+            self.expired = True
+            socks = list(self._socks)
+        for s in socks:
+            _shut(s)
+
+    def close(self) -> None:
+        self._timer.cancel()
+
+
+def _shut(sock: socket.socket) -> None:
+    with contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_RDWR)
 
 
 @dataclass
@@ -25,6 +80,7 @@ class SendContext:
     now: datetime
     http: httpx.Client
     external_url: str | None = None
+    deadline: Deadline | None = None  # the attempt's total deadline (the outbox sets one)
 
 
 def retry_after(value: str | None, now: datetime) -> float | None:
@@ -68,13 +124,20 @@ def classify(resp: httpx.Response, what: str, now: datetime) -> None:
 
 def post(ctx: SendContext, url: str, what: str, *, content: bytes, headers: dict[str, str],
          timeout: float) -> httpx.Response:
-    """POST, turning transport errors into retryable DeliveryErrors that name no secret."""
+    """POST, turning transport errors into retryable DeliveryErrors that name no secret. With
+    ``ctx.deadline`` the whole exchange ends by it, however slowly the receiver answers."""
+    dl = ctx.deadline
+    extensions = {"trace": dl.trace} if dl is not None else None
+    limit = min(timeout, dl.remaining()) if dl is not None else timeout
     try:
-        resp = ctx.http.post(url, content=content, headers=headers, timeout=timeout)
-    except httpx.TimeoutException:
-        raise DeliveryError(f"{what}: timed out after {timeout:g}s", retryable=True,
-                            hint="the receiver is slow or unreachable; opsbook retries with backoff") from None
+        if dl is not None and dl.expired:
+            raise httpx.TimeoutException("deadline passed before sending")
+        resp = ctx.http.post(url, content=content, headers=headers, timeout=limit, extensions=extensions)
     except httpx.HTTPError as e:
+        if isinstance(e, httpx.TimeoutException) or (dl is not None and dl.expired):
+            took = dl.seconds if dl is not None else timeout
+            raise DeliveryError(f"{what}: timed out after {took:g}s", retryable=True,
+                                hint="the receiver is slow or unreachable; opsbook retries with backoff") from None
         raise DeliveryError(f"{what}: {type(e).__name__}: {redactor.text(str(e))}", retryable=True,
                             hint="cannot reach the receiver; opsbook retries with backoff") from None
     classify(resp, what, ctx.now)
