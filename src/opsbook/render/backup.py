@@ -43,9 +43,13 @@ def render_catalog(console: Console, doc: dict[str, Any]) -> None:
         t.add_row(b["id"], b["created_at"][:19].replace("T", " "), human_size(b["size"]), str(b["tables"]),
                   str(b["rows"]), "age" if b["encrypted"] else "no")
     console.print(t)
-    if doc["ignored"]:
-        console.print(f"[dim]{len(doc['ignored'])} incomplete or unreadable id(s) ignored: "
-                      f"{escape(', '.join(doc['ignored']))}[/]")
+    invalid = {i["id"]: i["error"] for i in doc.get("invalid", [])}
+    for bid, why in invalid.items():
+        console.print(f"[red]✗ {escape(bid)}: unusable, its manifest is rejected: {escape(why)}[/]")
+    incomplete = [i for i in doc["ignored"] if i not in invalid]
+    if incomplete:
+        console.print(f"[dim]{len(incomplete)} incomplete id(s) ignored (no manifest): "
+                      f"{escape(', '.join(incomplete))}[/]")
     if not doc["backups"]:
         console.print("no backups yet")
 

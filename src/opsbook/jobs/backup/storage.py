@@ -18,11 +18,13 @@ from typing import IO, TYPE_CHECKING, Any, Protocol, TypeVar
 from ...config.resources import S3Resource
 from ...config.secrets import reveal
 from ...errors import CouldNotRun
+from .manifest import MAX_MANIFEST_BYTES, inside
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
 MANIFEST = "manifest.json"
+MANIFEST_CAP = MAX_MANIFEST_BYTES + 1  # read no more than this, so a huge "manifest" is refused, not read
 CHUNK = 1 << 20
 T = TypeVar("T")
 
@@ -120,20 +122,29 @@ class LocalStorage:
 
     def read_manifest(self, bid: str) -> bytes | None:
         try:
-            return (self.root / bid / MANIFEST).read_bytes()
+            with open(self.root / bid / MANIFEST, "rb") as f:
+                return f.read(MANIFEST_CAP)
         except OSError:
             return None
 
-    def open_object(self, bid: str, obj: str) -> IO[bytes]:
+    def _object(self, bid: str, obj: str) -> Path:
+        """``<root>/<id>/<obj>``, refusing a name that leads out of the backup's directory."""
         try:
-            return open(self.root / bid / obj, "rb")
+            return inside(self.root / bid, obj)
+        except ValueError as e:
+            raise StorageError(f"refusing to read object {obj!r} of {bid}: {e}", retryable=False) from None
+
+    def open_object(self, bid: str, obj: str) -> IO[bytes]:
+        path = self._object(bid, obj)
+        try:
+            return open(path, "rb")
         except OSError as e:
             raise StorageError(f"cannot read {self.where(bid, obj)}: {e.strerror}", retryable=False) from None
 
     def object_size(self, bid: str, obj: str) -> int:
         try:
-            return (self.root / bid / obj).stat().st_size
-        except OSError:
+            return self._object(bid, obj).stat().st_size
+        except (OSError, StorageError):
             return -1
 
     def delete(self, bid: str) -> None:
@@ -253,7 +264,11 @@ class S3Storage:
 
         def get() -> bytes | None:
             try:
-                body: bytes = self.client().get_object(Bucket=self.bucket, Key=self._key(bid, MANIFEST))["Body"].read()
+                stream = self.client().get_object(Bucket=self.bucket, Key=self._key(bid, MANIFEST))["Body"]
+                try:
+                    body: bytes = stream.read(MANIFEST_CAP)
+                finally:
+                    stream.close()
                 return body
             except bx.ClientError as e:
                 if str(e.response.get("Error", {}).get("Code")) in ("NoSuchKey", "404"):
