@@ -6,9 +6,18 @@ The bucket is a trust boundary: these tests play the attacker against a real S3-
 
 from __future__ import annotations
 
+import asyncio
+import io
 import json
 import os
+import random
+import shutil
+import signal
 import sqlite3
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -17,10 +26,16 @@ import pytest
 from backuputil import write_config
 from clirun import opsbook
 from opsbook.app import load
+from opsbook.daemon import leases
+from opsbook.daemon.log import Log
+from opsbook.daemon.scheduler import Scheduler
 from opsbook.jobs.backup.catalog import read_catalog
 from opsbook.jobs.backup.manifest import Manifest, inside
 from opsbook.jobs.backup.pipeline import run_backup
+from opsbook.jobs.backup.prune import prune
 from opsbook.jobs.backup.storage import storage_for
+from opsbook.store import Store
+from pgutil import scratch_database
 from s3util import client, resource_yaml, scratch_bucket
 
 
@@ -82,7 +97,18 @@ def test_a_tampered_manifest_writes_nothing_outside_the_workdir(tmp_path: Path, 
         cfg = s3_config(tmp_path, moto, bucket)
         bid = run_backup(load(cfg), "nightly").manifest.id
         tamper(moto, bucket, bid, name, **changes)
+        v = opsbook("backup", "verify", "nightly", "-c", str(cfg), env=env)
+        d = opsbook("drill", "run", "nightly-drill", "--no-report", "-c", str(cfg), env=env)
+        assert not outside.exists()
+        assert files_under(wd) == []  # nothing escaped into it, and every work directory was removed
+        assert not (tmp_path / "escaped").exists() and not (tmp_path / "escaped.zst").exists()
 
+        assert v.code == 1, v.text
+        assert f"backup {bid} of nightly is unusable" in v.text and "Traceback" not in v.text
+        assert d.code == 1, d.text
+        assert "unusable" in d.text and "Traceback" not in d.text
+        by_id = opsbook("backup", "verify", "nightly", bid[:10], "-c", str(cfg), env=env)
+        assert by_id.code == 1 and "unusable" in by_id.text
         listed = opsbook("backup", "list", "nightly", "--json", "-c", str(cfg), env=env)
         assert listed.code == 0, listed.text
         assert listed.json["count"] == 0 and listed.json["ignored"] == [bid]
@@ -90,18 +116,6 @@ def test_a_tampered_manifest_writes_nothing_outside_the_workdir(tmp_path: Path, 
         assert "object name" in listed.json["invalid"][0]["error"]
         shown = opsbook("backup", "list", "nightly", "-c", str(cfg), env=env)
         assert f"{bid}: unusable" in shown.text
-
-        v = opsbook("backup", "verify", "nightly", "-c", str(cfg), env=env)
-        assert v.code == 1, v.text
-        assert f"backup {bid} of nightly is unusable" in v.text and "Traceback" not in v.text
-        by_id = opsbook("backup", "verify", "nightly", bid[:10], "-c", str(cfg), env=env)
-        assert by_id.code == 1 and "unusable" in by_id.text
-        d = opsbook("drill", "run", "nightly-drill", "--no-report", "-c", str(cfg), env=env)
-        assert d.code == 1, d.text
-        assert "unusable" in d.text and "Traceback" not in d.text
-    assert not outside.exists()
-    assert files_under(wd) == []  # nothing escaped into it, and every work directory was removed
-    assert not (tmp_path / "escaped").exists() and not (tmp_path / "escaped.zst").exists()
 
 
 def test_an_older_good_backup_stays_usable_by_id_beside_a_tampered_newer_one(tmp_path: Path, moto: str) -> None:
@@ -204,3 +218,139 @@ def test_resolved_paths_must_stay_inside_their_directory(tmp_path: Path) -> None
     for name in ("../x", "/etc/passwd", "link/passwd", ".", ""):
         with pytest.raises(ValueError, match="outside"):
             inside(tmp_path / "work", name)
+
+
+# --- leftovers of a killed run (.<id>.partial/) -------------------------------------------------
+
+def local_config(tmp: Path, extra: str = "") -> Path:
+    make_db(tmp / "app.db")
+    return write_config(tmp, f"""
+resources:
+  app-db: {{kind: sqlite, path: ./app.db}}
+backups:
+  nightly: {{source: app-db, path: ./backups, timeout: 1h{extra}}}
+""")
+
+
+def leftover(root: Path, bid: str, last_write: float) -> Path:
+    """A ``.<id>.partial/`` as a kill -9 leaves it, last written at ``last_write``."""
+    d = root / f".{bid}.partial"
+    d.mkdir(parents=True)
+    (d / "db.sqlite.zst").write_bytes(b"half an object")
+    for p in (d / "db.sqlite.zst", d):
+        os.utime(p, (last_write, last_write))
+    return d
+
+
+def test_the_next_run_removes_partial_directories_older_than_the_timeout(tmp_path: Path) -> None:
+    cfg = load(local_config(tmp_path))
+    root = tmp_path / "backups" / "nightly"
+    now = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+    dead = leftover(root, "20261123T090000Z-dead", (now - timedelta(hours=2)).timestamp())
+    live = leftover(root, "20261123T115000Z-live", (now - timedelta(minutes=10)).timestamp())
+    os.utime(live, ((now - timedelta(hours=5)).timestamp(),) * 2)  # an old directory still being written
+    result = run_backup(cfg, "nightly", now=lambda: now)
+    assert result.partials_removed == [dead.name]
+    assert not dead.exists() and live.exists()
+    assert result.to_dict()["partials_removed"] == [dead.name]
+
+
+def test_prune_removes_partial_directories_older_than_the_timeout(tmp_path: Path) -> None:
+    cfg_path = local_config(tmp_path, ", keep: {last: 3}")
+    cfg = load(cfg_path)
+    root = tmp_path / "backups" / "nightly"
+    now = datetime.now(UTC)
+    dead = leftover(root, "20261123T090000Z-dead", (now - timedelta(hours=1, seconds=5)).timestamp())
+    fresh = leftover(root, "20261123T115000Z-live", now.timestamp())
+    dry = prune(cfg, "nightly", set(), now, dry_run=True)
+    assert dry["partials"] == [dead.name] and dead.exists()
+    r = opsbook("backup", "prune", "nightly", "--json", "-c", str(cfg_path))
+    assert r.code == 0, r.text
+    assert r.json["partials"] == [dead.name]
+    assert not dead.exists() and fresh.exists()
+
+
+HANGING_PG_DUMP = """#!/bin/sh
+# pg_dump that writes a little and then hangs, so the backup is caught mid-object
+if [ "$1" = "--version" ]; then echo "pg_dump (PostgreSQL) 16.0"; exit 0; fi
+printf 'PGDMP-partial'
+exec sleep 300
+"""
+
+
+def test_a_kill_9_mid_backup_leaves_a_partial_that_the_next_run_removes(tmp_path: Path) -> None:
+    fake = tmp_path / "pg_dump"
+    fake.write_text(HANGING_PG_DUMP)
+    fake.chmod(0o755)
+    with scratch_database("opsbook_bk_kill") as dsn:
+        cfg_path = write_config(tmp_path, f"""
+resources:
+  db: {{kind: postgres, dsn: "{dsn}"}}
+backups:
+  nightly: {{source: db, path: ./backups, pg_dump: {fake}, timeout: 10m}}
+""")
+        root = tmp_path / "backups" / "nightly"
+        p = subprocess.Popen([sys.executable, "-m", "opsbook", "backup", "run", "nightly", "-c", str(cfg_path)],
+                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                             start_new_session=True)
+        try:
+            deadline = time.monotonic() + 60
+            while not any(root.glob(".*.partial/*")) and time.monotonic() < deadline and p.poll() is None:
+                time.sleep(0.05)
+            assert any(root.glob(".*.partial/*")), "the backup never started writing"
+        finally:
+            os.killpg(p.pid, signal.SIGKILL)  # opsbook, pg_dump and zstd: nothing gets to clean up
+            p.wait()
+        partials = [d.name for d in root.glob(".*.partial")]
+        assert len(partials) == 1
+        fake.write_text(f"#!/bin/sh\nexec {shutil.which('pg_dump')} \"$@\"\n")  # a working pg_dump again
+        cfg = load(cfg_path)
+        soon = datetime.now(UTC) + timedelta(minutes=5)  # within the timeout: maybe still running
+        later = datetime.now(UTC) + timedelta(minutes=11)
+        assert run_backup(cfg, "nightly", now=lambda: soon).partials_removed == []
+        assert run_backup(cfg, "nightly", now=lambda: later).partials_removed == partials
+        assert list(root.glob(".*.partial")) == []
+        assert len(read_catalog(storage_for(cfg, "nightly"), "nightly").backups) == 2
+
+
+# --- the daemon applies keep: -------------------------------------------------------------------
+
+class Clock:
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def test_the_daemon_prunes_each_backup_after_its_successful_run(tmp_path: Path) -> None:
+    make_db(tmp_path / "app.db")
+    clock = Clock(datetime.now(UTC) + timedelta(days=1))  # ahead of the backups' real timestamps
+    cfg = load(write_config(tmp_path, """
+resources:
+  app-db: {kind: sqlite, path: ./app.db}
+backups:
+  nightly: {source: app-db, path: ./backups, schedule: "0 4 * * *", keep: {last: 2}}
+serve: {jitter: 0}
+"""))
+    store = Store.open(cfg.store_url())
+    s = Scheduler(cfg, store, log=Log(stream=io.StringIO()), clock=clock, rng=random.Random(7))
+
+    async def run_when_due() -> None:
+        row = next(r for r in leases.rows(store) if r.kind == "backup")
+        clock.now = row.next_due + timedelta(seconds=1)
+        await s.tick(clock.now)
+        await s.drain(60)
+
+    try:
+        for _ in range(3):
+            asyncio.run(run_when_due())
+        runs = store.runs("backup", limit=10)
+        assert len(runs) == 3 and all(r["ok"] for r in runs)
+        kept = [m.id for m in read_catalog(storage_for(cfg, "nightly"), "nightly").backups]
+        assert len(kept) == 2
+        prunes = store.runs("backup-prune", limit=10)
+        assert len(prunes) == 3 and all(r["ok"] for r in prunes)
+        assert prunes[0]["detail"]["kept"] == kept[::-1] and len(prunes[0]["detail"]["deleted"]) == 1
+    finally:
+        store.close()

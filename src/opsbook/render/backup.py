@@ -76,6 +76,9 @@ def render_prune(console: Console, doc: dict[str, Any]) -> None:
         t.add_row(dcs["id"], dcs["created_at"][:19].replace("T", " "), action, escape("; ".join(dcs["reasons"])))
     console.print(t)
     console.print(f"{len(doc['kept'])} kept, {len(doc['deleted'])} {verb}")
+    if doc.get("partials"):
+        console.print(f"partial directories of killed runs {'to remove' if doc['dry_run'] else 'removed'}: "
+                      f"{escape(', '.join(doc['partials']))}")
 
 
 def render_drill(console: Console, doc: dict[str, Any]) -> None:

@@ -62,6 +62,7 @@ class Storage(Protocol):
     def object_size(self, bid: str, obj: str) -> int: ...
     def delete(self, bid: str) -> None: ...
     def where(self, bid: str, obj: str = "") -> str: ...
+    def stale_partials(self, older_than: float, now: float, remove: bool) -> list[str]: ...
 
 
 class LocalStorage:
@@ -151,6 +152,31 @@ class LocalStorage:
         d = self.root / bid
         (d / MANIFEST).unlink(missing_ok=True)  # invisible first, then the objects
         shutil.rmtree(d, ignore_errors=True)
+
+    def stale_partials(self, older_than: float, now: float, remove: bool) -> list[str]:
+        """``.<id>.partial/`` directories nothing has written to for ``older_than`` seconds before
+        ``now`` (a Unix time): what a ``kill -9`` leaves. A run still writing touches its files, so
+        it is never taken for dead; with ``remove`` they are deleted."""
+        if not self.root.is_dir():
+            return []
+        stale = []
+        for d in sorted(self.root.glob(".*.partial")):
+            last = _last_write(d)
+            if last is not None and now - last > older_than:
+                stale.append(d.name)
+                if remove:
+                    shutil.rmtree(d, ignore_errors=True)
+        return stale
+
+
+def _last_write(d: Path) -> float | None:
+    """The newest mtime of ``d`` and everything in it (None: not a directory, or gone meanwhile)."""
+    try:
+        if d.is_symlink() or not d.is_dir():
+            return None
+        return max([d.stat().st_mtime, *(p.lstat().st_mtime for p in d.rglob("*"))])
+    except OSError:
+        return None
 
 
 class S3Storage:
@@ -294,6 +320,12 @@ class S3Storage:
         c = self.client()
         self._call("deleting from", lambda: c.delete_object(Bucket=self.bucket, Key=self._key(bid, MANIFEST)))
         self._call("deleting from", lambda: self._delete_prefix(self._key(bid, "")))
+
+    def stale_partials(self, older_than: float, now: float, remove: bool) -> list[str]:
+        """S3 keeps no partial directory: a failed run aborts its upload, and what a ``kill -9``
+        leaves (an incomplete multipart upload) is for the bucket's AbortIncompleteMultipartUpload
+        lifecycle rule."""
+        return []
 
 
 def _norm(prefix: str) -> str:
