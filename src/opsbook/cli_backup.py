@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import signal
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -130,23 +129,16 @@ def backup_verify(ctx: Ctx, name: str, backup_id: str | None, identity: str | No
 
 def _verified_ids(ctx: Ctx, cfg: Config, backup: str) -> set[str]:
     """Backup ids that a passing drill restored, from the store."""
+    from .jobs.backup.prune import verified_ids
+
     try:
         store = app.open_store(cfg, ctx.store_override)
     except OpsbookError as e:
         err.print(f"warning: cannot read drill runs ({e.message}); only the newest backup is protected",
                   markup=False)
         return set()
-    try:
-        out = set()
-        for run in store.runs("drill", limit=10000):
-            detail = run.get("detail") or {}
-            if isinstance(detail, str):
-                detail = json.loads(detail)
-            if run.get("ok") and detail.get("backup") == backup and detail.get("backup_id"):
-                out.add(detail["backup_id"])
-        return out
-    finally:
-        store.close()
+    with store:
+        return verified_ids(store, backup)
 
 
 @backup_group.command("prune")
@@ -155,30 +147,15 @@ def _verified_ids(ctx: Ctx, cfg: Config, backup: str) -> set[str]:
 @common
 def backup_prune(ctx: Ctx, name: str, dry_run: bool) -> int:
     """Apply keep: {last, daily, weekly, monthly}; never deletes the newest good or drill-verified backup."""
-    from .jobs.backup.catalog import read_catalog
     from .jobs.backup.pipeline import backup_spec
-    from .jobs.backup.retention import SCHEMA, Item, plan
-    from .jobs.backup.storage import storage_for
+    from .jobs.backup.prune import prune
 
     cfg = ctx.config
     spec = backup_spec(cfg, name)
     if spec.keep is None:
         raise UsageError(f"backups.{name} has no keep: policy",
                          hint="add keep: {last: 7, daily: 7, weekly: 4, monthly: 12}")
-    storage = storage_for(cfg, name)
-    catalog = read_catalog(storage, name)
-    verified = _verified_ids(ctx, cfg, name)
-    decisions = plan([Item(m.id, m.created) for m in catalog.backups], datetime.now(UTC), spec.keep, verified)
-    deleted = []
-    if not dry_run:
-        for dcs in decisions:
-            if not dcs.keep:
-                storage.delete(dcs.id)
-                deleted.append(dcs.id)
-    doc = {"schema": SCHEMA, "ok": True, "name": name, "dry_run": dry_run, "location": storage.location,
-           "verified": sorted(verified), "kept": [d.id for d in decisions if d.keep],
-           "deleted": deleted if not dry_run else [d.id for d in decisions if not d.keep],
-           "decisions": [d.to_dict() for d in decisions]}
+    doc = prune(cfg, name, _verified_ids(ctx, cfg, name), datetime.now(UTC), dry_run)
     if not dry_run:
         record_run(ctx, cfg, "backup-prune", name, True, doc)
     if ctx.json:

@@ -97,7 +97,25 @@ def run_backup(cfg: Config, store: Store, name: str, started: datetime) -> dict[
         raise
     doc = result.to_dict()
     _record(cfg, store, "backup", name, True, doc, started)
-    return _with_status(doc, "backup", name, True, "pass")
+    out = _with_status(doc, "backup", name, True, "pass")
+    if cfg.model.backups[name].keep is not None:
+        out["prune"] = prune_after_backup(cfg, store, name, started)
+    return out
+
+
+def prune_after_backup(cfg: Config, store: Store, name: str, now: datetime) -> dict[str, Any]:
+    """The daemon applies ``keep:`` after each successful backup, recorded as ``backup prune`` records
+    it. A failed prune is recorded and returned, and does not make the backup a failure."""
+    from .jobs.backup.prune import prune, verified_ids
+
+    try:
+        doc = prune(cfg, name, verified_ids(store, name), now, dry_run=False)
+    except OpsbookError as e:
+        doc = {"schema": "opsbook.backup-prune/1", "ok": False, "name": name, "error": e.to_dict()}
+        _record(cfg, store, "backup-prune", name, False, doc, now, "error")
+        return doc
+    _record(cfg, store, "backup-prune", name, True, doc, now)
+    return doc
 
 
 def run_drill(cfg: Config, store: Store, name: str, started: datetime,

@@ -35,8 +35,8 @@ from ..config.secrets import SecretRef, redactor, reveal
 from ..errors import CouldNotRun, OpsbookError, UsageError
 from .backup.catalog import read_catalog
 from .backup.cluster import ThrowawayCluster
-from .backup.fetch import fetch, to_file, unpack, workdir_for
-from .backup.manifest import Manifest, dump_file_name
+from .backup.fetch import dump_file_path, fetch, to_file, unpack, workdir_for
+from .backup.manifest import Manifest
 from .backup.sqlite_source import sqlite_tables
 from .backup.storage import storage_for
 from .backup.tools import BackupFailed, find, libpq_args, stderr_tail, with_dbname
@@ -248,7 +248,7 @@ def _fetch_and_unpack_directory(storage: Any, m: Manifest, work: Path, ident: st
             path = fetch(storage, m, obj, work)
         try:
             with clock.phase("decrypt_decompress"):
-                unpack(path, obj, m, ident, to_file(dest / dump_file_name(obj.name)))
+                unpack(path, obj, m, ident, to_file(dump_file_path(dest, obj)))
         finally:
             if path.parent == work:
                 path.unlink(missing_ok=True)

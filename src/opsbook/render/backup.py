@@ -44,9 +44,13 @@ def render_catalog(console: Console, doc: dict[str, Any]) -> None:
         t.add_row(b["id"], b["created_at"][:19].replace("T", " "), human_size(b["size"]), str(b["tables"]),
                   str(b["rows"]), "age" if b["encrypted"] else "no")
     console.print(t)
-    if doc["ignored"]:
-        console.print(f"[dim]{len(doc['ignored'])} incomplete or unreadable id(s) ignored: "
-                      f"{escape(', '.join(doc['ignored']))}[/]")
+    invalid = {i["id"]: i["error"] for i in doc.get("invalid", [])}
+    for bid, why in invalid.items():
+        console.print(f"[red]✗ {escape(bid)}: unusable, its manifest is rejected: {escape(why)}[/]")
+    incomplete = [i for i in doc["ignored"] if i not in invalid]
+    if incomplete:
+        console.print(f"[dim]{len(incomplete)} incomplete id(s) ignored (no manifest): "
+                      f"{escape(', '.join(incomplete))}[/]")
     if not doc["backups"]:
         console.print("no backups yet")
 
@@ -73,6 +77,9 @@ def render_prune(console: Console, doc: dict[str, Any]) -> None:
         t.add_row(dcs["id"], dcs["created_at"][:19].replace("T", " "), action, escape("; ".join(dcs["reasons"])))
     console.print(t)
     console.print(f"{len(doc['kept'])} kept, {len(doc['deleted'])} {verb}")
+    if doc.get("partials"):
+        console.print(f"partial directories of killed runs {'to remove' if doc['dry_run'] else 'removed'}: "
+                      f"{escape(', '.join(doc['partials']))}")
 
 
 def render_drill(console: Console, doc: dict[str, Any]) -> None:

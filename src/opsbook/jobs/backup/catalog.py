@@ -8,6 +8,7 @@ from typing import Any
 from ...errors import UsageError
 from .manifest import Manifest
 from .storage import Storage
+from .tools import VerifyFailed
 
 LIST_SCHEMA = "opsbook.backup-list/1"
 
@@ -18,18 +19,35 @@ class Catalog:
     location: str
     backups: list[Manifest]  # oldest first
     ignored: list[str] = field(default_factory=list)  # ids without a manifest that parses
+    invalid: dict[str, str] = field(default_factory=dict)  # of those, ids whose manifest is rejected: why
 
     def latest(self) -> Manifest | None:
-        return self.backups[-1] if self.backups else None
+        """The newest backup; a rejected manifest newer than it makes "the latest" unusable (VerifyFailed)."""
+        newest = self.backups[-1] if self.backups else None
+        bad = max(self.invalid, default=None)
+        if bad is not None and (newest is None or bad > newest.id):
+            self._unusable(bad)
+        return newest
 
     def get(self, bid: str) -> Manifest:
-        hits = [m for m in self.backups if m.id == bid] or [m for m in self.backups if m.id.startswith(bid)]
+        ids = [m.id for m in self.backups] + list(self.invalid)
+        hits = [i for i in ids if i == bid] or [i for i in ids if i.startswith(bid)]
         if len(hits) != 1:
             raise UsageError(
                 f"{'no' if not hits else 'more than one'} backup of {self.name} with id {bid!r}",
                 hint=f"`opsbook backup list {self.name}` shows the ids",
             )
-        return hits[0]
+        if hits[0] in self.invalid:
+            self._unusable(hits[0])
+        return next(m for m in self.backups if m.id == hits[0])
+
+    def _unusable(self, bid: str) -> None:
+        raise VerifyFailed(
+            f"backup {bid} of {self.name} is unusable: its manifest is rejected: {self.invalid[bid]}",
+            hint="manifest.json was damaged or changed after the backup was written (check who can write "
+                 f"to {self.location}); nothing of it was fetched. Pick another backup from `opsbook backup list "
+                 f"{self.name}`",
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -43,25 +61,27 @@ class Catalog:
                 for m in reversed(self.backups)
             ],
             "ignored": self.ignored,
+            "invalid": [{"id": i, "error": why} for i, why in sorted(self.invalid.items())],
         }
 
 
 def read_catalog(storage: Storage, name: str) -> Catalog:
     found: list[Manifest] = []
     ignored: list[str] = []
+    invalid: dict[str, str] = {}
     for bid in storage.ids():
         raw = storage.read_manifest(bid)
         if raw is None:
-            ignored.append(bid)
+            ignored.append(bid)  # an upload in flight, or the leftovers of a killed run
             continue
         try:
             m = Manifest.loads(raw)
-        except ValueError:
+            if m.id != bid:
+                raise ValueError(f"its id {m.id!r} is not the id it is stored under")
+        except ValueError as e:
             ignored.append(bid)
-            continue
-        if m.id != bid:
-            ignored.append(bid)
+            invalid[bid] = str(e)
             continue
         found.append(m)
     found.sort(key=lambda m: (m.created_at, m.id))
-    return Catalog(name, storage.location, found, ignored)
+    return Catalog(name, storage.location, found, ignored, invalid)

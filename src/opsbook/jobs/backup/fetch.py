@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import IO
 
 from ...errors import UsageError
-from .manifest import Manifest, StoredObject
+from .manifest import Manifest, StoredObject, dump_file_name, inside
 from .storage import CHUNK, LocalStorage, Storage
 from .stream import Chain
 from .tools import BackupFailed, VerifyFailed, find, stderr_tail
@@ -30,18 +30,25 @@ def fetch(storage: Storage, m: Manifest, obj: StoredObject, workdir: Path,
           on_bytes: Callable[[int], None] | None = None) -> Path:
     """A local path holding ``obj``, its size and sha256 checked against the manifest.
 
-    A local destination is read in place; an S3 object is downloaded into ``workdir``.
+    A local destination is read in place; an S3 object is downloaded into a new file of
+    ``workdir`` whose name owes nothing to the manifest, reading at most one byte more than
+    the manifest's size (a bucket serving more is refused without filling the disk).
     """
     where = storage.where(m.id, obj.name)
     local = isinstance(storage, LocalStorage)
-    path = Path(storage.where(m.id, obj.name)) if local else workdir / obj.name
+    if local:
+        path = Path(where)
+    else:
+        fd, name = tempfile.mkstemp(prefix="object-", dir=workdir)
+        os.close(fd)
+        path = Path(name)
     sha = hashlib.sha256()
     size = 0
     src = storage.open_object(m.id, obj.name)
     try:
         out = None if local else open(path, "wb")  # noqa: SIM115 - closed below
         try:
-            while chunk := src.read(CHUNK):
+            while size <= obj.size and (chunk := src.read(min(CHUNK, obj.size + 1 - size))):
                 sha.update(chunk)
                 size += len(chunk)
                 if out:
@@ -54,13 +61,24 @@ def fetch(storage: Storage, m: Manifest, obj: StoredObject, workdir: Path,
     finally:
         src.close()
     if size != obj.size or sha.hexdigest() != obj.sha256:
+        if not local:
+            path.unlink(missing_ok=True)
         raise VerifyFailed(
             f"object {obj.name} of backup {m.id} is corrupt: "
-            + (f"size {size} != manifest {obj.size}" if size != obj.size
+            + (f"more bytes than the manifest's {obj.size}" if size > obj.size
+               else f"size {size} != manifest {obj.size}" if size != obj.size
                else f"sha256 {sha.hexdigest()[:16]}... != manifest {obj.sha256[:16]}..."),
             hint=f"the stored bytes at {where} changed after the backup was written; use another backup",
         )
     return path
+
+
+def dump_file_path(directory: Path, obj: StoredObject) -> Path:
+    """Where one object of a directory dump is unpacked: a plain file inside ``directory``, or VerifyFailed."""
+    try:
+        return inside(directory, dump_file_name(obj.name))
+    except ValueError as e:
+        raise VerifyFailed(f"object {obj.name}: refusing to unpack it: {e}") from None
 
 
 def unpack(path: Path, obj: StoredObject, m: Manifest, identity_path: str | None,

@@ -12,7 +12,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +48,7 @@ class BackupResult:
     manifest: Manifest
     location: str
     objects_at: dict[str, str] = field(default_factory=dict)
+    partials_removed: list[str] = field(default_factory=list)  # left by killed runs, removed by this one
 
     def to_dict(self) -> dict[str, Any]:
         m = self.manifest
@@ -58,7 +59,7 @@ class BackupResult:
             "objects": [{**o.to_dict(), "location": self.objects_at.get(o.name)} for o in m.objects],
             "timings_ms": m.timings_ms,
             "tables": {k: v.to_dict() for k, v in m.tables.items()},
-            "versions": m.versions,
+            "versions": m.versions, "partials_removed": self.partials_removed,
         }
 
 
@@ -76,6 +77,24 @@ def backup_spec(config: Config, name: str) -> Backup:
         raise UsageError(f"no backup named {name!r}",
                          hint=f"defined: {', '.join(config.model.backups) or '(none)'}")
     return spec
+
+
+# Without timeout: a partial directory untouched for a day belongs to no running backup.
+STALE_WITHOUT_TIMEOUT = timedelta(days=1).total_seconds()
+
+
+def stale_after(spec: Backup) -> float:
+    """Seconds without a write after which a ``.<id>.partial/`` is a dead run's: the backup's
+    ``timeout:`` (a run is killed by then), else a day."""
+    return float(spec.timeout) if spec.timeout else STALE_WITHOUT_TIMEOUT
+
+
+def remove_stale_partials(storage: Storage, spec: Backup, now: datetime, dry_run: bool = False) -> list[str]:
+    """Remove (or, dry, list) what killed runs left; best effort, it never fails a run."""
+    try:
+        return storage.stale_partials(stale_after(spec), now.timestamp(), remove=not dry_run)
+    except OSError:
+        return []
 
 
 def _ms(t0: float) -> float:
@@ -118,12 +137,16 @@ def run_backup(config: Config, name: str, progress: Progress | None = None,
                now: Callable[[], datetime] = lambda: datetime.now(UTC)) -> BackupResult:
     spec = backup_spec(config, name)
     src = config.resources[spec.source]
+    swept = remove_stale_partials(storage_for(config, name), spec, now())
     if isinstance(src, SqliteResource):
         from .sqlite_source import run_sqlite_backup
 
-        return run_sqlite_backup(config, name, spec, src, progress or Progress(), now)
-    assert isinstance(src, PostgresResource)
-    return _run_pg(config, name, spec, src, progress or Progress(), now)
+        result = run_sqlite_backup(config, name, spec, src, progress or Progress(), now)
+    else:
+        assert isinstance(src, PostgresResource)
+        result = _run_pg(config, name, spec, src, progress or Progress(), now)
+    result.partials_removed = swept
+    return result
 
 
 def _open_snapshot(dsn: str, source: str) -> psycopg.Connection:

@@ -19,11 +19,13 @@ from ...config.resources import S3Resource
 from ...config.secrets import reveal
 from ...errors import CouldNotRun
 from ...fsmode import open_private, private_dir
+from .manifest import MAX_MANIFEST_BYTES, inside
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
 MANIFEST = "manifest.json"
+MANIFEST_CAP = MAX_MANIFEST_BYTES + 1  # read no more than this, so a huge "manifest" is refused, not read
 CHUNK = 1 << 20
 T = TypeVar("T")
 
@@ -61,6 +63,7 @@ class Storage(Protocol):
     def object_size(self, bid: str, obj: str) -> int: ...
     def delete(self, bid: str) -> None: ...
     def where(self, bid: str, obj: str = "") -> str: ...
+    def stale_partials(self, older_than: float, now: float, remove: bool) -> list[str]: ...
 
 
 class LocalStorage:
@@ -121,26 +124,60 @@ class LocalStorage:
 
     def read_manifest(self, bid: str) -> bytes | None:
         try:
-            return (self.root / bid / MANIFEST).read_bytes()
+            with open(self.root / bid / MANIFEST, "rb") as f:
+                return f.read(MANIFEST_CAP)
         except OSError:
             return None
 
-    def open_object(self, bid: str, obj: str) -> IO[bytes]:
+    def _object(self, bid: str, obj: str) -> Path:
+        """``<root>/<id>/<obj>``, refusing a name that leads out of the backup's directory."""
         try:
-            return open(self.root / bid / obj, "rb")
+            return inside(self.root / bid, obj)
+        except ValueError as e:
+            raise StorageError(f"refusing to read object {obj!r} of {bid}: {e}", retryable=False) from None
+
+    def open_object(self, bid: str, obj: str) -> IO[bytes]:
+        path = self._object(bid, obj)
+        try:
+            return open(path, "rb")
         except OSError as e:
             raise StorageError(f"cannot read {self.where(bid, obj)}: {e.strerror}", retryable=False) from None
 
     def object_size(self, bid: str, obj: str) -> int:
         try:
-            return (self.root / bid / obj).stat().st_size
-        except OSError:
+            return self._object(bid, obj).stat().st_size
+        except (OSError, StorageError):
             return -1
 
     def delete(self, bid: str) -> None:
         d = self.root / bid
         (d / MANIFEST).unlink(missing_ok=True)  # invisible first, then the objects
         shutil.rmtree(d, ignore_errors=True)
+
+    def stale_partials(self, older_than: float, now: float, remove: bool) -> list[str]:
+        """``.<id>.partial/`` directories nothing has written to for ``older_than`` seconds before
+        ``now`` (a Unix time): what a ``kill -9`` leaves. A run still writing touches its files, so
+        it is never taken for dead; with ``remove`` they are deleted."""
+        if not self.root.is_dir():
+            return []
+        stale = []
+        for d in sorted(self.root.glob(".*.partial")):
+            last = _last_write(d)
+            if last is not None and now - last > older_than:
+                stale.append(d.name)
+                if remove:
+                    shutil.rmtree(d, ignore_errors=True)
+        return stale
+
+
+def _last_write(d: Path) -> float | None:
+    """The newest mtime of ``d`` and everything in it (None: not a directory, or gone meanwhile)."""
+    try:
+        if d.is_symlink() or not d.is_dir():
+            return None
+        return max([d.stat().st_mtime, *(p.lstat().st_mtime for p in d.rglob("*"))])
+    except OSError:
+        return None
 
 
 class S3Storage:
@@ -254,7 +291,11 @@ class S3Storage:
 
         def get() -> bytes | None:
             try:
-                body: bytes = self.client().get_object(Bucket=self.bucket, Key=self._key(bid, MANIFEST))["Body"].read()
+                stream = self.client().get_object(Bucket=self.bucket, Key=self._key(bid, MANIFEST))["Body"]
+                try:
+                    body: bytes = stream.read(MANIFEST_CAP)
+                finally:
+                    stream.close()
                 return body
             except bx.ClientError as e:
                 if str(e.response.get("Error", {}).get("Code")) in ("NoSuchKey", "404"):
@@ -280,6 +321,12 @@ class S3Storage:
         c = self.client()
         self._call("deleting from", lambda: c.delete_object(Bucket=self.bucket, Key=self._key(bid, MANIFEST)))
         self._call("deleting from", lambda: self._delete_prefix(self._key(bid, "")))
+
+    def stale_partials(self, older_than: float, now: float, remove: bool) -> list[str]:
+        """S3 keeps no partial directory: a failed run aborts its upload, and what a ``kill -9``
+        leaves (an incomplete multipart upload) is for the bucket's AbortIncompleteMultipartUpload
+        lifecycle rule."""
+        return []
 
 
 def _norm(prefix: str) -> str:

@@ -15,8 +15,17 @@ from ...config.load import Config
 from ...config.secrets import Secret, reveal
 from ...errors import OpsbookError
 from .catalog import read_catalog
-from .fetch import fetch, pg_restore_list, pg_restore_list_dir, to_file, unpack, unpack_object, workdir_for
-from .manifest import DIR_PREFIX, Manifest, dump_file_name
+from .fetch import (
+    dump_file_path,
+    fetch,
+    pg_restore_list,
+    pg_restore_list_dir,
+    to_file,
+    unpack,
+    unpack_object,
+    workdir_for,
+)
+from .manifest import DIR_PREFIX, Manifest
 from .pipeline import backup_spec
 from .storage import Storage, storage_for
 from .tools import VerifyFailed, find, identity_file
@@ -127,7 +136,7 @@ def _verify_directory(storage: Storage, m: Manifest, ident: str | None, work: Pa
             check.checksum = True
 
         try:
-            unpack_object(storage, m, obj, work, ident, dump / dump_file_name(obj.name), fetched)
+            unpack_object(storage, m, obj, work, ident, dump_file_path(dump, obj), fetched)
             check.decrypt = True
         except VerifyFailed as e:
             check.error = e.message
