@@ -1,5 +1,6 @@
 """A receiver that misbehaves on purpose: a real TCP server on 127.0.0.1 that accepts and never
-answers (``hang``), answers one byte at a time forever (``drip``), or answers 200 (``ok``)."""
+answers (``hang``), answers one byte at a time forever (``drip``), answers 200 with a body that
+never ends (``endless``), or answers 200 (``ok``)."""
 
 from __future__ import annotations
 
@@ -60,6 +61,12 @@ class Peer:
                 return
             with self.lock:
                 self.bodies.append(json.loads(body or b"null"))
+            if mode == "endless":  # a 200 whose chunked body streams until the client hangs up
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n")
+                chunk = b"%x\r\n%s\r\n" % (65536, b"x" * 65536)
+                while not self.stop.is_set():
+                    conn.sendall(chunk)
+                return
             conn.sendall(OK)
             conn.close()
 

@@ -87,3 +87,18 @@ def test_a_claim_lapses_soon_after_the_attempts_deadline(tmp_path: Path) -> None
     cfg = config(tmp_path, "http://127.0.0.1:9", "http://127.0.0.1:9", "http://127.0.0.1:9")
     assert claim_ttl(cfg, "good") < 2 * 1.0 + 30  # was 2 x timeout + 30 s
     assert claim_ttl(cfg, "good") <= 1.0 + 5
+
+
+def test_a_receiver_answering_with_an_endless_body_is_read_only_up_to_the_cap(
+        sqlite_store: Store, tmp_path: Path) -> None:
+    """A receiver's answer is read up to 64 KiB: a 200 that streams forever is a delivery, not a
+    connection held until the deadline while memory fills."""
+    with peer("endless") as endless:
+        cfg = config(tmp_path, endless.url, endless.url, endless.url)
+        page(sqlite_store, "good")
+
+        summary = deliver_once(cfg, sqlite_store)
+
+        assert summary["delivered"] == 1 and summary["failed"] == 0
+        assert [b["id"] for b in endless.bodies] == ["page-good"]
+        assert {r.receiver: r.status for r in outbox.rows(sqlite_store)} == {"good": "delivered"}

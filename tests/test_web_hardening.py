@@ -277,6 +277,22 @@ def test_every_response_carries_csp_frame_referrer_and_nosniff_headers(cfg: Conf
     assert [r.status_code for r in responses][-2:] == [404, 413]
 
 
+def test_a_crash_answers_500_with_the_security_headers_too(cfg: Config, store: Store) -> None:
+    """Starlette sends a crash's 500 from its outermost middleware, past SecurityHeaders."""
+    from starlette.routing import Route
+
+    def boom(request: object) -> None:
+        raise RuntimeError("a bug")
+
+    app = create_app(serve(cfg, store))
+    app.router.routes.insert(0, Route("/boom", boom))
+    with serve_app(app) as base:
+        r = httpx.get(f"{base}/boom", headers={"Accept": "application/json"}, timeout=10)
+    assert r.status_code == 500 and r.json()["error"]["message"] == "internal error"
+    assert "script-src 'self'" in r.headers["content-security-policy"]
+    assert r.headers["x-frame-options"] == "DENY" and r.headers["x-content-type-options"] == "nosniff"
+
+
 def test_metrics_are_public_on_loopback_and_need_a_token_elsewhere_unless_made_public(cfg: Config,
                                                                                      store: Store) -> None:
     with serve_app(create_app(serve(cfg, store, host="0.0.0.0"))) as base:

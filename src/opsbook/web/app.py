@@ -27,7 +27,7 @@ from .api import routes as api_routes
 from .auth import AuthError, Sessions
 from .context import WebContext
 from .envelope import error_doc, error_response, status_of
-from .limits import BodyLimit, SecurityHeaders
+from .limits import SECURITY_HEADERS, BodyLimit, SecurityHeaders
 from .pages import routes as page_routes
 from .public import routes as public_routes
 from .state import Web
@@ -71,8 +71,12 @@ def create_app(ctx: WebContext) -> Starlette:
         # a bug: log it for the operator, show the client a generic envelope (no internals)
         traceback.print_exception(type(exc), exc, exc.__traceback__)
         if _wants_html(request):
-            return web.error_page(request, 500, "internal error", "see the opsbook serve log")
-        return JSONResponse(error_doc(500, "internal error", "see the opsbook serve log"), status_code=500)
+            resp: Response = web.error_page(request, 500, "internal error", "see the opsbook serve log")
+        else:
+            resp = JSONResponse(error_doc(500, "internal error", "see the opsbook serve log"), status_code=500)
+        # Starlette sends this from its outermost middleware, past SecurityHeaders: add them here
+        resp.headers.update({k.decode(): v.decode() for k, v in SECURITY_HEADERS})
+        return resp
 
     routes: list[Any] = [
         *api_routes(web),

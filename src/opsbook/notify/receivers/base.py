@@ -132,7 +132,7 @@ def post(ctx: SendContext, url: str, what: str, *, content: bytes, headers: dict
     try:
         if dl is not None and dl.expired:
             raise httpx.TimeoutException("deadline passed before sending")
-        resp = ctx.http.post(url, content=content, headers=headers, timeout=limit, extensions=extensions)
+        resp = _post_capped(ctx.http, url, content, headers, limit, extensions)
     except httpx.HTTPError as e:
         if isinstance(e, httpx.TimeoutException) or (dl is not None and dl.expired):
             took = dl.seconds if dl is not None else timeout
@@ -142,6 +142,30 @@ def post(ctx: SendContext, url: str, what: str, *, content: bytes, headers: dict
                             hint="cannot reach the receiver; opsbook retries with backoff") from None
     classify(resp, what, ctx.now)
     return resp
+
+
+MAX_RESPONSE = 64 * 1024  # a receiver's answer is a status and a short JSON: never hold more
+
+
+def _post_capped(http: httpx.Client, url: str, content: bytes, headers: dict[str, str], timeout: float,
+                 extensions: dict[str, Any] | None) -> httpx.Response:
+    """POST and keep at most MAX_RESPONSE bytes of the answer: a receiver that sends a huge body
+    within the deadline must not fill memory."""
+    request = http.build_request("POST", url, content=content, headers=headers, timeout=timeout,
+                                 extensions=extensions)
+    resp = http.send(request, stream=True)
+    try:
+        body = bytearray()
+        for chunk in resp.iter_bytes():  # decoded; content-encoding is dropped below
+            body += chunk[: MAX_RESPONSE - len(body)]
+            if len(body) >= MAX_RESPONSE:
+                break
+    finally:
+        resp.close()
+    headers_out = [(k, v) for k, v in resp.headers.multi_items() if k.lower() not in ("content-encoding",
+                                                                                       "content-length",
+                                                                                       "transfer-encoding")]
+    return httpx.Response(resp.status_code, headers=headers_out, content=bytes(body), request=request)
 
 
 def host_of(url: str) -> str:
