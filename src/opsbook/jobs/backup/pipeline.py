@@ -1,45 +1,34 @@
-"""``opsbook backup run``: dump in one snapshot, count rows in that snapshot, store, manifest last."""
+"""``opsbook backup run``: dump in one snapshot, count rows in that snapshot, store, manifest last.
+
+The dump itself is the source's (``source.Source``: pg_source.py, sqlite_source.py); the rest is
+the same for every source and lives here.
+"""
 
 from __future__ import annotations
 
-import contextlib
 import os
-import shutil
-import signal
-import subprocess
-import tempfile
-import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import psycopg
-
 from ... import __version__
 from ...config.backups import Backup
 from ...config.load import Config
 from ...config.resources import PostgresResource, SqliteResource
-from ...config.secrets import redactor, reveal
-from ...errors import CouldNotRun, OpsbookError, UsageError
-from .manifest import Manifest, StoredObject, TableSnapshot, dump_object_name, new_id
-from .snapshot import count_rows, select_tables
+from ...config.secrets import reveal
+from ...errors import UsageError
+from .manifest import Manifest, new_id
+from .pg_source import PostgresSource
+from .source import Progress, Sink, Source, ms
+from .sqlite_source import SqliteSource
 from .storage import Storage, storage_for
-from .stream import Chain, Tap, compressor, encryptor
-from .tools import BackupFailed, find, libpq_args, stderr_tail, version
+from .stream import compressor, encryptor
+from .tools import find, version
 
 SCHEMA = "opsbook.backup/1"
-PG_OBJECT = "dump.pgc.zst"
-
-
-@dataclass
-class Progress:
-    """Callbacks for a live display; all optional."""
-
-    on_bytes: Callable[[int], None] | None = None
-    on_tables: Callable[[int, int], None] | None = None  # done, total
 
 
 @dataclass
@@ -63,13 +52,6 @@ class BackupResult:
         }
 
 
-
-def _as_backup_error(e: BaseException) -> BaseException:
-    """What a failed backup raises: our own errors and interrupts as they are, anything else as
-    a BackupFailed whose message carries no secret."""
-    if isinstance(e, OpsbookError | KeyboardInterrupt | SystemExit):
-        return e
-    return BackupFailed(f"backup failed: {type(e).__name__}: {redactor.text(str(e))}")
 
 def backup_spec(config: Config, name: str) -> Backup:
     spec: Backup | None = config.model.backups.get(name)
@@ -97,22 +79,18 @@ def remove_stale_partials(storage: Storage, spec: Backup, now: datetime, dry_run
         return []
 
 
-def _ms(t0: float) -> float:
-    return round((time.perf_counter() - t0) * 1000, 1)
-
-
-def _recipients_file(config: Config, spec: Backup) -> str | None:
+def _recipients_file(spec: Backup, base_dir: Path) -> str | None:
     if spec.encrypt is None or not spec.encrypt.age_recipients_file:
         return None
     p = Path(os.path.expanduser(spec.encrypt.age_recipients_file))
-    return str(p if p.is_absolute() else config.base_dir / p)
+    return str(p if p.is_absolute() else base_dir / p)
 
 
-def _recipients(config: Config, spec: Backup) -> list[str]:
+def _recipients(spec: Backup, base_dir: Path) -> list[str]:
     if spec.encrypt is None:
         return []
     out = list(spec.encrypt.age_recipients)
-    rf = _recipients_file(config, spec)
+    rf = _recipients_file(spec, base_dir)
     if rf:
         try:
             out += [ln.strip() for ln in Path(rf).read_text().splitlines() if ln.strip() and not ln.startswith("#")]
@@ -121,7 +99,7 @@ def _recipients(config: Config, spec: Backup) -> list[str]:
     return out
 
 
-def _tail(config: Config, spec: Backup, versions: dict[str, str]) -> list[tuple[str, list[str]]]:
+def _tail(spec: Backup, base_dir: Path, versions: dict[str, str]) -> list[tuple[str, list[str]]]:
     """zstd, then age when encrypting."""
     zstd = find("zstd")
     versions["zstd"] = version(zstd)
@@ -129,275 +107,59 @@ def _tail(config: Config, spec: Backup, versions: dict[str, str]) -> list[tuple[
     if spec.encrypt is not None:
         age = find("age")
         versions["age"] = version(age)
-        cmds.append(encryptor(age, spec.encrypt.age_recipients, _recipients_file(config, spec)))
+        cmds.append(encryptor(age, spec.encrypt.age_recipients, _recipients_file(spec, base_dir)))
     return cmds
+
+
+def source_for(spec: Backup, resources: Mapping[str, Any], base_dir: Path) -> Source:
+    """The Source of ``spec.source``: a SQLite file (relative to ``base_dir``) or a PostgreSQL DSN."""
+    src = resources[spec.source]
+    if isinstance(src, SqliteResource):
+        path = Path(os.path.expanduser(src.path))
+        return SqliteSource(spec, path if path.is_absolute() else base_dir / path)
+    assert isinstance(src, PostgresResource)
+    return PostgresSource(spec, reveal(src.dsn, f"resources.{spec.source}.dsn") or "")
 
 
 def run_backup(config: Config, name: str, progress: Progress | None = None,
                now: Callable[[], datetime] = lambda: datetime.now(UTC)) -> BackupResult:
     spec = backup_spec(config, name)
-    src = config.resources[spec.source]
-    swept = remove_stale_partials(storage_for(config, name), spec, now())
-    if isinstance(src, SqliteResource):
-        from .sqlite_source import run_sqlite_backup
-
-        result = run_sqlite_backup(config, name, spec, src, progress or Progress(), now)
-    else:
-        assert isinstance(src, PostgresResource)
-        result = _run_pg(config, name, spec, src, progress or Progress(), now)
+    storage = storage_for(config, name)
+    swept = remove_stale_partials(storage, spec, now())
+    source = source_for(spec, config.resources, config.base_dir)
+    result = backup(name, spec, source, storage, config.base_dir, progress or Progress(), now)
     result.partials_removed = swept
     return result
 
 
-def _open_snapshot(dsn: str, source: str) -> psycopg.Connection:
-    try:
-        conn = psycopg.connect(dsn, connect_timeout=15, application_name="opsbook backup")
-    except psycopg.OperationalError as e:
-        raise CouldNotRun(f"cannot connect to resources.{source}: {redactor.text(str(e).strip())}",
-                          hint="is the database up and the DSN right?") from None
-    # one REPEATABLE READ transaction: its snapshot is exported to pg_dump, and the row counts
-    # are taken in it too, so the manifest's counts describe exactly the dumped data
-    conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-    return conn
-
-
-def _run_pg(config: Config, name: str, spec: Backup, src: PostgresResource, progress: Progress,
-            now: Callable[[], datetime]) -> BackupResult:
+def backup(name: str, spec: Backup, source: Source, storage: Storage, base_dir: Path, progress: Progress,
+           now: Callable[[], datetime]) -> BackupResult:
+    """One backup of ``source`` into ``storage``: the manifest is committed last, or nothing is listed.
+    ``base_dir``: what a relative ``age_recipients_file`` is relative to."""
     t_start = time.perf_counter()
-    storage = storage_for(config, name)
-    dsn = reveal(src.dsn, f"resources.{spec.source}.dsn") or ""
-    pg_dump = find("pg_dump", spec.bin_dir, spec.pg_dump)
-    versions = {"opsbook": __version__, "pg_dump": version(pg_dump)}
-    tail = _tail(config, spec, versions)
-    recipients = _recipients(config, spec)
+    versions = {"opsbook": __version__, **source.prepare()}
+    tail = _tail(spec, base_dir, versions)
+    recipients = _recipients(spec, base_dir)
     storage.preflight()
-    conn = _open_snapshot(dsn, spec.source)
-    try:
-        row = conn.execute("SELECT pg_export_snapshot(), now(), current_setting('server_version')").fetchone()
-        assert row is not None
-        snap, created, versions["server"] = row[0], row[1].astimezone(UTC), row[2]
-        selected = select_tables(conn, spec.schemas, spec.exclude_schemas, spec.tables,
-                                 spec.exclude_tables, spec.exclude_table_data)
-        bid = new_id(now())
-        conninfo, env = libpq_args(dsn)
-        fmt = ["--format=custom"] if spec.format == "custom" else ["--format=directory", f"--jobs={spec.dump_jobs}"]
-        argv = [pg_dump, *fmt, "--compress=0", f"--snapshot={snap}", "--no-password"]
-        argv += [f"--schema={p}" for p in spec.schemas] + [f"--exclude-schema={p}" for p in spec.exclude_schemas]
-        argv += [f"--table={p}" for p in spec.tables] + [f"--exclude-table={p}" for p in spec.exclude_tables]
-        argv += [f"--exclude-table-data={p}" for p in spec.exclude_table_data]
-        argv += ["--dbname", conninfo]
-        timings: dict[str, float] = {}
-        enc = "age" if spec.encrypt else None
-        if spec.format == "directory":
-            tables, objects = _dump_directory(storage, bid, argv, env, tail, enc, conn, selected, progress,
-                                              timings, spec.timeout)
-        else:
-            obj_name = PG_OBJECT + (".age" if spec.encrypt else "")
-            tables, sha, size = _dump(storage, bid, obj_name, argv, env, tail, conn, selected, progress,
-                                      timings, spec.timeout)
-            objects = [StoredObject(obj_name, size, sha, "pg_dump-custom", "zstd", enc)]
-    finally:
-        try:
-            conn.rollback()
-        finally:
-            conn.close()
+    bid = new_id(now())
+    sink = Sink(storage, bid, tail, "age" if spec.encrypt else None, progress)
+    dump = source.dump(sink)
+    versions.update(dump.versions)
     manifest = Manifest(
-        id=bid, backup=name, source_kind="postgres", created_at=created.isoformat(),
-        finished_at=now().isoformat(), objects=objects, tables=tables, recipients=recipients,
-        versions=versions, options=_options(spec), timings_ms=timings,
+        id=bid, backup=name, source_kind=source.kind, created_at=dump.created.isoformat(),
+        finished_at=now().isoformat(), objects=dump.objects, tables=dump.tables, recipients=recipients,
+        versions=versions, options=source.options(), timings_ms=sink.timings,
     )
     t0 = time.perf_counter()
     try:
-        manifest.timings_ms["total"] = _ms(t_start)
+        manifest.timings_ms["total"] = ms(t_start)
         storage.commit(bid, manifest.dumps())
     except BaseException:
         storage.abort(bid)
         raise
-    manifest.timings_ms["commit"] = _ms(t0)
-    return BackupResult(name, manifest, storage.where(bid), {o.name: storage.where(bid, o.name) for o in objects})
+    manifest.timings_ms["commit"] = ms(t0)
+    return BackupResult(name, manifest, storage.where(bid),
+                        {o.name: storage.where(bid, o.name) for o in dump.objects})
 
 
-def _options(spec: Backup) -> dict[str, Any]:
-    return {
-        "format": spec.format, **({"jobs": spec.dump_jobs} if spec.format == "directory" else {}),
-        "schemas": spec.schemas, "exclude_schemas": spec.exclude_schemas,
-        "tables": spec.tables, "exclude_tables": spec.exclude_tables,
-        "exclude_table_data": spec.exclude_table_data,
-        "zstd": {"level": spec.zstd.level, "threads": spec.zstd.threads},
-    }
-
-
-class _RowCounter:
-    """Exact row counts on the snapshot's connection, in a thread while the dump runs."""
-
-    def __init__(self, conn: psycopg.Connection, selected: list[tuple[str, str, str | None, bool]],
-                 progress: Progress, timings: dict[str, float]) -> None:
-        self.counted: dict[str, TableSnapshot] = {}
-        self.error: list[BaseException] = []
-        self.done = 0
-
-        def tick(_t: str) -> None:
-            self.done += 1
-            if progress.on_tables:
-                progress.on_tables(self.done, len(selected))
-
-        def count() -> None:
-            t0 = time.perf_counter()
-            try:
-                self.counted.update(count_rows(conn, selected, tick))
-            except BaseException as e:
-                self.error.append(e)
-            timings["row_counts"] = _ms(t0)
-
-        self.thread = threading.Thread(target=count, name="opsbook-row-counts", daemon=True)
-        self.thread.start()
-
-    def result(self) -> dict[str, TableSnapshot]:
-        self.thread.join()
-        if self.error:
-            raise BackupFailed(f"row counts failed: {redactor.text(str(self.error[0]).strip())}") from None
-        return self.counted
-
-
-def _dump_directory(storage: Storage, bid: str, argv: list[str], env: dict[str, str],
-                    tail: list[tuple[str, list[str]]], enc: str | None, conn: psycopg.Connection,
-                    selected: list[tuple[str, str, str | None, bool]], progress: Progress,
-                    timings: dict[str, float], timeout: float | None
-                    ) -> tuple[dict[str, TableSnapshot], list[StoredObject]]:
-    """``pg_dump -Fd -j N`` into a local temp directory, then each file through zstd | age into storage.
-
-    The temp copy is the price of the parallel dump (pg_dump -j writes files, not a stream); it
-    is removed whatever happens, and a failure aborts the partial backup as for custom format.
-    """
-    tmp = Path(tempfile.mkdtemp(prefix="opsbook-dump-", dir=os.environ.get("OPSBOOK_TMPDIR")))
-    out = tmp / "dump"
-    objects: list[StoredObject] = []
-    killed: list[str] = []
-    proc: subprocess.Popen[bytes] | None = None
-    chain: Chain | None = None
-
-    def kill(reason: str) -> None:
-        killed.append(reason)
-        if proc is not None and proc.poll() is None:
-            with contextlib.suppress(OSError):
-                os.killpg(proc.pid, signal.SIGKILL)
-        if chain is not None:
-            chain.kill(reason)
-
-    timer = threading.Timer(timeout, kill, args=("timed out",)) if timeout else None
-    counter = _RowCounter(conn, selected, progress, timings)
-    try:
-        if timer:
-            timer.start()
-        t0 = time.perf_counter()
-        with tempfile.TemporaryFile() as err:
-            try:
-                proc = subprocess.Popen([*argv, "--file", str(out)], stdin=subprocess.DEVNULL,
-                                        stdout=subprocess.DEVNULL, stderr=err, env=env, start_new_session=True)
-            except OSError as e:
-                raise BackupFailed(f"cannot start pg_dump: {e.strerror}") from None
-            rc = proc.wait()
-            if rc != 0:
-                err.seek(0)
-                how = f"was killed by signal {-rc}" if rc < 0 else f"exited with status {rc}"
-                if killed:
-                    how += f" ({killed[0]})"
-                tail_text = stderr_tail(err.read())
-                raise BackupFailed(f"pg_dump {how}" + (f": {redactor.text(tail_text)}" if tail_text else ""),
-                                   hint="nothing was listed; the partial backup was removed")
-        timings["dump"] = _ms(t0)
-        tables = counter.result()
-        t0 = time.perf_counter()
-        stored = 0
-        for f in sorted(out.iterdir()):
-            name = dump_object_name(f.name, enc is not None)
-            with open(f, "rb") as src:
-                chain = Chain(tail, stdin=src)
-            try:
-                base = stored
-
-                def on_bytes(n: int, base: int = base) -> None:
-                    if progress.on_bytes:
-                        progress.on_bytes(base + n)
-
-                tap = Tap(chain, on_bytes)
-                storage.write_object(bid, name, tap)  # type: ignore[arg-type]
-                if not tap.done:
-                    tap.read()
-            finally:
-                chain.close()
-                chain = None
-            if killed:
-                raise BackupFailed(f"backup {killed[0]}")
-            stored += tap.size
-            objects.append(StoredObject(name, tap.size, tap.sha.hexdigest(), "pg_dump-directory", "zstd", enc))
-            f.unlink()  # the plain copy is not needed any more
-        timings["store"] = _ms(t0)
-    except BaseException as e:
-        kill("failed")
-        counter.thread.join(timeout=30)
-        storage.abort(bid)
-        raise _as_backup_error(e) from None
-    finally:
-        if timer:
-            timer.cancel()
-        if proc is not None and proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        shutil.rmtree(tmp, ignore_errors=True)
-    return tables, objects
-
-
-def _dump(storage: Storage, bid: str, obj: str, argv: list[str], env: dict[str, str],
-          tail: list[tuple[str, list[str]]], conn: psycopg.Connection,
-          selected: list[tuple[str, str, str | None, bool]], progress: Progress,
-          timings: dict[str, float], timeout: float | None) -> tuple[dict[str, TableSnapshot], str, int]:
-    """Run the chain into storage while counting rows on ``conn``; abort everything on failure."""
-    counted: dict[str, TableSnapshot] = {}
-    count_error: list[BaseException] = []
-    total = len(selected)
-
-    def on_table(_t: str) -> None:
-        if progress.on_tables:
-            progress.on_tables(len(done), total)
-
-    done: list[str] = []
-
-    def count() -> None:
-        t0 = time.perf_counter()
-        try:
-            def tick(t: str) -> None:
-                done.append(t)
-                on_table(t)
-            counted.update(count_rows(conn, selected, tick))
-        except BaseException as e:
-            count_error.append(e)
-        timings["row_counts"] = _ms(t0)
-
-    t0 = time.perf_counter()
-    chain = Chain([("pg_dump", argv), *tail], env=env)
-    timer = threading.Timer(timeout, chain.kill, args=("timed out",)) if timeout else None
-    counter = threading.Thread(target=count, name="opsbook-row-counts", daemon=True)
-    counter.start()
-    try:
-        if timer:
-            timer.start()
-        tap = Tap(chain, progress.on_bytes)
-        storage.write_object(bid, obj, tap)  # type: ignore[arg-type]
-        if not tap.done:  # a consumer that stopped early must not hide a failed dump
-            tap.read()
-        counter.join()
-        if count_error:
-            e = count_error[0]
-            raise BackupFailed(f"row counts failed: {redactor.text(str(e).strip())}") from None
-    except BaseException as e:
-        chain.kill()
-        counter.join(timeout=30)
-        storage.abort(bid)
-        raise _as_backup_error(e) from None
-    finally:
-        if timer:
-            timer.cancel()
-        chain.close()
-    timings["dump"] = _ms(t0)
-    return counted, tap.sha.hexdigest(), tap.size
+__all__ = ["BackupResult", "Progress", "backup", "backup_spec", "run_backup", "source_for"]

@@ -7,13 +7,14 @@ import json
 from datetime import datetime
 from typing import Any
 
+from ...config.backups import Backup
 from ...config.load import Config
 from ...errors import UsageError
 from ...store import Store
 from .catalog import read_catalog
 from .pipeline import backup_spec, remove_stale_partials
 from .retention import SCHEMA, Item, plan
-from .storage import storage_for
+from .storage import Storage, storage_for
 
 
 def verified_ids(store: Store, backup: str) -> set[str]:
@@ -30,11 +31,15 @@ def verified_ids(store: Store, backup: str) -> set[str]:
 
 def prune(config: Config, name: str, verified: set[str], now: datetime, dry_run: bool) -> dict[str, Any]:
     """Apply ``backups.NAME.keep:``; the ``opsbook.backup-prune/1`` document."""
-    spec = backup_spec(config, name)
+    return prune_storage(name, backup_spec(config, name), storage_for(config, name), verified, now, dry_run)
+
+
+def prune_storage(name: str, spec: Backup, storage: Storage, verified: set[str], now: datetime,
+                  dry_run: bool) -> dict[str, Any]:
+    """``prune`` of backup ``name`` (its ``spec``) kept in ``storage``."""
     if spec.keep is None:
         raise UsageError(f"backups.{name} has no keep: policy",
                          hint="add keep: {last: 7, daily: 7, weekly: 4, monthly: 12}")
-    storage = storage_for(config, name)
     partials = remove_stale_partials(storage, spec, now, dry_run)
     catalog = read_catalog(storage, name)
     decisions = plan([Item(m.id, m.created) for m in catalog.backups], now, spec.keep, verified)

@@ -3,27 +3,19 @@ counts from that copy, then zstd | age into storage like any other object."""
 
 from __future__ import annotations
 
-import os
 import shutil
 import sqlite3
 import tempfile
 import time
-from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any
 
-from ... import __version__
 from ...config.backups import Backup
-from ...config.load import Config
-from ...config.resources import SqliteResource
-from ...errors import CouldNotRun, OpsbookError
-from .manifest import Manifest, StoredObject, TableSnapshot, new_id
-from .storage import storage_for
-from .stream import Chain, Tap
-
-if TYPE_CHECKING:
-    from .pipeline import BackupResult, Progress
+from ...errors import CouldNotRun
+from .manifest import StoredObject, TableSnapshot
+from .source import Dump, Sink, ms, store_stream
+from .stream import Chain
 
 SQLITE_OBJECT = "db.sqlite.zst"
 
@@ -44,70 +36,54 @@ def sqlite_tables(conn: sqlite3.Connection) -> dict[str, TableSnapshot]:
     return out
 
 
-def _ms(t0: float) -> float:
-    return round((time.perf_counter() - t0) * 1000, 1)
+class SqliteSource:
+    """The SQLite file at ``path`` (``resources.<source>``, already resolved against the config's directory)."""
 
+    kind = "sqlite"
 
-def run_sqlite_backup(config: Config, name: str, spec: Backup, src: SqliteResource, progress: Progress,
-                      now: Callable[[], datetime]) -> BackupResult:
-    from .pipeline import BackupResult, _recipients, _tail
+    def __init__(self, spec: Backup, path: Path) -> None:
+        self.spec, self.path = spec, path
 
-    t_start = time.perf_counter()
-    path = Path(os.path.expanduser(src.path))
-    path = path if path.is_absolute() else config.base_dir / path
-    if not path.is_file():
-        raise CouldNotRun(f"resources.{spec.source}: no SQLite file at {path}", retryable=False)
-    storage = storage_for(config, name)
-    versions = {"opsbook": __version__, "sqlite": sqlite3.sqlite_version}
-    tail = _tail(config, spec, versions)
-    recipients = _recipients(config, spec)
-    storage.preflight()
-    work = Path(tempfile.mkdtemp(prefix="opsbook-sqlite-"))
-    bid = new_id(now())
-    timings: dict[str, float] = {}
-    try:
-        copy = work / "db.sqlite"
-        t0 = time.perf_counter()
-        created = datetime.now(UTC)
+    def prepare(self) -> dict[str, str]:
+        if not self.path.is_file():
+            raise CouldNotRun(f"resources.{self.spec.source}: no SQLite file at {self.path}", retryable=False)
+        return {"sqlite": sqlite3.sqlite_version}
+
+    def options(self) -> dict[str, Any]:
+        return {"zstd": {"level": self.spec.zstd.level, "threads": self.spec.zstd.threads}}
+
+    def dump(self, sink: Sink) -> Dump:
+        path, storage, bid, timings = self.path, sink.storage, sink.bid, sink.timings
+        work = Path(tempfile.mkdtemp(prefix="opsbook-sqlite-"))
         try:
-            with sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30) as s, sqlite3.connect(copy) as d:
-                s.backup(d)  # one step: a consistent copy even while others write
-            with sqlite3.connect(copy) as d:
-                tables = sqlite_tables(d)
-        except sqlite3.Error as e:
-            raise CouldNotRun(f"cannot back up {path}: {e}") from None
-        timings["snapshot"] = _ms(t0)
-        t0 = time.perf_counter()
-        obj_name = SQLITE_OBJECT + (".age" if spec.encrypt else "")
-        with open(copy, "rb") as f:
-            chain = Chain(tail, stdin=f)
-        try:
-            tap = Tap(chain, progress.on_bytes)
-            storage.write_object(bid, obj_name, tap)  # type: ignore[arg-type]
-            if not tap.done:
-                tap.read()
-        except BaseException:
-            chain.kill()
-            storage.abort(bid)
-            raise
+            copy = work / "db.sqlite"
+            t0 = time.perf_counter()
+            created = datetime.now(UTC)
+            try:
+                with sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30) as s, sqlite3.connect(copy) as d:
+                    s.backup(d)  # one step: a consistent copy even while others write
+                with sqlite3.connect(copy) as d:
+                    tables = sqlite_tables(d)
+            except sqlite3.Error as e:
+                raise CouldNotRun(f"cannot back up {path}: {e}") from None
+            timings["snapshot"] = ms(t0)
+            t0 = time.perf_counter()
+            obj_name = SQLITE_OBJECT + (".age" if sink.encryption else "")
+            with open(copy, "rb") as f:
+                chain = Chain(sink.tail, stdin=f)
+            try:
+                tap = store_stream(storage, bid, obj_name, chain, sink.progress.on_bytes)
+            except BaseException:
+                chain.kill()
+                storage.abort(bid)
+                raise
+            finally:
+                chain.close()
+            timings["compress_store"] = ms(t0)
         finally:
-            chain.close()
-        timings["compress_store"] = _ms(t0)
-        obj = StoredObject(obj_name, tap.size, tap.sha.hexdigest(), "sqlite", "zstd",
-                           "age" if spec.encrypt else None)
-        m = Manifest(id=bid, backup=name, source_kind="sqlite", created_at=created.isoformat(),
-                     finished_at=now().isoformat(), objects=[obj], tables=tables, recipients=recipients,
-                     versions=versions, options={"zstd": {"level": spec.zstd.level, "threads": spec.zstd.threads}},
-                     timings_ms=timings)
-        m.timings_ms["total"] = _ms(t_start)
-        try:
-            storage.commit(bid, m.dumps())
-        except BaseException:
-            storage.abort(bid)
-            raise
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-    return BackupResult(name, m, storage.where(bid), {obj_name: storage.where(bid, obj_name)})
+            shutil.rmtree(work, ignore_errors=True)
+        obj = StoredObject(obj_name, tap.size, tap.sha.hexdigest(), "sqlite", "zstd", sink.encryption)
+        return Dump(created, tables, [obj])
 
 
-__all__ = ["OpsbookError", "run_sqlite_backup", "sqlite_tables"]
+__all__ = ["SqliteSource", "sqlite_tables"]

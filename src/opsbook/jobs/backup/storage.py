@@ -11,10 +11,11 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Protocol, TypeVar
 
+from ...config.backups import Backup
 from ...config.resources import S3Resource
 from ...config.secrets import reveal
 from ...errors import CouldNotRun
@@ -335,14 +336,20 @@ def _norm(prefix: str) -> str:
 
 
 def storage_for(config: Any, name: str) -> Storage:
-    """The storage of ``backups.<name>``: an s3 resource named by ``to:``, else a local directory."""
-    b = config.model.backups[name]
+    """The storage of ``backups.<name>`` of a loaded Config (see ``storage_at``)."""
+    return storage_at(name, config.model.backups[name], config.resources, config.base_dir)
+
+
+def storage_at(name: str, b: Backup, resources: Mapping[str, Any], base_dir: Path) -> Storage:
+    """The storage of backup ``name``: an s3 resource named by ``to:``, else a local directory
+    (relative to ``base_dir``)."""
     target = b.to if b.to is not None else b.path
-    res = config.resources.get(target) if b.to is not None else None
+    assert target is not None  # the model has exactly one of to: and path:
+    res = resources.get(target) if b.to is not None else None
     if isinstance(res, S3Resource):
         return S3Storage(res, _norm(res.prefix) + _norm(b.prefix) + f"{name}/", f"resources.{b.to}")
     root = Path(os.path.expanduser(target))
     if not root.is_absolute():
-        root = config.base_dir / root
+        root = base_dir / root
     base = root / b.prefix.strip("/") if b.prefix.strip("/") else root
     return LocalStorage(base / name)

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ...config.backups import Backup
 from ...config.load import Config
 from ...config.secrets import Secret, reveal
 from ...errors import OpsbookError
@@ -85,8 +86,12 @@ def identity_path(secret: Secret | None, path: str | None, where: str) -> Iterat
 
 
 def verify_backup(config: Config, name: str, bid: str | None = None, identity: str | None = None) -> VerifyResult:
-    spec = backup_spec(config, name)
-    storage = storage_for(config, name)
+    return verify_stored(name, backup_spec(config, name), storage_for(config, name), bid, identity)
+
+
+def verify_stored(name: str, spec: Backup, storage: Storage, bid: str | None = None,
+                  identity: str | None = None) -> VerifyResult:
+    """``verify_backup`` of backup ``name`` (its ``spec``) kept in ``storage``."""
     catalog = read_catalog(storage, name)
     m = catalog.get(bid) if bid else catalog.latest()
     if m is None:
@@ -179,4 +184,4 @@ def _archive(path: Path, obj_name: str, m: Manifest, ident: str | None, work: Pa
         raise VerifyFailed(f"object {obj_name}: PRAGMA quick_check: {rows[0][0]}")
 
 
-__all__ = ["OpsbookError", "VerifyResult", "identity_path", "verify_backup"]
+__all__ = ["OpsbookError", "VerifyResult", "identity_path", "verify_backup", "verify_stored"]
