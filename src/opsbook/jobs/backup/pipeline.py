@@ -157,7 +157,8 @@ def backup(name: str, spec: Backup, source: Source, storage: Storage, base_dir: 
     except BaseException:
         storage.abort(bid)
         raise
-    manifest.timings_ms["commit"] = ms(t0)
+    if source.kind == "postgres":  # a SQLite backup's document never had it: kept as it was
+        manifest.timings_ms["commit"] = ms(t0)
     return BackupResult(name, manifest, storage.where(bid),
                         {o.name: storage.where(bid, o.name) for o in dump.objects})
 
