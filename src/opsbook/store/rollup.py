@@ -17,11 +17,11 @@ from datetime import UTC, datetime, timedelta
 from itertools import pairwise
 from typing import TYPE_CHECKING, Any
 
-from ..config.web import Retention
 from . import alerts, audit, checks, heartbeats, outbox, runs
 from .db import parse_ts
 
-if TYPE_CHECKING:  # store.py gathers this module's migrations through schema.py
+if TYPE_CHECKING:  # store.py gathers this module's migrations through schema.py: import nothing heavy
+    from ..config.web import Retention
     from .store import Store
 
 # the check history group: checks.py owns the raw tables; this module the rollups made from them
@@ -207,6 +207,8 @@ def watermarks_tx(tx: Any) -> dict[str, datetime | None]:
 
 def _retention(cfg: Any) -> Retention:
     """Accepts a Retention, a ConfigBase, a load.Config, or None (the defaults)."""
+    from ..config.web import Retention
+
     if isinstance(cfg, Retention):
         return cfg
     model = getattr(cfg, "model", cfg)
