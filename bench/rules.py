@@ -83,6 +83,9 @@ def build_store(store: Store, checks: int, hours: int, jobs: int) -> int:
 def build_config(path: Path, rules: int, checks: int, jobs: int) -> None:
     lines = ["checks:"]
     lines += [f"  check-{c:04d}: {{command: {{run: 'true'}}}}" for c in range(checks)]
+    # the job rules name backups: they must exist (the config is validated); never run here
+    lines += ["resources:", "  db: {kind: sqlite, path: app.db}", "backups:"]
+    lines += [f"  job-{j:03d}: {{source: db, path: ./backups}}" for j in range(jobs)]
     lines.append("alerts:")
     for r in range(rules):
         c = f"check-{r % checks:04d}"

@@ -4,8 +4,10 @@
     uv run python bench/web.py --generator python   # the built-in generator even when wrk is installed
     uv run python bench/web.py --no-cache           # the load table against a server that caches nothing
     uv run python bench/web.py --bound      # rows and bytes for 1,000 checks every 15 s, kept a year
+    uv run python bench/web.py --store postgresql://postgres@127.0.0.1:5432/postgres  # a scratch DB is made
 
-1. Builds a temp SQLite store the way ``rollup_and_prune`` leaves it under the default retention:
+1. Builds a temp SQLite store (or, with ``--store``, a scratch PostgreSQL database that is dropped
+   afterwards) the way ``rollup_and_prune`` leaves it under the default retention:
    day rollups for ``--days``, hour rollups for ``--days``, minute rollups for the last 6 hours,
    raw results for the last 2 minutes (written through ``Store.record_results``), watermarks set.
    About 5% of checks fail now, a few had bad days.
@@ -44,6 +46,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -315,6 +318,24 @@ def bound() -> int:
     return 0
 
 
+def scratch_database(admin_dsn: str, stack: ExitStack) -> str:
+    """A fresh PostgreSQL database on the server of ``admin_dsn``, dropped when ``stack`` closes."""
+    import uuid
+
+    import psycopg
+
+    name = f"opsbook_bench_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(admin_dsn, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+
+    def drop() -> None:
+        with psycopg.connect(admin_dsn, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    stack.callback(drop)
+    return admin_dsn.rsplit("/", 1)[0] + "/" + name
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--checks", type=int, default=1000)
@@ -326,6 +347,7 @@ def main() -> int:
     ap.add_argument("--no-cache", action="store_true", help="run the load table with the page cache off too")
     ap.add_argument("--json", metavar="PATH", help="also write the results as JSON")
     ap.add_argument("--bound", action="store_true", help="print the store-size bound instead")
+    ap.add_argument("--store", default=None, help="a PostgreSQL admin DSN: bench in a scratch database there")
     ap.add_argument("--serve", nargs=3, metavar=("CONFIG", "STORE", "PORT"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.serve:
@@ -346,12 +368,15 @@ def main() -> int:
     results: dict[str, Any] = {"checks": args.checks, "days": args.days, "concurrency": args.concurrency,
                                "seconds": args.seconds, "generator": generator, "cpus": os.cpu_count(),
                                "loadavg_before": load_avg}
-    with tempfile.TemporaryDirectory(prefix="opsbook-bench-web-") as tmp:
+    with ExitStack() as stack:
+        tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="opsbook-bench-web-"))
         script = Path(tmp) / "report.lua"
         script.write_text(WRK_SCRIPT)
         cfg_path = Path(tmp) / "opsbook.yaml"
         write_config(cfg_path, args.checks)
         store_url = f"sqlite:///{tmp}/store.db"
+        if args.store:
+            store_url = scratch_database(args.store, stack)
         now = datetime.now(UTC)
         built = build_store(store_url, args.checks, args.days, now)
         print(f"store: {built['rows']} rows in {built['seconds']} s")

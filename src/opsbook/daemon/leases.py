@@ -1,127 +1,65 @@
-"""Scheduler rows in the store: claims are compare-and-set UPDATEs with a lease.
-
-The same SQL runs on SQLite and PostgreSQL. A replica claims a due unit with
-
-    UPDATE schedule_units SET lease_owner = me, lease_until = now + lease
-     WHERE unit_key = ? AND next_due <= now AND (lease_until IS NULL OR lease_until < now)
-
-and runs it only when the UPDATE returned the row: on PostgreSQL a concurrent UPDATE of the
-same row waits for the first to commit and then re-checks the WHERE against the new lease; on
-SQLite the write lock serialises them. A process killed mid-run stops renewing its lease; once
-it expires the row matches again and another replica takes the unit over.
+"""Scheduler rows in the store: claims are compare-and-set UPDATEs with a lease (the SQL and why
+it is safe are in store/leases.py). A process killed mid-run stops renewing its lease; once it
+expires the row matches again and another replica takes the unit over.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import socket
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from .. import __version__
 from ..store import Store
-from ..store.db import load_json, parse_ts
+from ..store import leases as unit_store
+from ..store.leases import Claim, UnitRow
 from .schedule import Unit
 
-
-@dataclass(frozen=True)
-class Claim:
-    unit_key: str
-    slot: datetime  # the slot being run, to compute the next one from
-    failures: int  # errors in a row before this run
-
-
-@dataclass(frozen=True)
-class UnitRow:
-    unit_key: str
-    kind: str
-    name: str
-    next_due: datetime
-    lease_owner: str | None
-    lease_until: datetime | None
-    last_status: str | None
-    last_error: Any
-    failures: int
-    runs: int
+__all__ = ["Claim", "UnitRow", "alive", "beat", "claim_due", "finish", "forget", "new_instance_id", "release",
+           "renew", "rows", "sync_units"]
 
 
 def sync_units(store: Store, units: list[tuple[Unit, datetime, datetime]]) -> None:
     """Insert rows for new units (idempotent, safe to race) and reschedule units whose schedule
     changed. ``units`` holds (unit, first slot, first due)."""
-    db = store.db
-    with db.transaction() as tx:
-        tx.execute_many(
-            "INSERT INTO schedule_units (unit_key, kind, name, env, spec, next_slot, next_due, failures, runs) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, 0, 0) ON CONFLICT (unit_key) DO NOTHING",
-            [(u.key, u.kind, u.name, u.env, u.spec, db.ts(slot), db.ts(due)) for u, slot, due in units])
-        tx.execute_many(
-            "UPDATE schedule_units SET spec = ?, next_slot = ?, next_due = ? WHERE unit_key = ? AND spec <> ?",
-            [(u.spec, db.ts(slot), db.ts(due), u.key, u.spec) for u, slot, due in units])
+    with store.transaction() as tx:
+        unit_store.sync_units(tx, [(u.key, u.kind, u.name, u.env, u.spec, slot, due) for u, slot, due in units])
 
 
 def claim_due(store: Store, owner: str, keys: set[str], now: datetime, lease: float) -> list[Claim]:
     """Claim every due, unleased unit among ``keys``; returns the ones this process won."""
-    db = store.db
-    until = now + timedelta(seconds=lease)
-    out: list[Claim] = []
-    with db.transaction() as tx:
-        rows = tx.all("SELECT unit_key FROM schedule_units WHERE next_due <= ? "
-                      "AND (lease_until IS NULL OR lease_until < ?) ORDER BY unit_key",  # one lock order: no deadlocks
-                      (db.ts(now), db.ts(now)))
-        for (key,) in rows:
-            if key not in keys:
-                continue  # a unit of another config (or another environment) sharing the store
-            won = tx.one(
-                "UPDATE schedule_units SET lease_owner = ?, lease_until = ?, last_started_at = ? "
-                "WHERE unit_key = ? AND next_due <= ? AND (lease_until IS NULL OR lease_until < ?) "
-                "RETURNING next_slot, failures",
-                (owner, db.ts(until), db.ts(now), key, db.ts(now), db.ts(now)))
-            if won is not None:
-                out.append(Claim(key, parse_ts(won[0]), int(won[1])))
-    return out
+    with store.transaction() as tx:
+        return unit_store.claim_due(tx, owner, keys, now, lease)
 
 
 def finish(store: Store, owner: str, key: str, *, slot: datetime, due: datetime, now: datetime,
            status: str, error: dict[str, Any] | None, failures: int) -> bool:
     """Record the outcome, schedule the next run and drop the lease. False when the lease was lost
     (it expired and another replica took the unit over): then this process changes nothing."""
-    db = store.db
-    with db.transaction() as tx:
-        cur = tx.execute(
-            "UPDATE schedule_units SET next_slot = ?, next_due = ?, lease_owner = NULL, lease_until = NULL, "
-            "last_finished_at = ?, last_status = ?, last_error = ?, failures = ?, runs = runs + 1 "
-            "WHERE unit_key = ? AND lease_owner = ?",
-            (db.ts(slot), db.ts(due), db.ts(now), status, db.json(error), failures, key, owner))
-        return bool(cur.rowcount == 1)
+    with store.transaction() as tx:
+        return unit_store.finish(tx, owner, key, slot=slot, due=due, now=now, status=status, error=error,
+                           failures=failures)
 
 
 def renew(store: Store, owner: str, keys: list[str], now: datetime, lease: float) -> None:
     """Extend this process's leases on the units it is still running (long backups, slow checks)."""
     if not keys:
         return
-    db = store.db
-    until = db.ts(now + timedelta(seconds=lease))
-    with db.transaction() as tx:
-        tx.execute_many("UPDATE schedule_units SET lease_until = ? WHERE unit_key = ? AND lease_owner = ?",
-                        [(until, k, owner) for k in keys])
+    with store.transaction() as tx:
+        unit_store.renew(tx, owner, keys, now, lease)
 
 
 def release(store: Store, owner: str) -> None:
     """Drop every lease this process holds without recording a run: the units stay due, so the
     next process (or another replica) runs them now. For work abandoned at exit."""
-    with store.db.transaction() as tx:
-        tx.execute("UPDATE schedule_units SET lease_owner = NULL, lease_until = NULL WHERE lease_owner = ?", (owner,))
+    with store.transaction() as tx:
+        unit_store.release(tx, owner)
 
 
 def rows(store: Store) -> list[UnitRow]:
-    with store.db.transaction() as tx:
-        found = tx.all("SELECT unit_key, kind, name, next_due, lease_owner, lease_until, last_status, "
-                       "last_error, failures, runs FROM schedule_units ORDER BY unit_key")
-    return [UnitRow(k, kind, n, parse_ts(due), owner, parse_ts(until) if until is not None else None,
-                    st, load_json(err), int(f), int(r))
-            for k, kind, n, due, owner, until, st, err, f, r in found]
+    with store.transaction() as tx:
+        return unit_store.rows(tx)
 
 
 # -- instances -----------------------------------------------------------------------------------
@@ -133,25 +71,16 @@ def new_instance_id() -> str:
 
 def beat(store: Store, instance: str, env: str, started: datetime, now: datetime) -> None:
     """Say this process is alive (the dashboard counts instances with a recent heartbeat)."""
-    db = store.db
-    host, pid = socket.gethostname(), os.getpid()
-    with db.transaction() as tx:
-        tx.execute(
-            "INSERT INTO daemon_instances (instance_id, host, pid, env, version, started_at, heartbeat_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (instance_id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at",
-            (instance, host, pid, env, __version__, db.ts(started), db.ts(now)))
+    with store.transaction() as tx:
+        unit_store.beat(tx, instance, socket.gethostname(), os.getpid(), env, __version__, started, now)
 
 
 def forget(store: Store, instance: str) -> None:
-    with store.db.transaction() as tx:
-        tx.execute("DELETE FROM daemon_instances WHERE instance_id = ?", (instance,))
+    with store.transaction() as tx:
+        unit_store.forget(tx, instance)
 
 
 def alive(store: Store, now: datetime, within: float) -> list[dict[str, Any]]:
     """Instances whose heartbeat is more recent than ``within`` seconds."""
-    db = store.db
-    with db.transaction() as tx:
-        found = tx.all("SELECT instance_id, host, pid, env, version, started_at, heartbeat_at FROM daemon_instances "
-                       "WHERE heartbeat_at >= ? ORDER BY started_at", (db.ts(now - timedelta(seconds=within)),))
-    keys = ("instance_id", "host", "pid", "env", "version", "started_at", "heartbeat_at")
-    return [json.loads(json.dumps(dict(zip(keys, r, strict=True)), default=str)) for r in found]
+    with store.transaction() as tx:
+        return unit_store.alive(tx, now, within)

@@ -98,7 +98,7 @@ class Daemon:
             tasks.append(loop.create_task(run_heartbeat(lambda: self.cfg, self._healthy, self.log, self.stop)))
             web = f"; dashboard {self.url} ({self.metrics_note})" if self.url else ""
             self.log.info(f"opsbook serve: {describe(self.cfg)} from {self.cfg.path}; store "
-                          f"{self.store.db.safe_url}; instance {self.sched.owner}{web}",
+                          f"{self.store.safe_url}; instance {self.sched.owner}{web}",
                           instance=self.sched.owner, url=self.url or None)
             await self._loop()
             if self.opts.once:

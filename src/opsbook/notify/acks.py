@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from ..store import groups as group_rows
 from ..store.store import Store
 from . import groups as groups_mod
 from . import outbox
@@ -30,12 +31,10 @@ class Ack:
 
 def acknowledge(store: Store, group_key: str, by: str, now: datetime, comment: str = "") -> Ack:
     """Acknowledge a group by its key or id. Acknowledging again updates who and when."""
-    db = store.db
     queued: list[str] = []
-    with db.transaction() as tx:
+    with store.transaction() as tx:
         g = groups_mod.find(tx, group_key)
-        tx.execute("UPDATE notify_groups SET acked_by = ?, acked_at = ?, ack_comment = ?, updated_at = ? "
-                   "WHERE group_key = ?", (by, db.ts(now), comment, db.ts(now), g.group_key))
+        group_rows.acknowledge(tx, g.group_key, by, now, comment)
         for r in g.receivers:
             if r.get("kind") != "pagerduty":
                 continue

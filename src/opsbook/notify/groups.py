@@ -4,16 +4,15 @@ timers, its stable PagerDuty dedup_key and its acknowledgement."""
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any
 
 from ..errors import UsageError
-from ..store.db import Tx, load_json, parse_ts
+from ..store import groups as rows
+from ..store.db import Tx
+from ..store.groups import COLS, Group, row_to_group
 from ..store.store import Store
 
-COLS = ("group_key, group_id, route, receivers, labels, alerts, notified, dedup_key, seq, created_at, updated_at, "
-        "next_flush_at, last_notified_at, acked_by, acked_at, ack_comment")
+__all__ = ["COLS", "Group", "all_keys", "find", "group_id", "list_groups", "load", "pagerduty_dedup_key",
+           "row_to_group"]
 
 
 def group_id(group_key: str) -> str:
@@ -26,64 +25,19 @@ def pagerduty_dedup_key(group_key: str) -> str:
     return "opsbook-" + hashlib.sha256(group_key.encode()).hexdigest()[:32]
 
 
-def _ts(v: Any) -> datetime | None:
-    return parse_ts(v) if v is not None else None
-
-
-@dataclass
-class Group:
-    group_key: str
-    group_id: str
-    route: str
-    receivers: list[dict[str, str]]  # [{"name": ..., "kind": ...}]
-    labels: dict[str, str]
-    alerts: list[dict[str, Any]]  # the latest snapshot, AlertInstance.to_dict() + "muted"
-    notified: list[str]  # fingerprints last sent as firing
-    dedup_key: str
-    seq: int
-    created_at: datetime
-    updated_at: datetime
-    next_flush_at: datetime | None
-    last_notified_at: datetime | None
-    acked_by: str | None = None
-    acked_at: datetime | None = None
-    ack_comment: str = ""
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        def iso(d: datetime | None) -> str | None:
-            return d.isoformat() if d else None
-
-        firing = [a for a in self.alerts if a.get("state") == "firing"]
-        return {
-            "group_key": self.group_key, "id": self.group_id, "route": self.route,
-            "receivers": [r["name"] for r in self.receivers], "labels": self.labels, "alerts": self.alerts,
-            "firing": len(firing), "muted": sum(1 for a in firing if a.get("muted")),
-            "created_at": iso(self.created_at), "last_notified_at": iso(self.last_notified_at),
-            "next_flush_at": iso(self.next_flush_at), "acked_by": self.acked_by, "acked_at": iso(self.acked_at),
-            "ack_comment": self.ack_comment, "dedup_key": self.dedup_key,
-        }
-
-
-def row_to_group(r: tuple[Any, ...]) -> Group:
-    return Group(r[0], r[1], r[2], load_json(r[3]), load_json(r[4]), load_json(r[5]), load_json(r[6]), r[7],
-                 int(r[8]), parse_ts(r[9]), parse_ts(r[10]), _ts(r[11]), _ts(r[12]), r[13], _ts(r[14]), r[15] or "")
-
-
 def load(tx: Tx, group_key: str) -> Group | None:
-    r = tx.one(f"SELECT {COLS} FROM notify_groups WHERE group_key = ?", (group_key,))
-    return row_to_group(r) if r else None
+    return rows.load(tx, group_key)
 
 
 def all_keys(store: Store) -> list[str]:
-    with store.db.transaction() as tx:
-        return [r[0] for r in tx.all("SELECT group_key FROM notify_groups")]
+    with store.transaction() as tx:
+        return rows.all_keys(tx)
 
 
 def list_groups(store: Store) -> list[Group]:
     """Every live alert group, newest first: key, labels, alerts, last notified, acked by."""
-    with store.db.transaction() as tx:
-        return [row_to_group(r) for r in tx.all(f"SELECT {COLS} FROM notify_groups ORDER BY created_at DESC")]
+    with store.transaction() as tx:
+        return rows.list_groups(tx)
 
 
 def find(tx: Tx, key_or_id: str) -> Group:
@@ -91,9 +45,8 @@ def find(tx: Tx, key_or_id: str) -> Group:
     g = load(tx, key_or_id)
     if g:
         return g
-    rows = tx.all(f"SELECT {COLS} FROM notify_groups WHERE group_id LIKE ?", (key_or_id + "%",)) \
-        if len(key_or_id) >= 4 else []
-    if len(rows) == 1:
-        return row_to_group(rows[0])
-    raise UsageError(f"no alert group {key_or_id!r}" if not rows else f"{key_or_id!r} names several groups",
+    found = rows.by_id_prefix(tx, key_or_id) if len(key_or_id) >= 4 else []
+    if len(found) == 1:
+        return found[0]
+    raise UsageError(f"no alert group {key_or_id!r}" if not found else f"{key_or_id!r} names several groups",
                      hint="`opsbook notify groups` lists groups with their ids")

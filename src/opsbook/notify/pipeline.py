@@ -29,6 +29,7 @@ from ..config.load import Config
 from ..config.notify import Notify
 from ..errors import ConfigError, DeliveryError, OpsbookError
 from ..rules.model import AlertInstance
+from ..store import groups as group_rows
 from ..store.store import Store
 from . import groups as groups_mod
 from . import outbox, silences
@@ -106,7 +107,7 @@ def process(cfg: Config, store: Store, alerts: list[AlertInstance], now: datetim
                 w.muted[a.fingerprint] = why
     for key in sorted(set(wanted) | set(groups_mod.all_keys(store))):
         try:
-            with store.db.transaction() as tx:
+            with store.transaction() as tx:
                 result = _step(cfg, tx, key, wanted.get(key), now)
         except _LostRace:
             continue
@@ -119,7 +120,6 @@ def process(cfg: Config, store: Store, alerts: list[AlertInstance], now: datetim
 def _step(cfg: Config, tx: Any, key: str, w: _Wanted | None, now: datetime) -> dict[str, Any]:
     """One group: create it, refresh its snapshot, and at flush time decide and enqueue."""
     n = cfg.model.notify
-    db = tx.db
     g = groups_mod.load(tx, key)
     current = {a.fingerprint: a for a in (w.alerts if w else [])}
     mutes = w.muted if w else {}
@@ -133,12 +133,7 @@ def _step(cfg: Config, tx: Any, key: str, w: _Wanted | None, now: datetime) -> d
             [{"name": r, "kind": n.receivers[r].kind} for r in w.node.receivers if r in n.receivers],
             w.labels, [], [], groups_mod.pagerduty_dedup_key(key), 0, now, now,
             now + timedelta(seconds=w.node.group_wait), None)
-        cur = tx.execute(
-            f"INSERT INTO notify_groups ({groups_mod.COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, NULL, NULL, "
-            "NULL, '') ON CONFLICT (group_key) DO NOTHING",
-            (key, g.group_id, g.route, db.json(g.receivers), db.json(g.labels), db.json([]), db.json([]), g.dedup_key,
-             db.ts(now), db.ts(now), db.ts(g.next_flush_at)))
-        if cur.rowcount != 1:
+        if not group_rows.create(tx, g, now):
             raise _LostRace
     node = w.node if w else _node_for(n, g.route, g.labels)
     # the snapshot people see: current alerts, plus notified ones that vanished (as resolved)
@@ -150,14 +145,12 @@ def _step(cfg: Config, tx: Any, key: str, w: _Wanted | None, now: datetime) -> d
                         "muted": None}
     alerts_json = sorted(snap.values(), key=lambda a: (a.get("state") != "firing", a.get("fingerprint", "")))
     if g.next_flush_at is not None and now < g.next_flush_at:
-        tx.execute("UPDATE notify_groups SET alerts = ?, updated_at = ? WHERE group_key = ?",
-                   (db.json(alerts_json), db.ts(now), key))
+        group_rows.set_alerts(tx, key, alerts_json, now)
         return {"live": True}
     held = muted(n, list(node.mute_time_intervals), list(node.active_time_intervals), now) if node else None
     if held:
         # keep the flush due: what is owed goes out at the first look after the interval ends
-        tx.execute("UPDATE notify_groups SET alerts = ?, updated_at = ? WHERE group_key = ?",
-                   (db.json(alerts_json), db.ts(now), key))
+        group_rows.set_alerts(tx, key, alerts_json, now)
         return {"live": True, "held": held}
     notified = set(g.notified)
     new_firing = firing - notified
@@ -194,15 +187,13 @@ def _step(cfg: Config, tx: Any, key: str, w: _Wanted | None, now: datetime) -> d
     still = firing | (notified & firing_muted)
     interval = node.group_interval if node else 300.0
     if not still and not firing_muted:
-        tx.execute("DELETE FROM notify_groups WHERE group_key = ? AND seq = ?", (key, g.seq))
+        group_rows.delete(tx, key, g.seq)
         return {"enqueued": enqueued}
-    cur = tx.execute(
-        "UPDATE notify_groups SET alerts = ?, notified = ?, seq = ?, updated_at = ?, next_flush_at = ?, "
-        "last_notified_at = ?, acked_by = ?, acked_at = ?, ack_comment = ? WHERE group_key = ? AND seq = ?",
-        (db.json(alerts_json), db.json(sorted(still)), seq, db.ts(now), db.ts(now + timedelta(seconds=interval)),
-         db.ts(now if reason else g.last_notified_at), g.acked_by if acked else None,
-         db.ts(g.acked_at) if acked else None, g.ack_comment if acked else "", key, g.seq))
-    if cur.rowcount != 1:
+    if not group_rows.flushed(tx, key, g.seq, alerts=alerts_json, notified=sorted(still), seq=seq, now=now,
+                              next_flush_at=now + timedelta(seconds=interval),
+                              last_notified_at=now if reason else g.last_notified_at,
+                              acked_by=g.acked_by if acked else None, acked_at=g.acked_at if acked else None,
+                              ack_comment=g.ack_comment if acked else ""):
         raise _LostRace
     return {"enqueued": enqueued, "live": True}
 

@@ -9,11 +9,9 @@ from datetime import datetime
 from typing import Any
 
 from ..errors import UsageError
-from ..store.db import load_json, parse_ts
+from ..store import silences as rows
 from ..store.store import Store
 from .matchers import Matcher, coerce, matches_all
-
-_COLS = "id, matchers, author, comment, starts_at, ends_at, created_at, expired_by"
 
 
 @dataclass(frozen=True)
@@ -48,9 +46,9 @@ class Silence:
         return d
 
 
-def _row(r: tuple[Any, ...]) -> Silence:
-    return Silence(r[0], [Matcher.from_dict(m) for m in load_json(r[1])], r[2], r[3], parse_ts(r[4]),
-                   parse_ts(r[5]), parse_ts(r[6]), r[7])
+def _row(r: rows.SilenceRow) -> Silence:
+    return Silence(r.id, [Matcher.from_dict(m) for m in r.matchers], r.author, r.comment, r.starts_at, r.ends_at,
+                   r.created_at, r.expired_by)
 
 
 def add(store: Store, matchers: Any, author: str, comment: str, starts_at: datetime | None,
@@ -66,39 +64,30 @@ def add(store: Store, matchers: Any, author: str, comment: str, starts_at: datet
     if not author.strip():
         raise UsageError("a silence needs an author", hint="pass --author NAME")
     s = Silence(uuid.uuid4().hex[:12], ms, author, comment, starts, ends_at, now)
-    db = store.db
-    with db.transaction() as tx:
-        tx.execute(f"INSERT INTO notify_silences ({_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                   (s.id, db.json([m.to_dict() for m in ms]), author, comment, db.ts(starts),
-                    db.ts(ends_at), db.ts(now), None))
+    with store.transaction() as tx:
+        rows.insert(tx, rows.SilenceRow(s.id, [m.to_dict() for m in ms], author, comment, starts, ends_at, now, None))
     return s
 
 
 def list_active(store: Store, now: datetime) -> list[Silence]:
     """Silences in force now."""
-    with store.db.transaction() as tx:
-        rows = tx.all(f"SELECT {_COLS} FROM notify_silences WHERE starts_at <= ? AND ends_at > ? "
-                      "ORDER BY ends_at", (store.db.ts(now), store.db.ts(now)))
-    return [_row(r) for r in rows]
+    with store.transaction() as tx:
+        return [_row(r) for r in rows.active(tx, now)]
 
 
 def list_all(store: Store, now: datetime, include_expired: bool = False, limit: int = 200) -> list[Silence]:
     """Active and pending silences; with include_expired, the most recent expired ones too."""
-    where = "" if include_expired else "WHERE ends_at > ?"
-    params: tuple[Any, ...] = () if include_expired else (store.db.ts(now),)
-    with store.db.transaction() as tx:
-        rows = tx.all(f"SELECT {_COLS} FROM notify_silences {where} ORDER BY ends_at DESC LIMIT ?",
-                      (*params, limit))
-    return [_row(r) for r in rows]
+    with store.transaction() as tx:
+        return [_row(r) for r in rows.listing(tx, now, include_expired, limit)]
 
 
 def get(store: Store, silence_id: str) -> Silence:
-    with store.db.transaction() as tx:
-        rows = tx.all(f"SELECT {_COLS} FROM notify_silences WHERE id LIKE ?", (silence_id + "%",))
-    if len(rows) != 1:
-        raise UsageError(f"no silence {silence_id!r}" if not rows else f"{silence_id!r} names several silences",
+    with store.transaction() as tx:
+        found = rows.by_id_prefix(tx, silence_id)
+    if len(found) != 1:
+        raise UsageError(f"no silence {silence_id!r}" if not found else f"{silence_id!r} names several silences",
                          hint="see `opsbook silence list --all` for ids")
-    return _row(rows[0])
+    return _row(found[0])
 
 
 def expire(store: Store, silence_id: str, now: datetime, by: str) -> Silence:
@@ -106,9 +95,8 @@ def expire(store: Store, silence_id: str, now: datetime, by: str) -> Silence:
     s = get(store, silence_id)
     if s.ends_at <= now:
         return s
-    with store.db.transaction() as tx:
-        tx.execute("UPDATE notify_silences SET ends_at = ?, expired_by = ? WHERE id = ?",
-                   (store.db.ts(now), by, s.id))
+    with store.transaction() as tx:
+        rows.expire(tx, s.id, now, by)
     return get(store, s.id)
 
 

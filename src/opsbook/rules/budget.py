@@ -12,7 +12,7 @@ from typing import Any
 
 from ..config.load import Config
 from ..errors import UsageError
-from ..store.db import parse_ts
+from ..store import alerts
 from ..store.store import Store
 from .slo import SloStatus, status_of
 
@@ -51,21 +51,14 @@ class Verdict:
 def add_override(cfg: Config, store: Store, slo: str, reason: str, by: str, now: datetime, expires: datetime) -> None:
     if slo not in cfg.model.slos:
         raise UsageError(f"no SLO named {slo!r}", hint=f"defined: {', '.join(cfg.model.slos) or '(none)'}")
-    db = store.db
-    with db.transaction() as tx:
-        tx.execute("INSERT INTO slo_overrides (slo, env, reason, created_by, created_at, expires_at) "
-                   "VALUES (?, ?, ?, ?, ?, ?)", (slo, cfg.env or "", reason, by, db.ts(now), db.ts(expires)))
+    with store.transaction() as tx:
+        alerts.add_override(tx, slo, cfg.env or "", reason, by, now, expires)
 
 
 def active_override(cfg: Config, store: Store, slo: str, now: datetime) -> Override | None:
-    db = store.db
-    with db.transaction() as tx:
-        row = tx.one("SELECT reason, created_by, created_at, expires_at FROM slo_overrides WHERE slo = ? AND env = ? "
-                     "AND created_at <= ? AND expires_at > ? ORDER BY expires_at DESC LIMIT 1",
-                     (slo, cfg.env or "", db.ts(now), db.ts(now)))
-    if row is None:
-        return None
-    return Override(slo, row[0], row[1], parse_ts(row[2]), parse_ts(row[3]))
+    with store.transaction() as tx:
+        row = alerts.active_override(tx, slo, cfg.env or "", now)
+    return None if row is None else Override(slo, *row)
 
 
 def check(cfg: Config, store: Store, slo: str, now: datetime, limit: float | None = None) -> Verdict:

@@ -18,6 +18,7 @@ from ..config.load import Config
 from ..config.rules import Heartbeat
 from ..durations import format_duration
 from ..errors import UsageError
+from ..store import heartbeats as pings
 from ..store.db import parse_ts
 from ..store.store import Store
 
@@ -58,10 +59,8 @@ def record_ping(store: Store, name: str, signal: str, now: datetime, body: str =
     if not name or len(name) > 200:
         raise UsageError("a heartbeat name is 1-200 characters")
     env_name = env if env is not None else ((cfg.env or "") if cfg is not None else "")
-    db = store.db
-    with db.transaction() as tx:
-        tx.execute("INSERT INTO heartbeat_pings (name, env, signal, at, body) VALUES (?, ?, ?, ?, ?)",
-                   (name, env_name, signal, db.ts(now), body[:MAX_BODY]))
+    with store.transaction() as tx:
+        pings.record(tx, name, env_name, signal, now, body[:MAX_BODY])
 
 
 def due_after(hb: Heartbeat, t: datetime) -> datetime:
@@ -78,14 +77,10 @@ def due_after(hb: Heartbeat, t: datetime) -> datetime:
 def status(cfg: Config, store: Store, now: datetime) -> list[HeartbeatStatus]:
     env = cfg.env or ""
     out = []
-    db = store.db
-    with db.transaction() as tx:
+    with store.transaction() as tx:
         for name, hb in cfg.model.heartbeats.items():
-            last = tx.one("SELECT signal, at, body FROM heartbeat_pings WHERE name = ? AND env = ? AND at <= ? "
-                          "ORDER BY at DESC, id DESC LIMIT 1", (name, env, db.ts(now)))
-            ok = tx.one("SELECT at FROM heartbeat_pings WHERE name = ? AND env = ? AND signal = 'success' "
-                        "AND at <= ? ORDER BY at DESC LIMIT 1", (name, env, db.ts(now)))
-            out.append(judge(name, hb, now, last, parse_ts(ok[0]) if ok else None))
+            last, ok = pings.last_ping(tx, name, env, now), pings.last_success(tx, name, env, now)
+            out.append(judge(name, hb, now, last, ok))
     return out
 
 

@@ -24,6 +24,7 @@ from ..config.load import Config
 from ..config.rules import Slo
 from ..durations import format_duration
 from ..errors import UsageError
+from ..store import checks, runs
 from ..store.store import Store
 from . import maintenance, prometheus
 from .spec import Observation, RuleSpec
@@ -158,31 +159,14 @@ def _counts(cfg: Config, store: Store, slo: Slo, now: datetime, starts: list[dat
     """Events in [start, now] for each start, maintenance spans left out: one query (store SLIs)."""
     if slo.prometheus is not None:
         return [_prom_count(cfg, slo, s, now, excluded) for s in starts]
-    db = store.db
-    if slo.check is not None:
-        table, at, where, params = "check_results", "finished_at", "check_name = ? AND env = ?", [slo.check,
-                                                                                                  cfg.env or ""]
-        bad = "CASE WHEN ok THEN 0 ELSE 1 END"
-        bad_params: list[Any] = []
-        if slo.faster_than is not None:
-            bad = "CASE WHEN ok AND duration_ms < ? THEN 0 ELSE 1 END"
-            bad_params = [slo.faster_than * 1000]
-    else:
-        assert slo.job is not None
-        table, at, where, params = "runs", "started_at", "kind = ? AND name = ? AND env = ?", [
-            slo.job.kind, slo.job.name, cfg.env or ""]
-        bad, bad_params = "CASE WHEN ok THEN 0 ELSE 1 END", []
-    cols, col_params = [], []
-    for s in starts:
-        cols.append(f"sum(CASE WHEN {at} > ? THEN 1 ELSE 0 END), sum(CASE WHEN {at} > ? THEN {bad} ELSE 0 END)")
-        col_params += [db.ts(s), db.ts(s), *bad_params]
-    skip = "".join(f" AND NOT ({at} > ? AND {at} <= ?)" for _ in excluded)
-    skip_params = [db.ts(x) for span in excluded for x in span]
-    sql = f"SELECT {', '.join(cols)} FROM {table} WHERE {where} AND {at} > ? AND {at} <= ?{skip}"
-    with db.transaction() as tx:
-        row = tx.one(sql, [*col_params, *params, db.ts(min(starts)), db.ts(now), *skip_params])
-    assert row is not None
-    return [Count(int(row[2 * i] or 0), int(row[2 * i + 1] or 0)) for i in range(len(starts))]
+    with store.transaction() as tx:
+        if slo.check is not None:
+            faster = slo.faster_than * 1000 if slo.faster_than is not None else None
+            got = checks.slo_counts(tx, slo.check, cfg.env or "", faster, starts, now, excluded)
+        else:
+            assert slo.job is not None
+            got = runs.slo_counts(tx, slo.job.kind, slo.job.name, cfg.env or "", starts, now, excluded)
+    return [Count(total, bad) for total, bad in got]
 
 
 def _prom_count(cfg: Config, slo: Slo, start: datetime, end: datetime, excluded: list[Span]) -> Count:

@@ -6,6 +6,10 @@ library; psycopg is imported only for a PostgreSQL store.
 
 SQLite: each thread gets its own connection (WAL: readers and one writer at once);
 ``transaction()`` takes the write lock up front, ``read()`` is a snapshot that takes none.
+PostgreSQL: a small connection pool per process (psycopg_pool), made on first use; a forked child
+makes its own (a connection must never be shared across processes).
+
+Only the owner modules of store/ (see schema.py) write SQL; everyone else calls their functions.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ import os
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -102,6 +106,8 @@ class Database:
         # sharing one would interleave them); a :memory: store has one, shared, connection (key 0)
         self._sqlite: dict[int, sqlite3.Connection] = {}
         self._lock = threading.Lock()
+        self._pool: Any = None  # psycopg_pool.ConnectionPool of this process
+        self._pool_pid = 0
 
     def types(self) -> dict[str, str]:
         return TYPES[self.dialect]
@@ -221,21 +227,49 @@ class Database:
                 raise self._write_error(e) from None
             return
         import psycopg
+        from psycopg_pool import PoolTimeout
 
+        pool = self._pg_pool()
         try:
-            pg = psycopg.connect(self.dsn, connect_timeout=10, application_name="opsbook")
-        except psycopg.Error as e:
-            raise StoreError(
-                f"cannot open the store {self.safe_url}: {redactor.text(str(e)).strip()}",
-                hint="check store.url (or OPSBOOK_STORE) and that the database is reachable",
-            ) from None
-        try:
-            with pg.transaction():
+            with pool.connection() as pg, pg.transaction():
                 yield Tx(self, pg)
+        except PoolTimeout as e:
+            raise self._open_error(e) from None
         except psycopg.Error as e:  # the COMMIT's own error (statements are wrapped by Tx)
             raise self._write_error(e) from None
-        finally:
-            pg.close()
+
+    def _open_error(self, e: Exception) -> StoreError:
+        return StoreError(f"cannot open the store {self.safe_url}: {redactor.text(str(e)).strip()}",
+                          hint="check store.url (or OPSBOOK_STORE) and that the database is reachable")
+
+    def _pg_pool(self) -> Any:
+        """This process's pool: 0-8 connections, idle ones closed after a minute (tests and CLI
+        commands open many short-lived stores; a daemon keeps a few warm)."""
+        pid = os.getpid()
+        if self._pool is not None and self._pool_pid == pid:
+            return self._pool
+        import psycopg
+        from psycopg_pool import ConnectionPool
+
+        with self._lock:
+            if self._pool is not None and self._pool_pid == pid:
+                return self._pool
+            opts = {"connect_timeout": 10, "application_name": "opsbook", "autocommit": True}
+            # one connection first, in this thread: an unreachable store fails at once with the
+            # driver's reason (the pool would retry in the background until its timeout)
+            try:
+                first = psycopg.connect(self.dsn, **opts)  # type: ignore[arg-type]
+            except psycopg.Error as e:
+                raise self._open_error(e) from None
+            first.close()
+            # a pool inherited through fork() belongs to the parent: left alone, never closed here
+            # check: a connection the server dropped (a restart, a failover) is replaced before use,
+            # as a connection per transaction used to be, for one round trip
+            self._pool = ConnectionPool(self.dsn, kwargs=opts, min_size=0, max_size=8, timeout=10,
+                                        max_idle=60, num_workers=1, open=True, name="opsbook-store",
+                                        check=ConnectionPool.check_connection)
+            self._pool_pid = pid
+            return self._pool
 
     @contextmanager
     def read(self) -> Iterator[Tx]:
@@ -264,8 +298,18 @@ class Database:
     def close(self) -> None:
         with self._lock:
             conns, self._sqlite = list(self._sqlite.values()), {}
+            pool, self._pool = (self._pool if self._pool_pid == os.getpid() else None), None
         for conn in conns:
             conn.close()
+        if pool is not None:
+            pool.close()
+
+    def __del__(self) -> None:
+        # a store dropped without close(): its pool's worker thread and connections go with it
+        pool = getattr(self, "_pool", None)
+        if pool is not None and self._pool_pid == os.getpid():
+            with suppress(Exception):
+                pool.close(timeout=0)
 
 
 class Tx:

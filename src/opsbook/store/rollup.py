@@ -11,14 +11,53 @@ has not absorbed yet.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from itertools import pairwise
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..config.web import Retention
+from . import alerts, audit, checks, heartbeats, outbox, runs
 from .db import parse_ts
-from .store import Store
+
+if TYPE_CHECKING:  # store.py gathers this module's migrations through schema.py: import nothing heavy
+    from ..config.web import Retention
+    from .store import Store
+
+# the check history group: checks.py owns the raw tables; this module the rollups made from them
+MIGRATIONS: list[tuple[int, str, list[str]]] = [
+    (40, "check history rollups, their watermarks, the API audit log", [
+        # minute/hour/day buckets per (check, env); h0..h11 count durations per fixed bucket
+        # (HIST_BOUNDS_MS) so p95 can be estimated and merged by plain addition
+        """CREATE TABLE check_rollups (
+            level TEXT NOT NULL,
+            check_name TEXT NOT NULL,
+            env TEXT NOT NULL DEFAULT '',
+            bucket {ts} NOT NULL,
+            n {bigint} NOT NULL,
+            n_ok {bigint} NOT NULL,
+            n_pass {bigint} NOT NULL,
+            n_warn {bigint} NOT NULL,
+            n_fail {bigint} NOT NULL,
+            n_error {bigint} NOT NULL,
+            n_blocked {bigint} NOT NULL,
+            dur_sum DOUBLE PRECISION NOT NULL,
+            dur_min DOUBLE PRECISION NOT NULL,
+            dur_max DOUBLE PRECISION NOT NULL,
+            h0 {bigint} NOT NULL, h1 {bigint} NOT NULL, h2 {bigint} NOT NULL, h3 {bigint} NOT NULL,
+            h4 {bigint} NOT NULL, h5 {bigint} NOT NULL, h6 {bigint} NOT NULL, h7 {bigint} NOT NULL,
+            h8 {bigint} NOT NULL, h9 {bigint} NOT NULL, h10 {bigint} NOT NULL, h11 {bigint} NOT NULL,
+            PRIMARY KEY (level, check_name, env, bucket))""",
+        # covering: uptime over all checks sums n and n_ok without touching the table
+        "CREATE INDEX ix_check_rollups_level_bucket ON check_rollups (level, bucket, check_name, env, n, n_ok)",
+        # the end (exclusive) of what each level holds: re-running a rollup never double counts
+        """CREATE TABLE rollup_watermarks (
+            level TEXT PRIMARY KEY,
+            upto {ts} NOT NULL)""",
+    ]),
+]
+
+TABLES: tuple[str, ...] = ("check_rollups", "rollup_watermarks")
 
 LEVELS = ("minute", "hour", "day")
 STEP = {"minute": timedelta(minutes=1), "hour": timedelta(hours=1), "day": timedelta(days=1)}
@@ -168,6 +207,8 @@ def watermarks_tx(tx: Any) -> dict[str, datetime | None]:
 
 def _retention(cfg: Any) -> Retention:
     """Accepts a Retention, a ConfigBase, a load.Config, or None (the defaults)."""
+    from ..config.web import Retention
+
     if isinstance(cfg, Retention):
         return cfg
     model = getattr(cfg, "model", cfg)
@@ -321,27 +362,19 @@ def prune_growth(store: Store, ret: Retention, now: datetime) -> dict[str, int]:
         return None if keep is None else db.ts(now - timedelta(seconds=keep))
 
     with db.transaction() as tx:
-        def delete(key: str, keep: float | None, sql: str, *params: Any) -> None:
+        def delete(key: str, keep: float | None, prune: Callable[[Any], int]) -> None:
             cutoff = before(keep)
-            out[key] = 0 if cutoff is None else int(tx.execute(sql, (cutoff, *params)).rowcount)
+            out[key] = 0 if cutoff is None else prune(cutoff)
 
-        delete("runs", ret.runs,
-               "DELETE FROM runs WHERE started_at < ? AND id NOT IN (SELECT id FROM (SELECT id, row_number() OVER "
-               "(PARTITION BY kind, name, env ORDER BY started_at DESC, id DESC) AS n FROM runs) newest WHERE n <= ?) "
-               "AND id NOT IN (SELECT max(id) FROM runs WHERE ok = ? GROUP BY kind, name, env)",
-               ret.runs_keep, True)
-        delete("pings", ret.pings,
-               "DELETE FROM heartbeat_pings WHERE at < ? "
-               "AND id NOT IN (SELECT max(id) FROM heartbeat_pings GROUP BY name, env) "
-               "AND id NOT IN (SELECT max(id) FROM heartbeat_pings WHERE signal = ? GROUP BY name, env)", "success")
-        delete("audit", ret.audit, "DELETE FROM api_audit WHERE at < ?")
-        delete("outbox", ret.outbox, "DELETE FROM notify_outbox WHERE delivered_at < ? AND status = ?", "delivered")
-        delete("outbox_dead", ret.outbox_dead,
-               "DELETE FROM notify_outbox WHERE COALESCE(last_error_at, created_at) < ? AND status = ?", "dead")
-        delete("flips", ret.flips, "DELETE FROM check_flips WHERE at < ?")
+        delete("runs", ret.runs, lambda cutoff: runs.prune(tx, cutoff, ret.runs_keep))
+        delete("pings", ret.pings, lambda cutoff: heartbeats.prune(tx, cutoff))
+        delete("audit", ret.audit, lambda cutoff: audit.prune(tx, cutoff))
+        delete("outbox", ret.outbox, lambda cutoff: outbox.prune_delivered(tx, cutoff))
+        delete("outbox_dead", ret.outbox_dead, lambda cutoff: outbox.prune_dead(tx, cutoff))
+        delete("flips", ret.flips, lambda cutoff: checks.prune_flips(tx, cutoff))
         cutoff = before(ret.flips)
         if cutoff is not None:
-            out["flips"] += int(tx.execute("DELETE FROM alert_transitions WHERE at < ?", (cutoff,)).rowcount)
+            out["flips"] += alerts.prune_transitions(tx, cutoff)
     return out
 
 

@@ -1,69 +1,42 @@
-"""Store tables as numbered SQL migrations, portable across SQLite and PostgreSQL.
+"""Store tables as numbered SQL migrations, portable across SQLite and PostgreSQL, gathered from
+the owner modules: each owner keeps the CREATE/ALTER statements of its tables beside its SQL.
 
 A migration is append-only: never edit one that has shipped; add the next number. Types are
-written {id}, {json}, {ts}, {bool}, {bigint} and filled in per dialect (db.TYPES).
+written {id}, {json}, {ts}, {bool}, {bigint} and filled in per dialect (db.TYPES). One number
+may hold statements of several owners (1 and 40 did, before the tables had owners): its parts
+run together, in the order of OWNERS, in one transaction, recorded once.
+
+Table -> owner (tests/test_store_ownership.py fails on SQL against a table outside its owner):
 """
 
 from __future__ import annotations
 
-from . import schema_notify, schema_rules, schema_serve, schema_web
+from types import ModuleType
 
-MIGRATIONS: list[tuple[int, str, list[str]]] = [
-    (1, "check results, state, flips and runs", [
-        """CREATE TABLE check_results (
-            id {id},
-            check_name TEXT NOT NULL,
-            env TEXT NOT NULL DEFAULT '',
-            kind TEXT NOT NULL,
-            status TEXT NOT NULL,
-            ok {bool} NOT NULL,
-            duration_ms DOUBLE PRECISION NOT NULL,
-            summary TEXT NOT NULL DEFAULT '',
-            started_at {ts} NOT NULL,
-            finished_at {ts} NOT NULL,
-            result {json} NOT NULL)""",
-        "CREATE INDEX ix_check_results_check_time ON check_results (check_name, env, finished_at)",
-        # one row per (check, env): the current status and since when; updated by compare-and-set
-        """CREATE TABLE check_state (
-            check_name TEXT NOT NULL,
-            env TEXT NOT NULL DEFAULT '',
-            status TEXT NOT NULL,
-            since {ts} NOT NULL,
-            updated_at {ts} NOT NULL,
-            last_result_id {bigint},
-            last_error {json},
-            last_error_at {ts},
-            PRIMARY KEY (check_name, env))""",
-        # a status change is a row: what it was, what it became, when, and the result that did it
-        """CREATE TABLE check_flips (
-            id {id},
-            check_name TEXT NOT NULL,
-            env TEXT NOT NULL DEFAULT '',
-            from_status TEXT,
-            to_status TEXT NOT NULL,
-            at {ts} NOT NULL,
-            result_id {bigint},
-            summary TEXT NOT NULL DEFAULT '')""",
-        "CREATE INDEX ix_check_flips_check_at ON check_flips (check_name, env, at)",
-        # gate, smoke and job runs: one row each, with the rendered JSON document
-        """CREATE TABLE runs (
-            id {id},
-            kind TEXT NOT NULL,
-            name TEXT NOT NULL,
-            env TEXT NOT NULL DEFAULT '',
-            status TEXT NOT NULL,
-            ok {bool} NOT NULL,
-            started_at {ts} NOT NULL,
-            finished_at {ts},
-            detail {json},
-            error {json})""",
-        "CREATE INDEX ix_runs_kind_name ON runs (kind, name, started_at)",
-    ]),
-]
+from . import alerts, audit, checks, heartbeats, leases, outbox, rollup, runs, sessions, silences
+from . import groups as notify_groups
 
-# areas keep their tables in store/schema_<area>.py, numbered in their own ranges: one line each
-MIGRATIONS += schema_rules.MIGRATIONS + schema_notify.MIGRATIONS + schema_serve.MIGRATIONS + schema_web.MIGRATIONS
-MIGRATIONS.sort(key=lambda m: m[0])
+# numbered ranges: checks/runs 1-9, rules 10-19, notify 20-29, serve 30-39, web 40-49
+OWNERS: tuple[ModuleType, ...] = (checks, runs, alerts, heartbeats, notify_groups, outbox, silences, leases,
+                                  rollup, audit, sessions)
 
-TABLES = ("check_results", "check_state", "check_flips", "runs",
-          *schema_rules.TABLES, *schema_notify.TABLES, *schema_serve.TABLES, *schema_web.TABLES)
+
+def _gather() -> list[tuple[int, str, list[str]]]:
+    by_number: dict[int, tuple[str, list[str]]] = {}
+    for owner in OWNERS:
+        for number, description, statements in owner.MIGRATIONS:
+            got = by_number.setdefault(number, (description, []))
+            got[1].extend(statements)
+    return [(n, d, s) for n, (d, s) in sorted(by_number.items())]
+
+
+MIGRATIONS: list[tuple[int, str, list[str]]] = _gather()
+
+# table -> the module that owns it
+OWNER_OF: dict[str, str] = {t: o.__name__ for o in OWNERS for t in o.TABLES}
+# in the order `store info` has always listed them
+TABLES: tuple[str, ...] = (
+    "check_results", "check_state", "check_flips", "runs", "alert_state", "alert_transitions", "alert_rule_status",
+    "heartbeat_pings", "slo_overrides", "notify_groups", "notify_outbox", "notify_silences", "notify_receivers",
+    "schedule_units", "daemon_instances", "check_rollups", "rollup_watermarks", "api_audit", "api_sessions")
+assert set(TABLES) == set(OWNER_OF), "a table without an owner, or an owner's table missing here"

@@ -14,7 +14,7 @@ import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from itsdangerous import BadSignature, URLSafeTimedSerializer
@@ -23,7 +23,7 @@ from starlette.requests import Request
 from ..config.load import Config
 from ..config.secrets import reveal
 from ..errors import OpsbookError
-from ..store.db import parse_ts
+from ..store import sessions as session_rows
 from ..store.store import Store
 
 ROLES = ("viewer", "operator", "admin")
@@ -98,12 +98,8 @@ class Sessions:
 
     def issue(self, name: str, token: str, now: datetime) -> tuple[str, str]:
         sid, csrf = secrets.token_urlsafe(24), secrets.token_urlsafe(24)
-        db = self.store.db
-        with db.transaction() as tx:
-            # logins are rare: prune rows that ended a day ago here, so the table never grows
-            tx.execute("DELETE FROM api_sessions WHERE expires_at < ?", (db.ts(now - timedelta(days=1)),))
-            tx.execute("INSERT INTO api_sessions (id, token_name, created_at, expires_at) VALUES (?, ?, ?, ?)",
-                       (sid, name, db.ts(now), db.ts(now + timedelta(seconds=self.ttl_s))))
+        with self.store.transaction() as tx:
+            session_rows.create(tx, sid, name, now, self.ttl_s)
         return self.serializer.dumps({"s": sid, "n": name, "f": fingerprint(token), "c": csrf}), csrf
 
     def read(self, cookie: str, now: datetime) -> dict[str, Any] | None:
@@ -114,19 +110,16 @@ class Sessions:
             return None
         if not isinstance(data, dict) or not isinstance(data.get("s"), str):
             return None  # a cookie from before server-side sessions: log in again
-        with self.store.db.read() as tx:
-            row = tx.one("SELECT token_name, expires_at, revoked_at FROM api_sessions WHERE id = ?", (data["s"],))
-        if row is None or row[2] is not None or parse_ts(row[1]) <= now or row[0] != data.get("n"):
+        with self.store.read() as tx:
+            row = session_rows.get(tx, data["s"])
+        if row is None or row[2] or row[1] <= now or row[0] != data.get("n"):
             return None
         return data
 
     def revoke(self, sid: str, now: datetime) -> bool:
         """End one session; True when this call ended it (compare-and-set: revoked once)."""
-        db = self.store.db
-        with db.transaction() as tx:
-            cur = tx.execute("UPDATE api_sessions SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
-                             (db.ts(now), sid))
-            return bool(cur.rowcount == 1)
+        with self.store.transaction() as tx:
+            return session_rows.revoke(tx, sid, now)
 
 
 def authenticate(request: Request, cfg: Config, sessions: Sessions, now: datetime) -> Principal | None:

@@ -12,8 +12,9 @@ from typing import Any
 from ..config.load import Config
 from ..config.secrets import redactor
 from ..results import CheckResult
+from ..store import checks as checks_store
 from ..store import rollup
-from ..store.db import load_json, parse_ts
+from ..store.db import parse_ts
 from ..store.store import Store, StoredState
 
 WINDOWS = {"24h": (timedelta(hours=24), "hour"), "7d": (timedelta(days=7), "day"),
@@ -67,8 +68,8 @@ def check_rows(cfg: Config, store: Store, now: datetime, with_uptime: bool = Tru
 
     One read transaction (a consistent snapshot that takes no write lock): the states, then the
     uptime of every check over 24h / 7d / 30d from grouped sums (``rollup.uptime_windows``)."""
-    with store.db.read() as tx:
-        states = {(s.check, s.env): s for s in _states(tx)}
+    with store.read() as tx:
+        states = {(s.check, s.env): s for s in checks_store.states(tx, ordered=False)}
         totals: dict[str, dict[tuple[str, str], tuple[int, int]]] = {}
         if with_uptime:
             windows = {w: (now - span, level) for w, (span, level) in WINDOWS.items()}
@@ -92,13 +93,6 @@ def check_rows(cfg: Config, store: Store, now: datetime, with_uptime: bool = Tru
     return rows
 
 
-def _states(tx: Any) -> list[StoredState]:
-    """``Store.states()`` inside a read transaction."""
-    rows = tx.all("SELECT check_name, env, status, since, updated_at, last_error FROM check_state")
-    return [StoredState(n, e, s, parse_ts(since), parse_ts(upd), load_json(err))
-            for n, e, s, since, upd, err in rows]
-
-
 def _ratio(counts: tuple[int, int] | None) -> float | None:
     return counts[1] / counts[0] if counts and counts[0] else None
 
@@ -109,21 +103,16 @@ def find_state(store: Store, name: str, env: str) -> StoredState | None:
 
 def history(store: Store, name: str, env: str, limit: int = 50, before: int | None = None) -> list[dict[str, Any]]:
     """Raw results newest first, each with its store id (the cursor for ``before``)."""
-    sql = "SELECT id, result FROM check_results WHERE check_name = ? AND env = ?"
-    params: tuple[Any, ...] = (name, env)
-    if before is not None:
-        sql, params = sql + " AND id < ?", (*params, before)
-    with store.db.read() as tx:
-        rows = tx.all(sql + " ORDER BY id DESC LIMIT ?", (*params, limit))
-    return [{"id": int(i), **redactor.redact(load_json(r))} for i, r in rows]
+    with store.read() as tx:
+        rows = checks_store.result_page(tx, name, env, limit, before)
+    return [{"id": i, **redactor.redact(doc)} for i, doc in rows]
 
 
 def last_failure(store: Store, name: str, env: str) -> CheckResult | None:
     """The newest stored result that did not pass, with its assertions and observations."""
-    with store.db.read() as tx:
-        row = tx.one("SELECT result FROM check_results WHERE check_name = ? AND env = ? AND ok = ? "
-                     "ORDER BY id DESC LIMIT 1", (name, env, False))
-    return CheckResult.from_dict(redactor.redact(load_json(row[0]))) if row else None
+    with store.read() as tx:
+        doc = checks_store.last_failure(tx, name, env)
+    return CheckResult.from_dict(redactor.redact(doc)) if doc else None
 
 
 def excerpt(observations: dict[str, Any], limit: int = 2000) -> str:
@@ -137,10 +126,8 @@ def excerpt(observations: dict[str, Any], limit: int = 2000) -> str:
 
 def latest_results(store: Store) -> dict[tuple[str, str], dict[str, Any]]:
     """The last stored result document of every check (for /metrics' phase timings)."""
-    with store.db.read() as tx:
-        rows = tx.all("SELECT s.check_name, s.env, r.result FROM check_state s "
-                      "JOIN check_results r ON r.id = s.last_result_id")
-    return {(n, e): load_json(r) for n, e, r in rows}
+    with store.read() as tx:
+        return checks_store.latest_documents(tx)
 
 
 def runs(store: Store, kind: str | None, name: str | None = None, limit: int = 50) -> list[dict[str, Any]]:

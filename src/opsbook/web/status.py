@@ -9,7 +9,7 @@ from typing import Any
 
 from ..config.load import Config
 from ..rules import maintenance as windows
-from ..store import rollup
+from ..store import checks, rollup
 from ..store.store import Store
 
 # worst first; what the public reads for each check status
@@ -22,8 +22,8 @@ def build(cfg: Config, store: Store, now: datetime) -> dict[str, Any]:
     env = cfg.env or ""
     days = page.days
     since = rollup.floor(now, "day") - timedelta(days=days - 1)
-    with store.db.read() as tx:  # one snapshot; grouped queries over every check at once
-        states = {c: s for c, s in tx.all("SELECT check_name, status FROM check_state WHERE env = ?", (env,))}
+    with store.read() as tx:  # one snapshot; grouped queries over every check at once
+        states = checks.statuses(tx, env)
         daily = rollup.daily_counts(tx, since, env, now, rollup.watermarks_tx(tx))
     dates = [since + timedelta(days=i) for i in range(days)]
     components = []
