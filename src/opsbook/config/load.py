@@ -7,6 +7,7 @@ one pass are reported together.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
@@ -16,10 +17,10 @@ from pydantic import BaseModel, ValidationError
 from ..errors import ConfigError, ConfigErrors
 from .backups import cross_check_backups
 from .integrity import cross_check_integrity
-from .models import CheckCommon, CheckParams, ConfigBase, KindInfo, SmokeSuite, config_model
+from .models import CheckCommon, CheckParams, ConfigBase, KindInfo, Plugins, SmokeSuite
 from .notify import cross_check_notify
 from .references import cross_check_references, missing
-from .resources import Resource
+from .resources import RESOURCES, Resource
 from .rules import cross_check_rules
 from .secrets import register_secrets, reveal, show
 from .yamlsource import Path as YPath
@@ -27,7 +28,6 @@ from .yamlsource import Source, dotted, load_yaml
 
 _VAR = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_.-]*)\}")
 DEFAULT_FILE = "opsbook.yaml"
-_RESOURCE_TAGS = {"http", "postgres", "sqlite", "redis", "s3", "amqp", "tcp", "prometheus"}
 
 
 @dataclass
@@ -107,7 +107,7 @@ def _validation_errors(e: ValidationError, src: Source) -> list[ConfigError]:
             # they are not YAML keys, so drop them
             if isinstance(part, str) and part.startswith("function-"):
                 continue
-            if len(loc) == 2 and loc[0] == "resources" and part in _RESOURCE_TAGS:
+            if len(loc) == 2 and loc[0] == "resources" and part in RESOURCES:
                 continue
             loc.append(part)
         ypath = tuple(loc)
@@ -128,7 +128,7 @@ def _validation_errors(e: ValidationError, src: Source) -> list[ConfigError]:
     return out
 
 
-def _cross_check(cfg: ConfigBase, kinds: dict[str, KindInfo], src: Source) -> list[ConfigError]:
+def _cross_check(cfg: ConfigBase, kinds: Mapping[str, KindInfo], src: Source) -> list[ConfigError]:
     errors: list[ConfigError] = []
 
     def err(path: YPath, msg: str, hint: str = "") -> None:
@@ -189,7 +189,7 @@ def _cross_check(cfg: ConfigBase, kinds: dict[str, KindInfo], src: Source) -> li
 
 def load_config(
     path: str | Path | None,
-    kinds: dict[str, KindInfo],
+    plugins: Plugins,
     env: str | None = None,
     text: str | None = None,
 ) -> Config:
@@ -237,13 +237,13 @@ def load_config(
     if chosen is not None:
         variables.setdefault("env", chosen)
     data = _interpolate(raw, variables, (), src, errors)
-    model_cls = config_model(kinds)
+    model_cls = plugins.model
     try:
-        model = cast(ConfigBase, model_cls.model_validate(data))
+        model = model_cls.model_validate(data)
     except ValidationError as e:
         errors.extend(_validation_errors(e, src))
         raise ConfigErrors(errors) from None
-    errors.extend(_cross_check(model, kinds, src))
+    errors.extend(_cross_check(model, plugins.checks, src))
     if errors:
         raise ConfigErrors(errors)
     register_secrets(model)  # every secret is redacted from now on, not only once it is used

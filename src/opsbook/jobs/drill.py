@@ -155,7 +155,7 @@ def _target_dsn(config: Config, name: str, d: Drill) -> str:
     t = d.target
     assert t is not None
     if t.resource is not None:
-        return reveal(config.resources[t.resource].dsn, f"resources.{t.resource}.dsn") or ""  # type: ignore[union-attr]
+        return reveal(config.resources[t.resource].dsn, f"resources.{t.resource}.dsn") or ""  # type: ignore[attr-defined]
     ref = SecretRef(env=t.env) if t.env else SecretRef(file=t.file)
     return ref.resolve(f"drills.{name}.target")
 
