@@ -7,10 +7,10 @@ one pass are reported together.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 from pydantic import BaseModel, ValidationError
 
@@ -26,17 +26,29 @@ from .secrets import register_secrets, reveal, show
 from .yamlsource import Path as YPath
 from .yamlsource import Source, dotted, load_yaml
 
+T = TypeVar("T")
 _VAR = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_.-]*)\}")
 DEFAULT_FILE = "opsbook.yaml"
 
 
-@dataclass
+@dataclass(eq=False)
 class Config:
     model: ConfigBase
     path: Path
     env: str | None
     vars: dict[str, str]
     source: Source
+    # data derived from this config (each check's kind, rule plans, cached pages): kept on the
+    # object so a reloaded config starts afresh; see ``derived``
+    cache: dict[Any, Any] = field(default_factory=dict, repr=False)
+
+    def derived(self, key: str, make: Callable[[], T]) -> T:
+        """``make()``, computed once per loaded config and kept under ``key``."""
+        try:
+            value: T = self.cache[key]
+        except KeyError:
+            value = self.cache.setdefault(key, make())
+        return value
 
     @property
     def checks(self) -> dict[str, CheckCommon]:
