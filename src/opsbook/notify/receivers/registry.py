@@ -5,7 +5,7 @@ config model and its sender (see base.py), and docs/receivers/<kind>.md document
 from __future__ import annotations
 
 from ...registry import Registry
-from . import apprise_receiver, file, pagerduty, webhook
+from . import apprise_receiver, file, ntfy, pagerduty, webhook
 from .base import ReceiverKind
 
 RECEIVERS: Registry[ReceiverKind] = Registry("receiver kind", {
@@ -13,4 +13,5 @@ RECEIVERS: Registry[ReceiverKind] = Registry("receiver kind", {
     "webhook": webhook.KIND,
     "apprise": apprise_receiver.KIND,
     "file": file.KIND,
+    "ntfy": ntfy.KIND,
 }, docs="receivers/{name}.md", model=lambda k: k.Config)
