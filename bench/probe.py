@@ -215,11 +215,12 @@ def run_opsbook_cli(config: Path, env: dict[str, str]) -> tuple[float, int, int,
 def run_opsbook_inprocess(config: Path) -> tuple[float, int, int, str]:
     from opsbook.checks.registry import KINDS
     from opsbook.config.load import load_config
+    from opsbook.plugins import PLUGINS
     from opsbook.runner import run_checks
 
     # steady-state probing, as a running daemon does it: the config is loaded once, outside
     # the timer, like blackbox_exporter's is; only the probes and their judgement are timed
-    cfg = load_config(config, KINDS)  # type: ignore[arg-type]
+    cfg = load_config(config, PLUGINS)
     t0 = time.perf_counter()
     results = asyncio.run(run_checks(cfg, KINDS))
     wall = time.perf_counter() - t0

@@ -14,6 +14,7 @@ from typing import Any
 
 from opsbook.checks.registry import KINDS
 from opsbook.config.load import Config, load_config
+from opsbook.plugins import PLUGINS
 from opsbook.results import CheckResult
 from opsbook.runner import run_checks
 
@@ -21,7 +22,7 @@ from opsbook.runner import run_checks
 def load(text: str, tmp_path: Path | None = None, env: str | None = None) -> Config:
     text = textwrap.dedent(text)
     path = (tmp_path or Path.cwd()) / "opsbook.yaml"
-    return load_config(path, KINDS, env=env, text=text)  # type: ignore[arg-type]
+    return load_config(path, PLUGINS, env=env, text=text)
 
 
 def run(config: Config, *names: str) -> dict[str, CheckResult]:

@@ -144,3 +144,13 @@ def test_check_needs_exactly_one_kind(tmp_path: Path) -> None:
           a: {expect: ["x == 1"]}
     """, tmp_path)
     assert "a check needs one kind key" in e.message
+
+
+def test_derived_data_is_kept_on_the_loaded_config_so_a_reload_starts_afresh(tmp_path: Path) -> None:
+    text = "checks: {a: {tcp: {host: 127.0.0.1, port: 1}}}"
+    cfg = load(text, tmp_path)
+    made: list[int] = []
+    assert cfg.derived("n", lambda: made.append(1) or len(made)) == 1
+    assert cfg.derived("n", lambda: made.append(1) or len(made)) == 1  # kept
+    reloaded = load(text, tmp_path)
+    assert reloaded.derived("n", lambda: made.append(1) or len(made)) == 2  # computed again

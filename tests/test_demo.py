@@ -2,13 +2,13 @@ from pathlib import Path
 
 import pytest
 
-from opsbook.checks.registry import KINDS
 from opsbook.config.load import load_config
 from opsbook.demo.run import run_demo, write_config
+from opsbook.plugins import PLUGINS
 
 
 def test_bundled_demo_config_is_valid_and_examples_links_to_it(tmp_path: Path) -> None:
-    cfg = load_config(write_config(tmp_path / "opsbook.yaml", 12345), KINDS)  # type: ignore[arg-type]
+    cfg = load_config(write_config(tmp_path / "opsbook.yaml", 12345), PLUGINS)
     assert cfg.vars["base_url"] == "http://127.0.0.1:12345"
     assert {"api-live", "api-ready", "api-port", "db-integrity", "disk"} <= set(cfg.checks)
     assert cfg.checks["api-ready"].depends_on == ["api-live"]

@@ -15,14 +15,14 @@ from pathlib import Path
 import httpx
 import pytest
 
-from opsbook.checks.registry import KINDS
 from opsbook.config.load import load_config
 from opsbook.demo.live import FAST
 from opsbook.demo.run import write_config
+from opsbook.plugins import PLUGINS
 
 
 def test_the_demo_config_has_an_alert_a_file_receiver_and_a_fast_pace(tmp_path: Path) -> None:
-    cfg = load_config(write_config(tmp_path / "opsbook.yaml", 12345, FAST), KINDS)  # type: ignore[arg-type]
+    cfg = load_config(write_config(tmp_path / "opsbook.yaml", 12345, FAST), PLUGINS)
     assert cfg.model.alerts["api-not-ready"].when == "check api-ready failing"
     assert cfg.model.alerts["api-not-ready"].for_ == 2
     assert cfg.checks["api-ready"].every == 1

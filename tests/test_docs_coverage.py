@@ -15,6 +15,7 @@ from opsbook.app import kinds_info
 from opsbook.checks.registry import KINDS
 from opsbook.cli import cli
 from opsbook.config.models import config_model
+from opsbook.plugins import REGISTRIES
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 
@@ -65,6 +66,27 @@ def test_every_check_kind_has_a_page_listing_its_keys_and_observations() -> None
         for obs in kind.observations:
             if not _documented(text, obs):
                 missing.append(f"docs/checks/{name}.md: observation `{obs}`")
+    assert not missing, "undocumented:\n" + "\n".join(missing)
+
+
+@pytest.mark.parametrize("registry", REGISTRIES, ids=lambda r: r.what)
+def test_every_registered_kind_has_a_page_naming_it_and_its_keys(registry: typing.Any) -> None:
+    # every registry (opsbook/plugins.py): an undocumented receiver or integrity type fails
+    # like an undocumented check kind
+    missing = []
+    for name in registry:
+        rel = registry.docs_page(name)
+        page = DOCS / rel
+        if not page.exists():
+            missing.append(f"docs/{rel}")
+            continue
+        text = page.read_text()
+        if not _documented(text, name):
+            missing.append(f"docs/{rel}: {registry.what} `{name}`")
+        model = registry.model(name)
+        for key, field in (model.model_fields.items() if model is not None else ()):
+            if not _documented(text, field.alias or key):
+                missing.append(f"docs/{rel}: {name} key `{field.alias or key}`")
     assert not missing, "undocumented:\n" + "\n".join(missing)
 
 

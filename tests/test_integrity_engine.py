@@ -158,7 +158,7 @@ def test_injection_looking_names_are_quoted_and_values_bound(dirty: Target, tmp_
 def test_severity_and_thresholds_decide_the_status(
     severity: str, error_if: str | None, warn_if: str | None, violations: int, expected: str,
 ) -> None:
-    from opsbook.config.integrity import RangeCheck
+    from opsbook.integrity.value_range import RangeCheck
 
     spec = RangeCheck.model_validate({"table": "t", "column": "c", "min": 0, "severity": severity,
                                       "error_if": error_if, "warn_if": warn_if})

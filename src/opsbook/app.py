@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from .checks.base import CheckKind
 from .checks.registry import KINDS
 from .config.load import Config, load_config
-from .config.models import KindInfo
+from .config.models import Plugins
 from .results import CheckResult
 from .runner import run_checks
 
@@ -24,8 +24,11 @@ if TYPE_CHECKING:
 STORE_ENV = "OPSBOOK_STORE"
 
 
-def kinds_info() -> dict[str, KindInfo]:
-    return dict(KINDS)  # type: ignore[arg-type]
+def kinds_info() -> Plugins:
+    """The registries the config is validated against (opsbook/plugins.py)."""
+    from .plugins import PLUGINS
+
+    return PLUGINS
 
 
 def load(path: str | Path | None, env: str | None = None) -> Config:

@@ -1,14 +1,17 @@
-"""The explicit registry of check kinds: one line per kind. grep here to find them all."""
+"""The explicit registry of check kinds: one line per kind. grep here to find them all.
+Each kind's module holds its ``Params`` model and its probe (see base.py); docs/checks/<kind>.md
+documents it."""
 
 from __future__ import annotations
 
+from ..registry import Registry
 from . import amqp, command, postgres, s3, sqlite, tcp, tls
 from . import dns as dns_check
 from . import http as http_check
 from . import redis as redis_check
 from .base import CheckKind
 
-KINDS: dict[str, CheckKind] = {
+KINDS: Registry[CheckKind] = Registry("check kind", {
     "amqp": amqp.KIND,
     "command": command.KIND,
     "postgres": postgres.KIND,
@@ -19,4 +22,4 @@ KINDS: dict[str, CheckKind] = {
     "tcp": tcp.KIND,
     "dns": dns_check.KIND,
     "tls": tls.KIND,
-}
+}, docs="checks/{name}.md", model=lambda k: k.Params)

@@ -7,36 +7,48 @@ one pass are reported together.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 from pydantic import BaseModel, ValidationError
 
 from ..errors import ConfigError, ConfigErrors
 from .backups import cross_check_backups
 from .integrity import cross_check_integrity
-from .models import CheckCommon, CheckParams, ConfigBase, KindInfo, SmokeSuite, config_model
+from .models import CheckCommon, CheckParams, ConfigBase, KindInfo, Plugins, SmokeSuite
 from .notify import cross_check_notify
 from .references import cross_check_references, missing
-from .resources import Resource
+from .resources import RESOURCES, Resource
 from .rules import cross_check_rules
 from .secrets import register_secrets, reveal, show
 from .yamlsource import Path as YPath
 from .yamlsource import Source, dotted, load_yaml
 
+T = TypeVar("T")
 _VAR = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_.-]*)\}")
 DEFAULT_FILE = "opsbook.yaml"
-_RESOURCE_TAGS = {"http", "postgres", "sqlite", "redis", "s3", "amqp", "tcp", "prometheus"}
 
 
-@dataclass
+@dataclass(eq=False)
 class Config:
     model: ConfigBase
     path: Path
     env: str | None
     vars: dict[str, str]
     source: Source
+    # data derived from this config (each check's kind, rule plans, cached pages): kept on the
+    # object so a reloaded config starts afresh; see ``derived``
+    cache: dict[Any, Any] = field(default_factory=dict, repr=False)
+
+    def derived(self, key: str, make: Callable[[], T]) -> T:
+        """``make()``, computed once per loaded config and kept under ``key``."""
+        try:
+            value: T = self.cache[key]
+        except KeyError:
+            value = self.cache.setdefault(key, make())
+        return value
 
     @property
     def checks(self) -> dict[str, CheckCommon]:
@@ -107,7 +119,7 @@ def _validation_errors(e: ValidationError, src: Source) -> list[ConfigError]:
             # they are not YAML keys, so drop them
             if isinstance(part, str) and part.startswith("function-"):
                 continue
-            if len(loc) == 2 and loc[0] == "resources" and part in _RESOURCE_TAGS:
+            if len(loc) == 2 and loc[0] == "resources" and part in RESOURCES:
                 continue
             loc.append(part)
         ypath = tuple(loc)
@@ -128,7 +140,7 @@ def _validation_errors(e: ValidationError, src: Source) -> list[ConfigError]:
     return out
 
 
-def _cross_check(cfg: ConfigBase, kinds: dict[str, KindInfo], src: Source) -> list[ConfigError]:
+def _cross_check(cfg: ConfigBase, kinds: Mapping[str, KindInfo], src: Source) -> list[ConfigError]:
     errors: list[ConfigError] = []
 
     def err(path: YPath, msg: str, hint: str = "") -> None:
@@ -189,7 +201,7 @@ def _cross_check(cfg: ConfigBase, kinds: dict[str, KindInfo], src: Source) -> li
 
 def load_config(
     path: str | Path | None,
-    kinds: dict[str, KindInfo],
+    plugins: Plugins,
     env: str | None = None,
     text: str | None = None,
 ) -> Config:
@@ -237,13 +249,13 @@ def load_config(
     if chosen is not None:
         variables.setdefault("env", chosen)
     data = _interpolate(raw, variables, (), src, errors)
-    model_cls = config_model(kinds)
+    model_cls = plugins.model
     try:
-        model = cast(ConfigBase, model_cls.model_validate(data))
+        model = model_cls.model_validate(data)
     except ValidationError as e:
         errors.extend(_validation_errors(e, src))
         raise ConfigErrors(errors) from None
-    errors.extend(_cross_check(model, kinds, src))
+    errors.extend(_cross_check(model, plugins.checks, src))
     if errors:
         raise ConfigErrors(errors)
     register_secrets(model)  # every secret is redacted from now on, not only once it is used

@@ -1,14 +1,18 @@
 """The typed shape of opsbook.yaml.
 
-Check kinds are not imported here (they live to the right of config). The loader receives
-the registry's kinds and builds the ``checks`` model from their ``Params`` classes with
-``pydantic.create_model``, so each kind's keys validate with paths like
-``checks.api.http.path``.
+Pluggable kinds (check kinds, receivers, integrity types) are not imported here: they live to
+the right of config, each with its config model. The loader receives their registries
+(``Plugins``, assembled in opsbook/plugins.py) and builds the models that hold them with
+``pydantic.create_model`` (``one_of_model``), so each kind's keys validate with paths like
+``checks.api.http.path``. Resource kinds and smoke step methods are config-only: their
+registries are here and in resources.py.
 """
 
 from __future__ import annotations
 
-from typing import Any, Literal, Protocol
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any, Literal, Protocol, cast
 
 from pydantic import (
     BaseModel,
@@ -18,10 +22,12 @@ from pydantic import (
 )
 
 from ..durations import Duration, PositiveDuration
+from ..registry import Registry
 from .backups import Backup, Drill
 from .fields import Expect, WarnExpect
-from .integrity import IntegritySuite
-from .notify import Notify
+from .integrity import INTEGRITY_TYPE, IntegrityCheck, IntegritySuite
+from .notify import RECEIVER_KIND, Notify, Receiver
+from .oneof import OneOf, OneOfModel, exactly_one, one_of_model
 from .resources import HttpAuth, Model, Resource, Secret
 from .rules import AlertRule, Heartbeat, MaintenanceWindow, Slo
 from .secrets import DataWithSecrets
@@ -45,7 +51,7 @@ class CheckParams(Model):
     )
 
 
-class CheckCommon(Model):
+class CheckCommon(OneOfModel):
     description: str = ""
     expect: list[Expect] = Field(default_factory=list, description="assertions; any false one fails the check")
     warn: list[WarnExpect] = Field(default_factory=list, description="assertions; a false one gives warn")
@@ -56,41 +62,17 @@ class CheckCommon(Model):
     labels: dict[str, str] = Field(default_factory=dict)
 
     def kind_and_params(self) -> tuple[str, CheckParams]:
-        for name in type(self).model_fields:
-            if name in CheckCommon.model_fields:
-                continue
-            value = getattr(self, name)
-            if value is not None:
-                return name, value
-        raise AssertionError("validated checks have exactly one kind")  # pragma: no cover
+        kind, params = self.picked()
+        return kind, cast(CheckParams, params)
 
 
-def check_model(kinds: dict[str, KindInfo]) -> type[CheckCommon]:
-    fields: dict[str, Any] = {
-        name: (info.Params | None, Field(default=None)) for name, info in kinds.items()
-    }
-    names = sorted(kinds)
+CHECK_KIND = OneOf(none="a check needs one kind key: {keys}",
+                   many="a check has exactly one kind, found {found}",
+                   unknown="unknown check kind {unknown!r}; a check has one of: {keys}", sort=True)
 
-    def exactly_one_kind(cls: type[BaseModel], data: Any) -> Any:
-        if isinstance(data, dict):
-            present = [k for k in data if k in kinds]
-            if len(present) != 1:
-                unknown = [k for k in data if k not in cls.model_fields]
-                if not present and unknown:
-                    raise ValueError(
-                        f"unknown check kind {unknown[0]!r}; a check has one of: {', '.join(names)}"
-                    )
-                if not present:
-                    raise ValueError(f"a check needs one kind key: {', '.join(names)}")
-                raise ValueError(f"a check has exactly one kind, found {', '.join(present)}")
-        return data
 
-    return create_model(
-        "CheckConfig",
-        __base__=CheckCommon,
-        __validators__={"exactly_one_kind": model_validator(mode="before")(exactly_one_kind)},  # type: ignore[dict-item]
-        **fields,
-    )
+def check_model(kinds: Registry[Any]) -> type[CheckCommon]:
+    return one_of_model("CheckConfig", CheckCommon, kinds.models(), CHECK_KIND)
 
 
 class Environment(Model):
@@ -116,7 +98,19 @@ class Retry(Model):
     interval: Duration = 1.0
 
 
-class SmokeStep(Model):
+# a smoke step's HTTP method is its one key (``get: /health``); the value is the path
+SMOKE_METHODS: Registry[str] = Registry("smoke step method", {
+    "get": "GET",
+    "post": "POST",
+    "put": "PUT",
+    "patch": "PATCH",
+    "delete": "DELETE",
+    "head": "HEAD",
+}, docs="config.md")
+SMOKE_METHOD = OneOf(none="a step has exactly one of {keys}", many="a step has exactly one of {keys}")
+
+
+class SmokeStep(OneOfModel):
     name: str = ""
     get: str | None = None
     post: str | None = None
@@ -134,25 +128,22 @@ class SmokeStep(Model):
     retry: Retry | None = None
     timeout: PositiveDuration | None = None
 
+    one_of_keys = tuple(SMOKE_METHODS)
+    _one_method = model_validator(mode="before")(exactly_one(one_of_keys, SMOKE_METHOD))
+
     @model_validator(mode="after")
-    def _one_method(self) -> SmokeStep:
-        methods = [m for m in ("get", "post", "put", "patch", "delete", "head") if getattr(self, m)]
-        if len(methods) != 1:
-            raise ValueError("a step has exactly one of get, post, put, patch, delete, head")
+    def _one_body(self) -> SmokeStep:
         if sum(x is not None for x in (self.json_body, self.body, self.form)) > 1:
             raise ValueError("a step sends one of json, body or form")
         return self
 
     @property
     def method(self) -> str:
-        for m in ("get", "post", "put", "patch", "delete", "head"):
-            if getattr(self, m):
-                return m.upper()
-        raise AssertionError  # pragma: no cover
+        return SMOKE_METHODS[self.picked()[0]]
 
     @property
     def path(self) -> str:
-        return str(getattr(self, self.method.lower()))
+        return str(self.picked()[1])
 
 
 class SmokeSuite(Model):
@@ -166,23 +157,37 @@ class SmokeSuite(Model):
     finally_: list[SmokeStep] = Field(default_factory=list, alias="finally")
 
 
-_MODELS: dict[tuple[int, ...], type[BaseModel]] = {}
+@dataclass(frozen=True, eq=False)
+class Plugins:
+    """The registries of the kinds a config can name, assembled in opsbook/plugins.py. The
+    config layer uses only their config models; their implementations live to its right."""
+
+    checks: Registry[Any]
+    receivers: Registry[Any]
+    integrity: Registry[Any]
+
+    @cached_property
+    def model(self) -> type[ConfigBase]:
+        """The config model for these kinds; built once per Plugins (schema building is not cheap)."""
+        return config_model(self)
 
 
-def config_model(kinds: dict[str, KindInfo]) -> type[BaseModel]:
-    """The config model for these kinds; built once per process (schema building is not cheap)."""
-    key = tuple(id(k) for k in kinds.values())
-    cached = _MODELS.get(key)
-    if cached is not None:
-        return cached
-    check = check_model(kinds)
-    model = create_model(
+def config_model(plugins: Plugins) -> type[ConfigBase]:
+    """ConfigBase with the sections that hold pluggable kinds typed by the registries' models."""
+    check = check_model(plugins.checks)
+    receiver = one_of_model("Receiver", Receiver, plugins.receivers.models(), RECEIVER_KIND)
+    notify = create_model("Notify", __base__=Notify,
+                          receivers=(dict[str, receiver], Field(default_factory=dict)))  # type: ignore[valid-type]
+    integrity_check = one_of_model("IntegrityCheck", IntegrityCheck, plugins.integrity.models(), INTEGRITY_TYPE)
+    suite = create_model("IntegritySuite", __base__=IntegritySuite,
+                         checks=(list[integrity_check], Field(min_length=1)))  # type: ignore[valid-type]
+    return create_model(
         "OpsbookConfig",
         __base__=ConfigBase,
         checks=(dict[str, check], Field(default_factory=dict)),  # type: ignore[valid-type]
+        integrity=(dict[str, suite], Field(default_factory=dict)),
+        notify=(notify, Field(default_factory=notify)),
     )
-    _MODELS[key] = model
-    return model
 
 
 class ConfigBase(Model):

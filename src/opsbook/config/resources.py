@@ -1,12 +1,16 @@
-"""Resource models: the things checks and jobs point at, named once in ``resources:``."""
+"""Resource models: the things checks and jobs point at, named once in ``resources:``.
+
+A resource kind is one model here and one line in ``RESOURCES``; ``kind:`` picks it.
+"""
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal, TypeAlias, Union
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..durations import Duration, PositiveDuration
+from ..registry import Registry
 from .secrets import Secret, SecretRef
 
 
@@ -26,7 +30,13 @@ class HttpAuth(Model):
     basic: BasicAuth | None = None
 
 
-class HttpResource(Model):
+class ResourceBase(Model):
+    """What every resource kind has; each kind narrows ``kind`` to its own name."""
+
+    kind: str
+
+
+class HttpResource(ResourceBase):
     kind: Literal["http"]
     url: str
     headers: dict[str, Secret] = Field(default_factory=dict)
@@ -35,25 +45,25 @@ class HttpResource(Model):
     description: str = ""
 
 
-class PostgresResource(Model):
+class PostgresResource(ResourceBase):
     kind: Literal["postgres"]
     dsn: Secret
     description: str = ""
 
 
-class SqliteResource(Model):
+class SqliteResource(ResourceBase):
     kind: Literal["sqlite"]
     path: str
     description: str = ""
 
 
-class RedisResource(Model):
+class RedisResource(ResourceBase):
     kind: Literal["redis"]
     url: Secret
     description: str = ""
 
 
-class S3Resource(Model):
+class S3Resource(ResourceBase):
     kind: Literal["s3"]
     bucket: str
     endpoint: Secret | None = None
@@ -64,20 +74,20 @@ class S3Resource(Model):
     description: str = ""
 
 
-class AmqpResource(Model):
+class AmqpResource(ResourceBase):
     kind: Literal["amqp"]
     url: Secret
     description: str = ""
 
 
-class TcpResource(Model):
+class TcpResource(ResourceBase):
     kind: Literal["tcp"]
     host: str
     port: int = Field(ge=1, le=65535)
     description: str = ""
 
 
-class PrometheusResource(Model):
+class PrometheusResource(ResourceBase):
     kind: Literal["prometheus"]
     url: str = Field(description="base URL of the Prometheus HTTP API, e.g. http://127.0.0.1:9090")
     headers: dict[str, Secret] = Field(default_factory=dict)
@@ -85,19 +95,25 @@ class PrometheusResource(Model):
     description: str = ""
 
 
-Resource = Annotated[
-    HttpResource
-    | PostgresResource
-    | SqliteResource
-    | RedisResource
-    | S3Resource
-    | AmqpResource
-    | TcpResource
-    | PrometheusResource,
-    Field(discriminator="kind"),
-]
+RESOURCES: Registry[type[ResourceBase]] = Registry("resource kind", {
+    "http": HttpResource,
+    "postgres": PostgresResource,
+    "sqlite": SqliteResource,
+    "redis": RedisResource,
+    "s3": S3Resource,
+    "amqp": AmqpResource,
+    "tcp": TcpResource,
+    "prometheus": PrometheusResource,
+}, docs="config.md", model=lambda m: m)
+
+if TYPE_CHECKING:  # code narrows with isinstance(res, HttpResource); every resource has kind:
+    Resource: TypeAlias = ResourceBase
+else:  # pydantic validates one of the registered models, picked by kind:
+    Resource = Annotated[Union[tuple(RESOURCES.values())], Field(discriminator="kind")]  # noqa: UP007
+
 
 __all__ = [
+    "RESOURCES",
     "AmqpResource",
     "BasicAuth",
     "Duration",
@@ -108,6 +124,7 @@ __all__ = [
     "PrometheusResource",
     "RedisResource",
     "Resource",
+    "ResourceBase",
     "S3Resource",
     "Secret",
     "SecretRef",

@@ -29,7 +29,7 @@ from .heartbeat import run_heartbeat
 from .log import Log
 from .reports import write_drill_report
 from .schedule import units_of
-from .scheduler import Scheduler, error_dict, optional, utcnow
+from .scheduler import Scheduler, error_dict, utcnow
 
 
 @dataclass
@@ -190,12 +190,9 @@ class Daemon:
     # -- web -------------------------------------------------------------------------------------
 
     async def _start_web(self, tasks: list[asyncio.Task[Any]]) -> Any:
-        web_app = optional("opsbook.web.app")
-        if web_app is None:
-            self.log.warn("web: opsbook.web.app is not available; running the scheduler without the dashboard")
-            return None
         import uvicorn
 
+        from ..web import app as web_app
         from ..web.context import WebContext
 
         web_store = Store.open(self.store.url, migrate=False)  # its own connection: requests run in threads

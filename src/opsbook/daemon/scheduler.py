@@ -11,13 +11,11 @@ unit's last error, one log line and a backoff.
 from __future__ import annotations
 
 import asyncio
-import importlib
 import random
 import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from types import ModuleType
 from typing import Any
 
 from ..checks.registry import KINDS
@@ -61,16 +59,6 @@ class Outcome:
 
     def empty(self) -> bool:
         return not (self.checks or self.jobs or self.chores or self.errors)
-
-
-def optional(module: str) -> ModuleType | None:
-    """A module another part of opsbook may not have shipped yet (rules engine, rollup)."""
-    try:
-        return importlib.import_module(module)
-    except ModuleNotFoundError as e:
-        if e.name and module.startswith(e.name):
-            return None
-        raise
 
 
 class Scheduler:
@@ -247,11 +235,8 @@ class Scheduler:
             self.log.info(note)
 
     def _rules(self, cfg: Config, store: Store, now: datetime) -> dict[str, Any]:
-        engine = optional("opsbook.rules.engine")
-        if engine is None:
-            self._once("rules: opsbook.rules.engine is not available; alert rules are not evaluated")
-            return {"status": "skipped"}
         from ..notify import pipeline
+        from ..rules import engine
 
         evaluation = engine.evaluate(cfg, store, now)
         for rule, problem in dict(getattr(evaluation, "errors", {}) or {}).items():
@@ -273,10 +258,8 @@ class Scheduler:
         return {"status": "pass" if not failed else "fail", "note": note}
 
     def _rollup(self, cfg: Config, store: Store, now: datetime) -> dict[str, Any]:
-        rollup = optional("opsbook.store.rollup")
-        if rollup is None:
-            self._once("rollup: opsbook.store.rollup is not available; history is not rolled up")
-            return {"status": "skipped"}
+        from ..store import rollup
+
         summary = rollup.rollup_and_prune(store, cfg, now)
         pruned = {k: v for k, v in dict(summary).items() if isinstance(v, int) and v}
         return {"status": "pass", "note": ", ".join(f"{k} {v}" for k, v in pruned.items())}

@@ -8,13 +8,22 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from ..config.integrity import AcceptedValuesCheck
+from pydantic import Field
+
+from ..config.integrity import ColumnCheck, Scalar
 from .base import Aggregate, CheckType, row_condition
 from .db import Db, Q, col
 
 
+class AcceptedValuesCheck(ColumnCheck):
+    """Every non-NULL ``column`` value is one of ``values``."""
+
+    values: list[Scalar] = Field(min_length=1)
+
+
 class AcceptedValues(CheckType):
     name: ClassVar[str] = "accepted_values"
+    Spec = AcceptedValuesCheck
 
     def aggregate(self, spec: AcceptedValuesCheck, db: Db) -> Aggregate:
         # NULL NOT IN (...) is NULL, not true: NULLs are left to not_null

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar
 
+from ..config.integrity import IntegrityCheckBase
 from .db import Db, Q, table
 
 
@@ -49,7 +50,11 @@ class Aggregate:
 
 
 class CheckType:
+    """An integrity check type: its name, its config model (``Spec``: the keys under its type
+    key) and how it runs. One module per type, with its model, listed in registry.py."""
+
     name: ClassVar[str]
+    Spec: ClassVar[type[IntegrityCheckBase]]
 
     def aggregate(self, spec: Any, db: Db) -> Aggregate | None:
         """The expressions to fold into the table's aggregate query; None: ``run`` instead."""

@@ -10,14 +10,31 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from pydantic import Field, model_validator
+
 from ..checks._sql import MAX_ROWS, rows_observations
-from ..config.integrity import SqlCheck
+from ..config.integrity import ExpectField, IntegrityCheckBase
 from .base import CheckType, Finding, RunCtx, plural
 from .db import Db
 
 
+class SqlCheck(IntegrityCheckBase):
+    """Any query; with ``expect``, an assertion over value/rows/row_count, else its rows are violations."""
+
+    name: str | None = Field(default=None, description="required for sql checks")
+    query: str
+    expect: ExpectField | None = Field(default=None, description="e.g. value == 0")
+
+    @model_validator(mode="after")
+    def _named(self) -> SqlCheck:
+        if not self.name:
+            raise ValueError("an sql check needs name:")
+        return self
+
+
 class Sql(CheckType):
     name: ClassVar[str] = "sql"
+    Spec = SqlCheck
 
     async def run(self, spec: SqlCheck, db: Db, ctx: RunCtx) -> Finding:
         keep = max(ctx.sample_rows, MAX_ROWS) if spec.expect is not None else ctx.sample_rows

@@ -10,10 +10,16 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, ClassVar
 
-from ..config.integrity import FreshnessCheck
-from ..durations import format_duration
+from ..config.integrity import ColumnCheck
+from ..durations import PositiveDuration, format_duration
 from .base import Aggregate, CheckType, Finding, RunCtx, aggregate_query
 from .db import Db, Q, col
+
+
+class FreshnessCheck(ColumnCheck):
+    """The newest ``column`` timestamp is at most ``max_age`` old."""
+
+    max_age: PositiveDuration
 
 
 def as_datetime(v: Any) -> datetime | None:
@@ -35,6 +41,7 @@ def as_datetime(v: Any) -> datetime | None:
 
 class Freshness(CheckType):
     name: ClassVar[str] = "freshness"
+    Spec = FreshnessCheck
 
     def aggregate(self, spec: FreshnessCheck, db: Db) -> Aggregate:
         expr = Q("max(", col(spec.column), ")")

@@ -4,13 +4,18 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from ..config.integrity import NotNullCheck
+from ..config.integrity import ColumnsCheck
 from .base import Aggregate, CheckType, row_condition
 from .db import Db, Q, col
 
 
+class NotNullCheck(ColumnsCheck):
+    """No row has NULL in any of ``columns``."""
+
+
 class NotNull(CheckType):
     name: ClassVar[str] = "not_null"
+    Spec = NotNullCheck
 
     def aggregate(self, spec: NotNullCheck, db: Db) -> Aggregate:
         cond = Q("(", Q.join(" OR ", [Q(col(c), " IS NULL") for c in spec.columns]), ")")

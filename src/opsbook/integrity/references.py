@@ -8,9 +8,32 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from ..config.integrity import ReferencesCheck
+from pydantic import Field, model_validator
+
+from ..config.integrity import ColumnCheck
 from .base import CheckType, Finding, RunCtx, plural
 from .db import Db, Ident, Q, table
+
+
+class ReferencesCheck(ColumnCheck):
+    """Every non-NULL ``column`` value exists in ``to`` (``table.column``)."""
+
+    to: str = Field(description="the referenced table.column, e.g. habits.id")
+
+    @model_validator(mode="after")
+    def _dotted(self) -> ReferencesCheck:
+        table, _, col = self.to.rpartition(".")
+        if not table or not col:
+            raise ValueError(f"to: {self.to!r} must name table.column, e.g. habits.id")
+        return self
+
+    @property
+    def to_table(self) -> str:
+        return self.to.rpartition(".")[0]
+
+    @property
+    def to_column(self) -> str:
+        return self.to.rpartition(".")[2]
 
 
 def _orphans(spec: ReferencesCheck) -> Q:
@@ -22,6 +45,7 @@ def _orphans(spec: ReferencesCheck) -> Q:
 
 class References(CheckType):
     name: ClassVar[str] = "references"
+    Spec = ReferencesCheck
 
     async def run(self, spec: ReferencesCheck, db: Db, ctx: RunCtx) -> Finding:
         _, rows, _ = await db.fetch(Q("SELECT count(*)", _orphans(spec)))

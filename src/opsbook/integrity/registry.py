@@ -1,7 +1,10 @@
-"""The explicit registry of integrity check types: one line per type. grep here to find them all."""
+"""The explicit registry of integrity check types: one line per type. grep here to find them all.
+Each type's module holds its config model (``Spec``) and its implementation; docs/integrity.md
+documents them."""
 
 from __future__ import annotations
 
+from ..registry import Registry
 from . import (
     accepted_values,
     custom_sql,
@@ -17,7 +20,7 @@ from . import (
 )
 from .base import CheckType
 
-TYPES: dict[str, CheckType] = {
+TYPES: Registry[CheckType] = Registry("integrity check type", {
     "unique": unique.TYPE,
     "references": references.TYPE,
     "not_null": not_null.TYPE,
@@ -29,4 +32,4 @@ TYPES: dict[str, CheckType] = {
     "sequence_ahead": sequence_ahead.TYPE,
     "schema": schema.TYPE,
     "sql": custom_sql.TYPE,
-}
+}, docs="integrity.md", model=lambda t: t.Spec)

@@ -4,13 +4,31 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from ..config.integrity import RowCountCheck
+from pydantic import Field, model_validator
+
+from ..config.integrity import TableCheck
 from .base import Aggregate, CheckType, Finding, RunCtx, aggregate_query, plural
 from .db import Db, Q
 
 
+class RowCountCheck(TableCheck):
+    """The table has between ``min`` and ``max`` rows."""
+
+    min: int | None = Field(default=None, ge=0)
+    max: int | None = Field(default=None, ge=0)
+
+    @model_validator(mode="after")
+    def _bounds(self) -> RowCountCheck:
+        if self.min is None and self.max is None:
+            raise ValueError("row_count needs min:, max: or both")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"min: {self.min} is greater than max: {self.max}")
+        return self
+
+
 class RowCount(CheckType):
     name: ClassVar[str] = "row_count"
+    Spec = RowCountCheck
 
     def aggregate(self, spec: RowCountCheck, db: Db) -> Aggregate:
         expr = Q("count(*)")

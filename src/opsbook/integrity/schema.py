@@ -12,7 +12,9 @@ from __future__ import annotations
 import re
 from typing import Any, ClassVar
 
-from ..config.integrity import SchemaCheck
+from pydantic import Field
+
+from ..config.integrity import IntegrityCheckBase
 from .base import CheckType, Finding, RunCtx, plural
 from .db import Db, Param, PgDb, Q, sqlite_ident, table
 
@@ -30,6 +32,14 @@ _PG_COLUMNS = (
     "SELECT a.attname, format_type(a.atttypid, a.atttypmod) FROM pg_attribute a WHERE a.attrelid = to_regclass(",
     ") AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum",
 )
+
+
+class SchemaCheck(IntegrityCheckBase):
+    """Required tables, columns and (optionally) their types."""
+
+    tables: dict[str, dict[str, str | None] | list[str]] = Field(
+        min_length=1, description="table: {column: type} or table: [column, ...]"
+    )
 
 
 def normalise(type_text: str, keep_modifier: bool) -> str:
@@ -58,6 +68,7 @@ def _wanted(spec: SchemaCheck) -> dict[str, dict[str, str | None]]:
 
 class Schema(CheckType):
     name: ClassVar[str] = "schema"
+    Spec = SchemaCheck
 
     async def _columns(self, db: Db, name: str) -> tuple[dict[str, str] | None, str]:
         """The table's {column: type}, None when it does not exist; and the SQL that read it."""

@@ -14,7 +14,9 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from ..config.integrity import SequenceAheadCheck
+from pydantic import Field
+
+from ..config.integrity import IntegrityCheckBase
 from .base import CheckType, Finding, RunCtx, plural
 from .db import Db, Ident, PgDb, Q, col
 
@@ -34,12 +36,19 @@ WHERE d.classid = 'pg_class'::regclass AND d.refclassid = 'pg_class'::regclass
 ORDER BY tn.nspname, t.relname, a.attname"""
 
 
+class SequenceAheadCheck(IntegrityCheckBase):
+    """Every sequence / identity will hand out a value above the largest in its column."""
+
+    tables: list[str] | None = Field(default=None, description="limit to these tables; default all")
+
+
 def _wanted(tables: list[str] | None, schema: str, name: str) -> bool:
     return tables is None or name in tables or f"{schema}.{name}" in tables
 
 
 class SequenceAhead(CheckType):
     name: ClassVar[str] = "sequence_ahead"
+    Spec = SequenceAheadCheck
 
     async def run(self, spec: SequenceAheadCheck, db: Db, ctx: RunCtx) -> Finding:
         if not isinstance(db, PgDb):

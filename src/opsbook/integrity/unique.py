@@ -11,9 +11,13 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from ..config.integrity import UniqueCheck
+from ..config.integrity import ColumnsCheck
 from .base import Aggregate, CheckType, Finding, RunCtx, aggregate_query, plural
 from .db import Db, Q, col, table
+
+
+class UniqueCheck(ColumnsCheck):
+    """No two rows share the same (non-NULL) values of ``columns``."""
 
 
 def _key(spec: UniqueCheck) -> Q:
@@ -49,6 +53,7 @@ def _finding(spec: UniqueCheck, n: int, ctx: RunCtx) -> Finding:
 
 class Unique(CheckType):
     name: ClassVar[str] = "unique"
+    Spec = UniqueCheck
 
     def aggregate(self, spec: UniqueCheck, db: Db) -> Aggregate | None:
         if len(spec.columns) != 1:

@@ -8,13 +8,29 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from ..config.integrity import RangeCheck
+from pydantic import model_validator
+
+from ..config.integrity import ColumnCheck
 from .base import Aggregate, CheckType, row_condition
 from .db import Db, Param, Q, col
 
 
+class RangeCheck(ColumnCheck):
+    """Every non-NULL ``column`` value lies within ``min``..``max`` (inclusive)."""
+
+    min: int | float | str | None = None
+    max: int | float | str | None = None
+
+    @model_validator(mode="after")
+    def _bounds(self) -> RangeCheck:
+        if self.min is None and self.max is None:
+            raise ValueError("range needs min:, max: or both")
+        return self
+
+
 class Range(CheckType):
     name: ClassVar[str] = "range"
+    Spec = RangeCheck
 
     def aggregate(self, spec: RangeCheck, db: Db) -> Aggregate:
         c = col(spec.column)

@@ -35,7 +35,7 @@ from . import groups as groups_mod
 from . import outbox, silences
 from .inhibit import inhibited
 from .receivers.base import Deadline, SendContext
-from .receivers.registry import SENDERS
+from .receivers.registry import RECEIVERS
 from .render import title_text
 from .routing import RouteNode, group_key, routes_for
 from .timeintervals import muted
@@ -247,7 +247,7 @@ def send_one(cfg: Config, name: str, payload_doc: dict[str, Any], now: datetime,
     try:
         ctx = SendContext(name, cfg.base_dir, now, client, cfg.model.notify.external_url, deadline)
         try:
-            return SENDERS[rcv.kind](rcv.spec, payload_doc, ctx)
+            return RECEIVERS[rcv.kind].send(rcv.spec, payload_doc, ctx)
         except DeliveryError:
             raise
         except ConfigError as e:  # a secret's env var unset: fixable, so keep retrying until max_age

@@ -82,19 +82,20 @@ class _Plan:
     jobs: dict[tuple[str, str], Need]
 
 
-_PLANS: dict[int, _Plan] = {}
 _FINGERPRINTS: dict[tuple[tuple[str, str], ...], str] = {}
 
 
 def _plan(cfg: Config) -> _Plan:
-    plan = _PLANS.get(id(cfg.model))
-    if plan is None or plan.model is not cfg.model:
+    """What the rules need, worked out once per loaded config (a reload starts afresh)."""
+
+    def make() -> _Plan:
         rules = cfg.model.alerts
         checks, jobs = _needs(rules)
-        plan = _Plan(cfg.model, [(n, r, RuleSpec.of(n, r), r.condition) for n, r in rules.items()], checks, jobs)
-        if len(_PLANS) > 8:  # a long-lived daemon reloading its config: keep the cache small
-            _PLANS.clear()
-        _PLANS[id(cfg.model)] = plan
+        return _Plan(cfg.model, [(n, r, RuleSpec.of(n, r), r.condition) for n, r in rules.items()], checks, jobs)
+
+    plan = cfg.derived("rules.plan", make)
+    if plan.model is not cfg.model:  # the model was swapped on this Config object
+        plan = cfg.cache["rules.plan"] = make()
     return plan
 
 

@@ -108,7 +108,7 @@ async def list_checks(web: Web, request: Request) -> Any:
         return Cached(json_bytes({"schema": "opsbook.api.checks/1",
                                   "checks": [r.to_dict() for r in data.check_rows(cfg, web.store, web.now())]}))
 
-    return respond(request, [await web.cached(("api-checks", id(cfg)), make)], "application/json")
+    return respond(request, [await web.cached(cfg, "api-checks", make)], "application/json")
 
 
 async def get_check(web: Web, request: Request) -> Any:

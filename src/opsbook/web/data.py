@@ -46,17 +46,9 @@ class CheckRow:
         }
 
 
-_KINDS: dict[int, tuple[Config, dict[str, str]]] = {}
-
-
 def _kinds(cfg: Config) -> dict[str, str]:
     """Every check's kind; pydantic attribute walks cost ~60 us a check, so kept per config object."""
-    got = _KINDS.get(id(cfg))
-    if got is None or got[0] is not cfg:
-        got = (cfg, {n: c.kind_and_params()[0] for n, c in cfg.checks.items()})
-        _KINDS.clear()
-        _KINDS[id(cfg)] = got
-    return got[1]
+    return cfg.derived("web.check-kinds", lambda: {n: c.kind_and_params()[0] for n, c in cfg.checks.items()})
 
 
 def kind_of(cfg: Config, name: str) -> str:

@@ -45,7 +45,7 @@ def routes(web: Web) -> list[Route]:
             return overview_body(rows, only, web.now())
 
         return web.render(request, "overview.html", principal=p,
-                          body=await web.cached(("overview", id(cfg), only), body))
+                          body=await web.cached(cfg, ("overview", only), body))
 
     async def check_page(request: Request) -> Response:
         p = viewer(request)

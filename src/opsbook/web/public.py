@@ -35,7 +35,7 @@ def routes(web: Web) -> list[Route]:
             html = web.html(None, "status.html", principal=False, doc=doc, strips=strips)
             return Cached(json_bytes(doc)), Cached(html.encode())
 
-        as_json, as_html = await web.cached(("status", id(cfg)), make)
+        as_json, as_html = await web.cached(cfg, "status", make)
         if "application/json" in request.headers.get("accept", "") or request.query_params.get("format") == "json":
             return respond(request, [as_json], "application/json")
         return respond(request, [as_html], "text/html")

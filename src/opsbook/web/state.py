@@ -116,6 +116,11 @@ def _ago(seconds: float | None) -> str:
     return format_duration(max(0.0, round(seconds)))
 
 
+def _pages(cfg: Config) -> dict[Any, tuple[float, Any]]:
+    """The built pages of one loaded config: key -> (when its build started, value)."""
+    return cfg.derived("web.pages", dict)
+
+
 class Web:
     def __init__(self, ctx: WebContext, sessions: Sessions) -> None:
         self.ctx = ctx
@@ -129,22 +134,23 @@ class Web:
         # pages over every check are rebuilt at most this often (seconds); results arrive every
         # few seconds anyway, and it keeps a 1,000-check overview cheap under load. 0 disables.
         self.cache_ttl = 5.0
-        self._cache: dict[Any, tuple[float, Any]] = {}
         self._building: dict[Any, threading.Lock] = {}
         self._guard = threading.Lock()
 
-    async def cached(self, key: Any, make: Callable[[], T]) -> T:
+    async def cached(self, cfg: Config, key: Any, make: Callable[[], T]) -> T:
         """``make()`` run in a worker thread (store reads and rendering never block the event
         loop), its value kept ``cache_ttl`` seconds. One build per key at a time: while one
         request rebuilds an expired value the others get the previous one (so it is at most
-        ttl + one build old); with nothing built yet they wait for that build."""
+        ttl + one build old); with nothing built yet they wait for that build. Values are kept
+        on the config ``make`` reads (``cfg``): a reloaded config starts with none."""
         if self.cache_ttl <= 0:
             return await run_in_threadpool(make)
-        hit = self._cache.get(key)
+        cache = _pages(cfg)
+        hit = cache.get(key)
         if hit is not None and (time.monotonic() - hit[0] < self.cache_ttl or self._lock(key).locked()):
             value: T = hit[1]
             return value
-        return await run_in_threadpool(self._fill, key, make)
+        return await run_in_threadpool(self._fill, cache, key, make)
 
     def _lock(self, key: Any) -> threading.Lock:
         lock = self._building.get(key)
@@ -153,19 +159,15 @@ class Web:
                 lock = self._building.setdefault(key, threading.Lock())
         return lock
 
-    def _fill(self, key: Any, make: Callable[[], T]) -> T:
+    def _fill(self, cache: dict[Any, tuple[float, Any]], key: Any, make: Callable[[], T]) -> T:
         with self._lock(key):
-            hit = self._cache.get(key)
+            hit = cache.get(key)
             if hit is not None and time.monotonic() - hit[0] < self.cache_ttl:
                 value: T = hit[1]
                 return value
             started = time.monotonic()  # the value is as old as the data it read
             value = make()
-            with self._guard:
-                if len(self._cache) > 256:  # keys carry id(config): a reload leaves old ones behind
-                    self._cache.clear()
-                    self._building = {k: v for k, v in self._building.items() if v.locked() or k == key}
-                self._cache[key] = (started, value)
+            cache[key] = (started, value)
             return value
 
     @property

@@ -7,11 +7,27 @@ from __future__ import annotations
 
 from typing import Any
 
-from ...config.notify import AppriseReceiver
+from pydantic import Field, model_validator
+
+from ...config.resources import Model, Secret
 from ...config.secrets import redactor, reveal
+from ...durations import PositiveDuration
 from ...errors import DeliveryError
 from ..render import body_text, title_text
-from .base import SendContext
+from .base import ReceiverKind, SendContext
+
+
+class AppriseReceiver(Model):
+    urls: list[Secret] = Field(min_length=1, description="Apprise URLs (slack://, mailto://, json://...)")
+    timeout: PositiveDuration = 10.0
+
+    @model_validator(mode="before")
+    @classmethod
+    def _short_forms(cls, data: Any) -> Any:
+        # PRODUCT.md's `apprise: "slack://..."` and `apprise: [url, url]`
+        if isinstance(data, str | list):
+            return {"urls": data if isinstance(data, list) else [data]}
+        return data
 
 
 def send(spec: AppriseReceiver, payload: dict[str, Any], ctx: SendContext) -> dict[str, Any]:
@@ -32,3 +48,6 @@ def send(spec: AppriseReceiver, payload: dict[str, Any], ctx: SendContext) -> di
         raise DeliveryError(f"apprise {ctx.name}: at least one of {len(spec.urls)} URL(s) failed",
                             retryable=True, hint="check the service behind each URL; opsbook retries with backoff")
     return {"urls": len(spec.urls)}
+
+
+KIND = ReceiverKind(AppriseReceiver, send)

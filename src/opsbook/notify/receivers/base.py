@@ -1,8 +1,11 @@
 """What every receiver shares: the send context, HTTP with error classification, Retry-After.
 
-A sender takes (its config spec, the stored payload, a SendContext) and returns a receipt
-dict, or raises DeliveryError with retryable true (5xx, 408, 429, timeouts, refused
-connections) or false (other 4xx). Secrets are revealed here, at send time, and only here.
+A receiver kind is one module with its config model and its ``send``, exported as
+``KIND = ReceiverKind(...)`` and listed in registry.py. A sender takes (its config spec, the
+stored payload, a SendContext) and returns a receipt dict, or raises DeliveryError with
+retryable true (5xx, 408, 429, timeouts, refused connections) or false (other 4xx). Secrets are
+revealed here, at send time, and only here. The config loads every receiver module to validate
+``notify.receivers``: httpx and a kind's own libraries are imported when it sends, not before.
 """
 
 from __future__ import annotations
@@ -11,16 +14,19 @@ import contextlib
 import socket
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
-
+from ...config.resources import Model
 from ...config.secrets import redactor
 from ...errors import DeliveryError
+
+if TYPE_CHECKING:
+    import httpx
 
 
 class Deadline:
@@ -83,6 +89,15 @@ class SendContext:
     deadline: Deadline | None = None  # the attempt's total deadline (the outbox sets one)
 
 
+@dataclass(frozen=True)
+class ReceiverKind:
+    """A receiver kind, as registry.py lists it: its config model (the keys under its kind key)
+    and its sender."""
+
+    Config: type[Model]
+    send: Callable[[Any, dict[str, Any], SendContext], dict[str, Any]]
+
+
 def retry_after(value: str | None, now: datetime) -> float | None:
     """Seconds from a Retry-After header: delta-seconds or an HTTP date."""
     if not value:
@@ -126,6 +141,8 @@ def post(ctx: SendContext, url: str, what: str, *, content: bytes, headers: dict
          timeout: float) -> httpx.Response:
     """POST, turning transport errors into retryable DeliveryErrors that name no secret. With
     ``ctx.deadline`` the whole exchange ends by it, however slowly the receiver answers."""
+    import httpx
+
     dl = ctx.deadline
     extensions = {"trace": dl.trace} if dl is not None else None
     limit = min(timeout, dl.remaining()) if dl is not None else timeout
@@ -151,6 +168,8 @@ def _post_capped(http: httpx.Client, url: str, content: bytes, headers: dict[str
                  extensions: dict[str, Any] | None) -> httpx.Response:
     """POST and keep at most MAX_RESPONSE bytes of the answer: a receiver that sends a huge body
     within the deadline must not fill memory."""
+    import httpx
+
     request = http.build_request("POST", url, content=content, headers=headers, timeout=timeout,
                                  extensions=extensions)
     resp = http.send(request, stream=True)
@@ -170,6 +189,8 @@ def _post_capped(http: httpx.Client, url: str, content: bytes, headers: dict[str
 
 def host_of(url: str) -> str:
     """Name a target in messages without its path or query (which may hold tokens)."""
+    import httpx
+
     try:
         return httpx.URL(url).host or "?"
     except Exception:

@@ -9,10 +9,16 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ...config.notify import FileReceiver
+from pydantic import Field
+
+from ...config.resources import Model
 from ...errors import DeliveryError
 from ...fsmode import open_private, private_dir
-from .base import SendContext
+from .base import ReceiverKind, SendContext
+
+
+class FileReceiver(Model):
+    path: str = Field(description='a JSON-lines file (relative to the config file), or "-" for stdout')
 
 
 def send(spec: FileReceiver, payload: dict[str, Any], ctx: SendContext) -> dict[str, Any]:
@@ -32,3 +38,6 @@ def send(spec: FileReceiver, payload: dict[str, Any], ctx: SendContext) -> dict[
         raise DeliveryError(f"file {ctx.name}: cannot write {path}: {e.strerror}", retryable=True,
                             hint="check the directory exists and is writable") from None
     return {"path": str(path), "bytes": len(line.encode())}
+
+
+KIND = ReceiverKind(FileReceiver, send)

@@ -8,15 +8,32 @@ acknowledge from `opsbook alerts ack` acknowledges it. Apprise cannot do this.
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, Literal
 
-from ...config.notify import PagerDutyReceiver
+from pydantic import Field
+
+from ...config.resources import Model, Secret
 from ...config.secrets import redactor, reveal
-from .base import SendContext, host_of, post
+from ...durations import PositiveDuration
+from .base import ReceiverKind, SendContext, host_of, post
 
+PAGERDUTY_URL = "https://events.pagerduty.com/v2/enqueue"
+PdSeverity = Literal["critical", "error", "warning", "info"]
+_PD_SEVERITIES: dict[str, PdSeverity] = {"page": "critical", "ticket": "warning", "info": "info"}
 SUMMARY_MAX = 1024  # Events API v2 limit on payload.summary
 # opsbook's own severities, worst first: the group's PagerDuty severity is its worst alert's
 _ORDER = ("critical", "error", "warning", "info")
+
+
+class PagerDutyReceiver(Model):
+    routing_key: Secret = Field(description="the integration's routing key (Events API v2)")
+    url: str = Field(default=PAGERDUTY_URL, description="the Events API v2 enqueue URL")
+    severity: dict[str, PdSeverity] = Field(
+        default_factory=lambda: dict(_PD_SEVERITIES),
+        description="opsbook severity label -> PagerDuty severity")
+    default_severity: PdSeverity = Field(default="error", description="for severities not in severity:")
+    source: str = Field(default="opsbook", description="payload.source: the affected system")
+    timeout: PositiveDuration = 10.0
 
 
 def event(spec: PagerDutyReceiver, payload: dict[str, Any], routing_key: str) -> dict[str, Any]:
@@ -67,3 +84,6 @@ def send(spec: PagerDutyReceiver, payload: dict[str, Any], ctx: SendContext) -> 
     return {"http_status": resp.status_code, "event_action": body["event_action"],
             "dedup_key": answer.get("dedup_key", body["dedup_key"]), "status": answer.get("status"),
             "message": answer.get("message")}
+
+
+KIND = ReceiverKind(PagerDutyReceiver, send)

@@ -13,9 +13,19 @@ import hmac
 import json
 from typing import Any
 
-from ...config.notify import WebhookReceiver
+from pydantic import Field
+
+from ...config.resources import Model, Secret
 from ...config.secrets import redactor, reveal
-from .base import SendContext, host_of, post
+from ...durations import PositiveDuration
+from .base import ReceiverKind, SendContext, host_of, post
+
+
+class WebhookReceiver(Model):
+    url: Secret = Field(description="where the JSON notification is POSTed")
+    secret: Secret | None = Field(default=None, description="HMAC-SHA256 key for X-Opsbook-Signature")
+    headers: dict[str, Secret] = Field(default_factory=dict, description="extra request headers")
+    timeout: PositiveDuration = 10.0
 
 
 def signature(secret: str, timestamp: str, body: bytes) -> str:
@@ -38,3 +48,6 @@ def send(spec: WebhookReceiver, payload: dict[str, Any], ctx: SendContext) -> di
     resp = post(ctx, url, f"webhook {ctx.name} ({host_of(url)})", content=body, headers=headers,
                 timeout=spec.timeout)
     return {"http_status": resp.status_code}
+
+
+KIND = ReceiverKind(WebhookReceiver, send)

@@ -1,0 +1,24 @@
+"""Every registry of pluggable kinds, in one place.
+
+``PLUGINS`` is what the config is validated against: the config layer builds its models from
+these registries' config models without importing the kinds' implementations (which sit to
+its right). ``REGISTRIES`` is every registry there is, config-only ones included;
+tests/test_docs_coverage.py checks that each entry of each has its documentation. A new kind
+of pluggable thing (runbook step kinds, canary metric providers, log formats, replay sources)
+adds its registry here.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .checks.registry import KINDS
+from .config.models import SMOKE_METHODS, Plugins
+from .config.resources import RESOURCES
+from .integrity.registry import TYPES
+from .notify.receivers.registry import RECEIVERS
+from .registry import Registry
+
+PLUGINS = Plugins(checks=KINDS, receivers=RECEIVERS, integrity=TYPES)
+
+REGISTRIES: tuple[Registry[Any], ...] = (KINDS, RESOURCES, RECEIVERS, TYPES, SMOKE_METHODS)
