@@ -32,14 +32,14 @@ from ..checks._sql import rows_observations
 from ..config.backups import Backup, Drill, SqlCheck
 from ..config.load import Config
 from ..config.secrets import SecretRef, redactor, reveal
-from ..errors import CouldNotRun, OpsbookError, UsageError
+from ..errors import BackupFailed, CouldNotRun, OpsbookError, UsageError
 from .backup.catalog import read_catalog
 from .backup.cluster import ThrowawayCluster
 from .backup.fetch import dump_file_path, fetch, to_file, unpack, workdir_for
 from .backup.manifest import Manifest
 from .backup.sqlite_source import sqlite_tables
 from .backup.storage import storage_for
-from .backup.tools import BackupFailed, find, libpq_args, stderr_tail, with_dbname
+from .backup.tools import find, libpq_args, stderr_tail, with_dbname
 from .backup.verify import identity_path
 
 SCHEMA = "opsbook.drill/1"

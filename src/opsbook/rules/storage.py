@@ -9,7 +9,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from ..store.db import IntegrityViolation, Tx, load_json, parse_ts
+from ..errors import IntegrityViolation
+from ..store.db import Tx, load_json, parse_ts
 from ..store.store import Store
 from .model import AlertInstance
 

@@ -7,9 +7,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ..config.secrets import redactor
-from ..errors import StoreError
+from ..errors import IntegrityViolation, StoreError
 from ..results import CheckResult
-from .db import Database, IntegrityViolation, Tx, load_json, parse_ts
+from .db import Database, Tx, load_json, parse_ts
 from .schema import MIGRATIONS, TABLES
 
 

@@ -23,12 +23,12 @@ from ...config.backups import Backup
 from ...config.load import Config
 from ...config.resources import PostgresResource, SqliteResource
 from ...config.secrets import redactor, reveal
-from ...errors import CouldNotRun, OpsbookError, UsageError
+from ...errors import BackupFailed, CouldNotRun, OpsbookError, UsageError
 from .manifest import Manifest, StoredObject, TableSnapshot, dump_object_name, new_id
 from .snapshot import count_rows, select_tables
 from .storage import Storage, storage_for
 from .stream import Chain, Tap, compressor, encryptor
-from .tools import BackupFailed, find, libpq_args, stderr_tail, version
+from .tools import find, libpq_args, stderr_tail, version
 
 SCHEMA = "opsbook.backup/1"
 PG_OBJECT = "dump.pgc.zst"
