@@ -1,7 +1,7 @@
 # opsbook: the two commands of the README, plus lint and bench.
 #   make demo    set up from a fresh clone, then run the bundled demo end to end
 #   make test    set up, make sure PostgreSQL/Redis/RabbitMQ answer, lint, type-check, run the tests
-#   make lint    ruff + mypy
+#   make lint    ruff + mypy + lint-imports (the layers in .importlinter)
 #   make bench   bench/probe.py: opsbook vs Prometheus blackbox_exporter
 # Recipes are plain POSIX sh. Set-up lives in scripts/setup.sh, services in scripts/services.sh.
 
@@ -23,7 +23,7 @@ BENCH_ARGS =
 help:
 	@echo "make demo   - set up and run the opsbook demo"
 	@echo "make test   - set up, start services, lint, type-check, run the tests"
-	@echo "make lint   - ruff check + mypy"
+	@echo "make lint   - ruff check + mypy + lint-imports"
 	@echo "make bench  - probe throughput: opsbook vs blackbox_exporter (BENCH_ARGS='--n 1000')"
 
 setup:
@@ -38,6 +38,7 @@ demo: setup
 lint: setup
 	$(UV_RUN) ruff check src tests bench scripts
 	$(UV_RUN) mypy
+	$(UV_RUN) lint-imports
 
 # services.sh failing is reported but does not stop the run: the tests that need the
 # missing service fail with their own message, and all the others still run.
@@ -45,6 +46,7 @@ test: setup
 	@sh scripts/services.sh || echo "make test: WARNING: a service is down (see above); tests that need it will fail" >&2
 	$(UV_RUN) ruff check src tests bench scripts
 	$(UV_RUN) mypy
+	$(UV_RUN) lint-imports
 	$(UV_RUN) pytest $(PYTEST_ARGS)
 
 test-only: setup

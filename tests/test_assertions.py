@@ -6,7 +6,8 @@ from typing import Any
 
 import pytest
 
-from opsbook.config.assertions import Assertion, AssertionSyntaxError
+from opsbook.config.assertions import Assertion
+from opsbook.errors import AssertionSyntaxError
 
 OBS: dict[str, Any] = {
     "status": 503,

@@ -147,3 +147,174 @@ class DeliveryError(OpsbookError):
         d = super().to_dict()
         d.update({"retry_after": self.retry_after, "status": self.status})
         return d
+
+
+# -- config: expressions parsed inside pydantic validators ---------------------------------
+# Also ValueError: pydantic turns a ValueError raised in a validator into an error naming the
+# key, so these reach the user as a ConfigError with the YAML path.
+
+
+class AssertionSyntaxError(UsageError, ValueError):
+    """An assertion (``status == 200``) does not parse; the message points at the column."""
+
+    def __init__(self, message: str, expr: str, pos: int) -> None:
+        pointer = f"{expr}\n{' ' * pos}^"
+        super().__init__(f"{message} at column {pos + 1}:\n{pointer}")
+        self.pos = pos
+
+
+class ConditionError(UsageError, ValueError):
+    """An alert rule's ``when:`` condition (``check api failing for 5m``) does not parse."""
+
+
+# -- checks ------------------------------------------------------------------------------------
+
+READ_ONLY = "opsbook runs read-only queries here"
+READ_ONLY_HINT = (
+    "write one statement that only reads (a SELECT); writes, DDL, VACUUM, ALTER SYSTEM, "
+    "transaction control and several statements separated by ';' are refused"
+)
+
+
+class ReadOnlyRefused(ProbeError):
+    """The server refused a user's statement because opsbook runs it read-only."""
+
+    retryable = False
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(f"{READ_ONLY}: {detail}", hint=READ_ONLY_HINT)
+
+
+class NotJsonError(ProbeError):
+    """``parse_json: true`` and stdout is not JSON; keeps the exit code and stderr's end."""
+
+    retryable = False
+
+    def __init__(self, message: str, exit_code: int | None, stderr: str, *, hint: str = "") -> None:
+        super().__init__(message, hint=hint)
+        self.exit_code_seen = exit_code
+        self.stderr_tail = stderr
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**super().to_dict(), "exit_code": self.exit_code_seen, "stderr": self.stderr_tail}
+
+
+# -- jobs: backups and drills ------------------------------------------------------------------
+
+
+class BackupFailed(OpsbookError):
+    """The backup or drill started and then failed; nothing is listed as a good backup."""
+
+    exit_code = EXIT_FAILED
+
+
+class VerifyFailed(OpsbookError):
+    """A stored backup is not what its manifest says (checksum, size, decryption, archive)."""
+
+    exit_code = EXIT_FAILED
+
+
+class IdentityMismatch(UsageError):
+    """The age identity given cannot decrypt this backup."""
+
+
+class StorageError(CouldNotRun):
+    """The destination could not be reached or written; safe to retry."""
+
+
+# -- smoke suites --------------------------------------------------------------------------------
+
+
+class UndefinedVariable(OpsbookError):
+    """A step uses ``${x}`` that is neither a config var nor saved by an earlier step."""
+
+
+# -- integrity and migrate ---------------------------------------------------------------------
+
+
+class SqlError(OpsbookError):
+    """An integrity statement failed; ``message`` is the server's primary message, without the
+    DSN. The engine turns it into that check's ``error`` outcome; a lost connection is worth
+    retrying, a wrong statement is not."""
+
+    def __init__(self, message: str, *, lost: bool = False, hint: str = "") -> None:
+        super().__init__(message, hint=hint, retryable=lost)
+        self.lost = lost  # the connection is gone: later statements will fail too
+
+
+class MigrationFailed(OpsbookError):
+    """The migration ran and something did not hold (refused audit, rejected data)."""
+
+    exit_code = EXIT_FAILED
+
+
+# -- store -------------------------------------------------------------------------------------
+
+
+class IntegrityViolation(StoreError):
+    """A unique/primary key collision, whatever the driver calls it. The store's compare-and-set
+    writes catch it (another writer was first); one that escapes is a store error."""
+
+
+# -- rules -------------------------------------------------------------------------------------
+
+
+class SourceError(CouldNotRun):
+    """A rule's source could not be read (Prometheus down, bad query)."""
+
+
+# -- web: every API error is one envelope (web/envelope.py) with one of these types --------------
+
+HTTP_ERROR_TYPES = {400: "BadRequest", 401: "AuthError", 403: "Forbidden", 404: "NotFound",
+                    405: "MethodNotAllowed", 409: "Conflict", 413: "PayloadTooLarge", 422: "Unprocessable",
+                    429: "TooManyRequests", 500: "InternalError", 503: "Unavailable"}
+
+
+class ApiError(OpsbookError):
+    """An HTTP error with a status code, raised by handlers."""
+
+    def __init__(self, status: int, message: str, *, hint: str = "", retryable: bool | None = None,
+                 type_: str | None = None) -> None:
+        super().__init__(message, hint=hint, retryable=retryable)
+        self.status = status
+        self._type = type_ or HTTP_ERROR_TYPES.get(status, "Error")
+
+    @property
+    def type(self) -> str:
+        return self._type
+
+
+class BodyTooLarge(ApiError):
+    """The request body is over ``api.max_body`` (HTTP 413), refused before any handler."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, f"the request body is larger than {limit} bytes",
+                         hint="send a smaller body (api.max_body sets the limit)", type_="PayloadTooLarge")
+
+
+class Throttled(ApiError):
+    """Too many failed authentications from one address (HTTP 429)."""
+
+    def __init__(self, retry_after: int, failures_per_minute: int) -> None:
+        super().__init__(429, f"too many failed authentications from this address; retry in {retry_after}s",
+                         hint="check the token; the address is refused for up to a minute after "
+                              f"{failures_per_minute} failures", retryable=True, type_="TooManyRequests")
+        self.headers = {"Retry-After": str(retry_after)}
+
+
+class AuthError(OpsbookError):
+    """No valid credentials (HTTP 401)."""
+
+    status = 401
+
+
+class Forbidden(OpsbookError):
+    """Valid credentials, not enough role (HTTP 403)."""
+
+    status = 403
+
+
+class CsrfError(OpsbookError):
+    """A cookie-authenticated write without the session's CSRF token (HTTP 403)."""
+
+    status = 403

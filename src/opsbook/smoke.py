@@ -21,12 +21,12 @@ from typing import Any, Literal
 
 import httpx
 
-from .config.assertions import Assertion, AssertionSyntaxError, Outcome
+from .config.assertions import Assertion, Outcome
 from .config.load import Config
 from .config.models import SmokeStep, SmokeSuite
 from .config.resources import HttpAuth, HttpResource
 from .config.secrets import Secret, SecretRef, redactor, reveal, reveal_in
-from .errors import OpsbookError, ProbeError, UsageError
+from .errors import AssertionSyntaxError, OpsbookError, ProbeError, UndefinedVariable, UsageError
 from .results import utcnow
 
 SMOKE_SCHEMA = "opsbook.smoke/1"
@@ -102,10 +102,6 @@ class SmokeResult:
             "started_at": self.started_at.isoformat(),
             "steps": [s.to_dict() for s in self.steps],
         }
-
-
-class UndefinedVariable(OpsbookError):
-    """A step uses ``${x}`` that is neither a config var nor saved by an earlier step."""
 
 
 def substitute(value: Any, variables: dict[str, str], where: str) -> Any:

@@ -10,6 +10,8 @@ import uuid
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from ..errors import ReadOnlyRefused
+
 if TYPE_CHECKING:
     import psycopg
 
@@ -76,23 +78,10 @@ def no_migrations(table: str | None) -> dict[str, Any]:
 
 # -- user-written SQL on PostgreSQL: one statement, in a READ ONLY transaction opened by opsbook --
 
-READ_ONLY = "opsbook runs read-only queries here"
-READ_ONLY_HINT = (
-    "write one statement that only reads (a SELECT); writes, DDL, VACUUM, ALTER SYSTEM, "
-    "transaction control and several statements separated by ';' are refused"
-)
 # SQLSTATEs of a statement that would write or leave the transaction: read_only_sql_transaction,
 # active_sql_transaction ("cannot run inside a transaction block", "read-write mode must be set
 # before any query"), invalid_transaction_termination (COMMIT inside DO/CALL)
 _REFUSED = {"25006", "25001", "2D000"}
-
-
-class ReadOnlyRefused(Exception):
-    """The server refused a user's statement because opsbook runs it read-only."""
-
-    def __init__(self, detail: str) -> None:
-        super().__init__(f"{READ_ONLY}: {detail}")
-        self.message = f"{READ_ONLY}: {detail}"
 
 
 def _refused(e: psycopg.Error) -> bool:

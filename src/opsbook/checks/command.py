@@ -17,7 +17,7 @@ from pydantic import Field, field_validator
 from ..config.models import CheckParams
 from ..config.secrets import Secret, redactor, reveal, secret_env_names
 from ..durations import parse_size
-from ..errors import ProbeError
+from ..errors import NotJsonError, ProbeError
 from .base import Probe, ProbeContext
 
 MAX_OUTPUT = 64 * 1024  # bytes kept of the start and of the end of stdout and of stderr
@@ -71,20 +71,6 @@ class Capture:
         omitted = self.total - len(self.head) - len(self.tail)
         return (self.head.decode("utf-8", "replace") + f"\n[... {omitted} bytes omitted ...]\n"
                 + self.tail.decode("utf-8", "replace"))
-
-
-class NotJsonError(ProbeError):
-    """``parse_json: true`` and stdout is not JSON; keeps the exit code and stderr's end."""
-
-    retryable = False
-
-    def __init__(self, message: str, exit_code: int | None, stderr: str, *, hint: str = "") -> None:
-        super().__init__(message, hint=hint)
-        self.exit_code_seen = exit_code
-        self.stderr_tail = stderr
-
-    def to_dict(self) -> dict[str, Any]:
-        return {**super().to_dict(), "exit_code": self.exit_code_seen, "stderr": self.stderr_tail}
 
 
 def child_env(explicit: dict[str, str]) -> dict[str, str]:

@@ -18,12 +18,10 @@ from pydantic import Field
 from ..config.models import CheckParams
 from ..config.resources import PostgresResource
 from ..config.secrets import Secret, reveal
-from ..errors import ProbeError
+from ..errors import READ_ONLY_HINT, ProbeError, ReadOnlyRefused
 from ._sql import (
     MAX_ROWS,
     MIGRATION_TABLES,
-    READ_ONLY_HINT,
-    ReadOnlyRefused,
     jsonable,
     no_migrations,
     pg_read_only,

@@ -17,12 +17,10 @@ from pydantic import Field
 
 from ..config.models import CheckParams
 from ..config.resources import SqliteResource
-from ..errors import ProbeError
+from ..errors import READ_ONLY, READ_ONLY_HINT, ProbeError
 from ._sql import (
     MAX_ROWS,
     MIGRATION_TABLES,
-    READ_ONLY,
-    READ_ONLY_HINT,
     jsonable,
     no_migrations,
     rows_observations,

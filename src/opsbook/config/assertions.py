@@ -19,15 +19,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..durations import _SIZE_UNITS
+from ..errors import AssertionSyntaxError
 
 _MISSING = object()
-
-
-class AssertionSyntaxError(ValueError):
-    def __init__(self, message: str, expr: str, pos: int) -> None:
-        pointer = f"{expr}\n{' ' * pos}^"
-        super().__init__(f"{message} at column {pos + 1}:\n{pointer}")
-        self.pos = pos
 
 
 _TOKEN = re.compile(

@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from ..durations import parse_duration
-from .assertions import Assertion, AssertionSyntaxError
+from ..errors import AssertionSyntaxError, ConditionError
+from .assertions import Assertion
 
 Source = Literal["check", "job", "heartbeat"]
 
@@ -61,10 +62,6 @@ class Condition:
     def holds(self, value: Any) -> bool:
         """The comparison against an observed value (None never holds)."""
         return compare(self.op, value, self.threshold)
-
-
-class ConditionError(ValueError):
-    pass
 
 
 def compare(op: str, a: Any, b: Any) -> bool:

@@ -7,7 +7,8 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, PlainSerializer, PlainValidator, WithJsonSchema
 
-from .assertions import Assertion, AssertionSyntaxError
+from ..errors import AssertionSyntaxError
+from .assertions import Assertion
 
 
 def parse_assertion(v: Any) -> Assertion:

@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from ..durations import Duration, PositiveDuration, parse_duration
-from .conditions import Condition, ConditionError, parse_condition
+from ..errors import ConditionError
+from .conditions import Condition, parse_condition
 from .fields import Cron, TimeZone
 from .references import missing
 from .resources import Model, Secret

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
-from ..checks._sql import READ_ONLY, READ_ONLY_HINT, ReadOnlyRefused, pg_read_only, sqlite_read_only, sqlite_refused
-from ..errors import CouldNotRun
+from ..checks._sql import pg_read_only, sqlite_read_only, sqlite_refused
+from ..errors import READ_ONLY, READ_ONLY_HINT, CouldNotRun, ReadOnlyRefused, SqlError
 
 if TYPE_CHECKING:
     import psycopg
@@ -73,16 +73,6 @@ def table(name: str) -> Ident:
 
 def col(name: str) -> Ident:
     return Ident((name,))
-
-
-class SqlError(Exception):
-    """A statement failed; ``message`` is the server's primary message, without the DSN."""
-
-    def __init__(self, message: str, *, lost: bool = False, hint: str = "") -> None:
-        super().__init__(message)
-        self.message = message
-        self.lost = lost  # the connection is gone: later statements will fail too
-        self.hint = hint
 
 
 # -- SQLite ----------------------------------------------------------------------------------

@@ -26,10 +26,10 @@ from ..config.integrity import IntegrityCheckBase, IntegritySuite
 from ..config.load import Config
 from ..config.resources import PostgresResource, SqliteResource
 from ..config.secrets import REDACTED, redact_url_password, reveal
-from ..errors import UsageError
+from ..errors import SqlError, UsageError
 from ..results import utcnow
 from .base import Aggregate, CheckType, Finding, RunCtx, aggregate_query
-from .db import Db, Ident, PgDb, Q, SqlError, SqliteDb, table
+from .db import Db, Ident, PgDb, Q, SqliteDb, table
 from .registry import TYPES
 from .result import CheckOutcome, IntegrityResult, Status, previous_violations
 

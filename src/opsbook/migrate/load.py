@@ -16,8 +16,8 @@ from typing import Any
 
 import psycopg
 
-from ..errors import UsageError
-from .pg import MigrationFailed, connect, pg_error
+from ..errors import MigrationFailed, UsageError
+from .pg import connect, pg_error
 from .plan import TablePlan
 from .source import qi
 

@@ -7,13 +7,7 @@ from typing import Any
 import psycopg
 
 from ..config.secrets import redactor
-from ..errors import EXIT_FAILED, CouldNotRun, OpsbookError
-
-
-class MigrationFailed(OpsbookError):
-    """The migration ran and something did not hold (refused audit, rejected data)."""
-
-    exit_code = EXIT_FAILED
+from ..errors import CouldNotRun, MigrationFailed
 
 
 def connect(dsn: str, autocommit: bool = False) -> psycopg.Connection[Any]:

@@ -12,11 +12,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from ..errors import OpsbookError, UsageError
+from ..errors import MigrationFailed, OpsbookError, UsageError
 from ..results import utcnow
 from . import audit as audit_mod
 from . import load, reconcile
-from .pg import MigrationFailed, connect
+from .pg import connect
 from .plan import TablePlan, finalize, make_plan
 from .report import MigrationReport
 from .snapshot import take_snapshot

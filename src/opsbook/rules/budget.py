@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from ..config.load import Config
-from ..errors import UsageError
+from ..errors import SourceError, UsageError
 from ..store import alerts
 from ..store.store import Store
 from .slo import SloStatus, status_of
@@ -67,8 +67,6 @@ def check(cfg: Config, store: Store, slo: str, now: datetime, limit: float | Non
         freeze = cfg.model.slos[slo].freeze_at
         limit = freeze if freeze is not None else 1.0
     if st.error is not None:
-        from .prometheus import SourceError
-
         raise SourceError(f"cannot compute the budget of {slo}: {st.error}")
     ov = active_override(cfg, store, slo, now)
     breached = st.consumed > limit

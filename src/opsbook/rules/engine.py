@@ -19,6 +19,7 @@ from ..config.conditions import WINDOWED, Condition
 from ..config.load import Config
 from ..config.rules import AlertRule
 from ..durations import format_duration
+from ..errors import SourceError
 from ..store.store import Store
 from . import heartbeats, maintenance, prometheus, slo, storage
 from .model import AlertInstance, AlertStateName, fingerprint
@@ -323,7 +324,7 @@ def evaluate(cfg: Config, store: Store, now: datetime) -> Evaluation:
                         else jobs.get(cond.job) if cond.source == "job" else None)
                 found = [_observe_condition(cond, view, hbs.get(cond.target), now)]
         except Exception as e:  # one bad rule never stops the others
-            ev.errors[name] = f"{type(e).__name__}: {e}" if not isinstance(e, prometheus.SourceError) else str(e)
+            ev.errors[name] = f"{type(e).__name__}: {e}" if not isinstance(e, SourceError) else str(e)
             ev.alerts.extend(s.alert for s in by_rule.get(name, []) if s.alert.state != "inactive")
             continue
         work.append((spec, found))

@@ -15,11 +15,7 @@ import httpx
 from ..config.load import Config
 from ..config.resources import PrometheusResource
 from ..config.secrets import reveal
-from ..errors import CouldNotRun
-
-
-class SourceError(CouldNotRun):
-    """A rule's source could not be read (Prometheus down, bad query)."""
+from ..errors import SourceError
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ from typing import Any
 from ..config.load import Config
 from ..config.rules import Slo
 from ..durations import format_duration
-from ..errors import UsageError
+from ..errors import SourceError, UsageError
 from ..store import checks, runs
 from ..store.store import Store
 from . import maintenance, prometheus
@@ -217,7 +217,7 @@ def status_of(cfg: Config, store: Store, name: str, now: datetime) -> SloStatus:
         starts += [now - timedelta(seconds=long), now - timedelta(seconds=short)]
     try:
         counts = _counts(cfg, store, slo, now, starts, excluded)
-    except prometheus.SourceError as e:
+    except SourceError as e:
         st.error = e.message
         return st
     st.events = counts[0]

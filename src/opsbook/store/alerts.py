@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from .db import IntegrityViolation, Tx, load_json, parse_ts
+from ..errors import IntegrityViolation
+from .db import Tx, load_json, parse_ts
 
 MIGRATIONS: list[tuple[int, str, list[str]]] = [
     (10, "alert state, transitions, rule status", [

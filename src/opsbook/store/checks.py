@@ -10,9 +10,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from ..errors import StoreError
+from ..errors import IntegrityViolation, StoreError
 from ..results import CheckResult
-from .db import IntegrityViolation, Tx, load_json, parse_ts
+from .db import Tx, load_json, parse_ts
 from .windows import window_counts
 
 MIGRATIONS: list[tuple[int, str, list[str]]] = [

@@ -12,11 +12,12 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
+from ..errors import IntegrityViolation
 from ..results import CheckResult
 from . import checks
 from . import runs as run_rows
 from .checks import Flip, StoredState
-from .db import Database, IntegrityViolation, Tx
+from .db import Database, Tx
 from .schema import MIGRATIONS, TABLES
 
 __all__ = ["Flip", "Store", "StoredState"]

@@ -17,14 +17,12 @@ from starlette.routing import Route
 
 from ..config.secrets import redactor, reveal
 from ..durations import parse_duration
-from ..errors import OpsbookError
+from ..errors import ApiError, AuthError, OpsbookError, Throttled
 from ..notify import acks, groups, silences
 from ..rules import engine, heartbeats, slo
 from . import audit, data
-from .auth import AuthError, Principal, check_csrf
+from .auth import Principal, check_csrf
 from .data import as_dict
-from .envelope import ApiError
-from .guard import Throttled
 from .state import Cached, Web, json_bytes, respond
 
 Handler = Callable[[Web, Request], Awaitable[Any]]

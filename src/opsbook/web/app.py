@@ -22,9 +22,9 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from ..config.secrets import redactor, reveal
-from ..errors import OpsbookError
+from ..errors import AuthError, OpsbookError
 from .api import routes as api_routes
-from .auth import AuthError, Sessions
+from .auth import Sessions
 from .context import WebContext
 from .envelope import error_doc, error_response, status_of
 from .limits import SECURITY_HEADERS, BodyLimit, SecurityHeaders

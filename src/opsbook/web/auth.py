@@ -22,31 +22,13 @@ from starlette.requests import Request
 
 from ..config.load import Config
 from ..config.secrets import reveal
-from ..errors import OpsbookError
+from ..errors import AuthError, CsrfError, Forbidden, OpsbookError
 from ..store import sessions as session_rows
 from ..store.store import Store
 
 ROLES = ("viewer", "operator", "admin")
 SESSION_COOKIE = "opsbook_session"
 LOGIN_CSRF_COOKIE = "opsbook_login_csrf"
-
-
-class AuthError(OpsbookError):
-    """No valid credentials (HTTP 401)."""
-
-    status = 401
-
-
-class Forbidden(OpsbookError):
-    """Valid credentials, not enough role (HTTP 403)."""
-
-    status = 403
-
-
-class CsrfError(OpsbookError):
-    """A cookie-authenticated write without the session's CSRF token (HTTP 403)."""
-
-    status = 403
 
 
 @dataclass(frozen=True)

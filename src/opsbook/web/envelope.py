@@ -8,26 +8,10 @@ from typing import Any
 from starlette.responses import JSONResponse
 
 from ..config.secrets import redactor
+from ..errors import HTTP_ERROR_TYPES as _TYPES
 from ..errors import OpsbookError
 
 SCHEMA = "opsbook.error/1"
-_TYPES = {400: "BadRequest", 401: "AuthError", 403: "Forbidden", 404: "NotFound", 405: "MethodNotAllowed",
-          409: "Conflict", 413: "PayloadTooLarge", 422: "Unprocessable", 429: "TooManyRequests",
-          500: "InternalError", 503: "Unavailable"}
-
-
-class ApiError(OpsbookError):
-    """An HTTP error with a status code, raised by handlers."""
-
-    def __init__(self, status: int, message: str, *, hint: str = "", retryable: bool | None = None,
-                 type_: str | None = None) -> None:
-        super().__init__(message, hint=hint, retryable=retryable)
-        self.status = status
-        self._type = type_ or _TYPES.get(status, "Error")
-
-    @property
-    def type(self) -> str:
-        return self._type
 
 
 def error_doc(status: int, message: str, hint: str = "", retryable: bool = False,

@@ -15,23 +15,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from ..errors import Throttled
 from ..store.store import Store
 from . import audit
-from .envelope import ApiError
 
 FAILURES_PER_MINUTE = 10  # wrong credentials from one address within a minute before it is throttled
 WINDOW_S = 60.0
 MAX_ADDRESSES = 10_000  # memory bound: forget quiet addresses beyond this many
-
-
-class Throttled(ApiError):
-    """Too many failed authentications from one address (HTTP 429)."""
-
-    def __init__(self, retry_after: int) -> None:
-        super().__init__(429, f"too many failed authentications from this address; retry in {retry_after}s",
-                         hint="check the token; the address is refused for up to a minute after "
-                              f"{FAILURES_PER_MINUTE} failures", retryable=True, type_="TooManyRequests")
-        self.headers = {"Retry-After": str(retry_after)}
 
 
 @dataclass
@@ -62,7 +52,7 @@ class Guard:
             if len(q) < self.limit:
                 return
             wait = max(1, math.ceil(q[0] + WINDOW_S - t))
-        raise Throttled(wait)
+        raise Throttled(wait, FAILURES_PER_MINUTE)
 
     def failed(self, remote: str, now: datetime) -> None:
         """One wrong credential from ``remote``."""

@@ -12,7 +12,8 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from .envelope import ApiError, error_doc
+from ..errors import ApiError, BodyTooLarge
+from .envelope import error_doc
 
 Scope = dict[str, Any]
 Receive = Callable[[], Any]
@@ -30,12 +31,6 @@ SECURITY_HEADERS = [
     (b"referrer-policy", b"same-origin"),
     (b"x-content-type-options", b"nosniff"),
 ]
-
-
-class BodyTooLarge(ApiError):
-    def __init__(self, limit: int) -> None:
-        super().__init__(413, f"the request body is larger than {limit} bytes",
-                         hint="send a smaller body (api.max_body sets the limit)", type_="PayloadTooLarge")
 
 
 class BodyLimit:

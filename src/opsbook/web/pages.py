@@ -13,14 +13,13 @@ from starlette.routing import Route
 
 from ..config.secrets import redactor
 from ..durations import parse_duration
-from ..errors import OpsbookError
+from ..errors import ApiError, OpsbookError
 from ..notify import acks, groups, silences
 from ..rules import engine, heartbeats, slo
 from ..store import rollup
 from . import audit, charts, data
 from .auth import Principal, check_csrf
 from .data import as_dict
-from .envelope import ApiError
 from .overview import body as overview_body
 from .state import Cached, Web
 

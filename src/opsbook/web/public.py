@@ -10,9 +10,9 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
 
+from ..errors import AuthError, Throttled
 from . import charts, metrics, status
-from .auth import LOGIN_CSRF_COOKIE, SESSION_COOKIE, AuthError, Principal, check_csrf, match_token
-from .guard import Throttled
+from .auth import LOGIN_CSRF_COOKIE, SESSION_COOKIE, Principal, check_csrf, match_token
 from .state import Cached, Web, json_bytes, respond
 
 

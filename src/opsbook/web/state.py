@@ -20,13 +20,13 @@ from starlette.responses import HTMLResponse, Response
 from ..config.load import Config
 from ..config.secrets import redactor
 from ..durations import format_duration
-from ..errors import OpsbookError
+from ..errors import AuthError, OpsbookError, Throttled
 from ..store.store import Store
 from . import audit, charts
-from .auth import AuthError, Principal, Sessions, authenticate, require
+from .auth import Principal, Sessions, authenticate, require
 from .context import WebContext
 from .envelope import status_of
-from .guard import Guard, Throttled
+from .guard import Guard
 
 T = TypeVar("T")
 # where a pre-rendered body goes in a page shell (escaped values can never contain "<!--")

@@ -5,10 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ...errors import UsageError
+from ...errors import UsageError, VerifyFailed
 from .manifest import Manifest
 from .storage import Storage
-from .tools import VerifyFailed
 
 LIST_SCHEMA = "opsbook.backup-list/1"
 

@@ -15,15 +15,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO
 
-from ...errors import UsageError
+from ...errors import BackupFailed, IdentityMismatch, UsageError, VerifyFailed
 from .manifest import Manifest, StoredObject, dump_file_name, inside
 from .storage import CHUNK, LocalStorage, Storage
 from .stream import Chain
-from .tools import BackupFailed, VerifyFailed, find, stderr_tail
-
-
-class IdentityMismatch(UsageError):
-    """The age identity given cannot decrypt this backup."""
+from .tools import find, stderr_tail
 
 
 def fetch(storage: Storage, m: Manifest, obj: StoredObject, workdir: Path,

@@ -19,13 +19,13 @@ import psycopg
 
 from ...config.backups import Backup
 from ...config.secrets import redactor
-from ...errors import CouldNotRun, OpsbookError
+from ...errors import BackupFailed, CouldNotRun, OpsbookError
 from .manifest import StoredObject, TableSnapshot, dump_object_name
 from .snapshot import count_rows, select_tables
 from .source import Dump, Progress, Sink, ms, store_stream
 from .storage import Storage
 from .stream import Chain
-from .tools import BackupFailed, find, libpq_args, stderr_tail, version
+from .tools import find, libpq_args, stderr_tail, version
 
 PG_OBJECT = "dump.pgc.zst"
 

@@ -18,7 +18,7 @@ from typing import IO, TYPE_CHECKING, Any, Protocol, TypeVar
 from ...config.backups import Backup
 from ...config.resources import S3Resource
 from ...config.secrets import reveal
-from ...errors import CouldNotRun
+from ...errors import StorageError
 from ...fsmode import open_private, private_dir
 from .manifest import MAX_MANIFEST_BYTES, inside
 
@@ -45,10 +45,6 @@ def _start_writeback(fd: int, offset: int, length: int) -> None:
     if advise is not None:
         with contextlib.suppress(OSError):
             advise(fd, offset, length, os.POSIX_FADV_DONTNEED)
-
-
-class StorageError(CouldNotRun):
-    """The destination could not be reached or written; safe to retry."""
 
 
 class Storage(Protocol):

@@ -16,7 +16,8 @@ import tempfile
 from collections.abc import Callable
 from typing import IO, Any
 
-from .tools import BackupFailed, stderr_tail
+from ...errors import BackupFailed
+from .tools import stderr_tail
 
 CHUNK = 1 << 20
 

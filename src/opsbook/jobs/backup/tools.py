@@ -12,19 +12,7 @@ from pathlib import Path
 
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from ...errors import CouldNotRun, OpsbookError
-
-
-class BackupFailed(OpsbookError):
-    """The backup or drill started and then failed; nothing is listed as a good backup."""
-
-    exit_code = 1
-
-
-class VerifyFailed(OpsbookError):
-    """A stored backup is not what its manifest says (checksum, size, decryption, archive)."""
-
-    exit_code = 1
+from ...errors import CouldNotRun
 
 
 def find(program: str, bin_dir: str | None = None, explicit: str | None = None) -> str:

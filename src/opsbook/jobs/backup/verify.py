@@ -14,7 +14,7 @@ from typing import Any
 from ...config.backups import Backup
 from ...config.load import Config
 from ...config.secrets import Secret, reveal
-from ...errors import OpsbookError
+from ...errors import OpsbookError, VerifyFailed
 from .catalog import read_catalog
 from .fetch import (
     dump_file_path,
@@ -29,7 +29,7 @@ from .fetch import (
 from .manifest import DIR_PREFIX, Manifest
 from .pipeline import backup_spec
 from .storage import Storage, storage_for
-from .tools import VerifyFailed, find, identity_file
+from .tools import find, identity_file
 
 SCHEMA = "opsbook.backup-verify/1"
 

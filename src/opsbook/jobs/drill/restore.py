@@ -17,11 +17,12 @@ import psycopg
 from psycopg import sql
 
 from ...config.secrets import redactor
+from ...errors import BackupFailed
 from ..backup.fetch import dump_file_path, fetch, to_file, unpack
 from ..backup.manifest import Manifest, TableSnapshot
 from ..backup.sqlite_source import sqlite_tables
 from ..backup.storage import Storage
-from ..backup.tools import BackupFailed, libpq_args, stderr_tail, with_dbname
+from ..backup.tools import libpq_args, stderr_tail, with_dbname
 from .context import Clock, QueryFailed
 from .result import DrillResult
 
