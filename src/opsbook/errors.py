@@ -214,6 +214,12 @@ class VerifyFailed(OpsbookError):
     exit_code = EXIT_FAILED
 
 
+class QueryFailed(OpsbookError):
+    """A drill's query against the restored database failed; the message is what the report shows."""
+
+    exit_code = EXIT_FAILED
+
+
 class IdentityMismatch(UsageError):
     """The age identity given cannot decrypt this backup."""
 

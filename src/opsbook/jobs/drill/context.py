@@ -33,10 +33,6 @@ class Clock:
             self.result.phases_ms[name] = round(self.result.phases_ms.get(name, 0.0) + took, 1)
 
 
-class QueryFailed(Exception):
-    """A query against the restored database failed; the message is what the report shows."""
-
-
 class RestoredDb(Protocol):
     """The restored database (a scratch PostgreSQL database or a temporary SQLite file)."""
 

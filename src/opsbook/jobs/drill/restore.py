@@ -17,13 +17,13 @@ import psycopg
 from psycopg import sql
 
 from ...config.secrets import redactor
-from ...errors import BackupFailed
+from ...errors import BackupFailed, QueryFailed
 from ..backup.fetch import dump_file_path, fetch, to_file, unpack
 from ..backup.manifest import Manifest, TableSnapshot
 from ..backup.sqlite_source import sqlite_tables
 from ..backup.storage import Storage
 from ..backup.tools import libpq_args, stderr_tail, with_dbname
-from .context import Clock, QueryFailed
+from .context import Clock
 from .result import DrillResult
 
 

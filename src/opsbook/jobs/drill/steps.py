@@ -14,9 +14,10 @@ from typing import Any
 from ...checks._sql import rows_observations
 from ...config.backups import Drill, SqlCheck
 from ...config.secrets import redactor
+from ...errors import QueryFailed
 from ..backup.manifest import Manifest
 from .app import App
-from .context import DrillContext, QueryFailed, Step
+from .context import DrillContext, Step
 from .result import StepResult, TableCount, Verification
 
 
