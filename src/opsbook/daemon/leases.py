@@ -83,6 +83,27 @@ def claim_due(store: Store, owner: str, keys: set[str], now: datetime, lease: fl
     return out
 
 
+def take(store: Store, owner: str, key: str, now: datetime, lease: float) -> bool | None:
+    """Lease one unit now, due or not, for a manual run (the API's run-now): True when this process
+    took it, False when someone holds its lease (a run is in flight), None when the store has no
+    row for it (a job without a schedule: nothing scheduled can overlap it). The schedule is untouched."""
+    db = store.db
+    with db.transaction() as tx:
+        won = tx.one("UPDATE schedule_units SET lease_owner = ?, lease_until = ? "
+                     "WHERE unit_key = ? AND (lease_until IS NULL OR lease_until < ?) RETURNING unit_key",
+                     (owner, db.ts(now + timedelta(seconds=lease)), key, db.ts(now)))
+        if won is not None:
+            return True
+        return False if tx.one("SELECT 1 FROM schedule_units WHERE unit_key = ?", (key,)) else None
+
+
+def give_back(store: Store, owner: str, key: str) -> None:
+    """Drop the lease ``take`` gave, leaving the schedule as it was."""
+    with store.db.transaction() as tx:
+        tx.execute("UPDATE schedule_units SET lease_owner = NULL, lease_until = NULL "
+                   "WHERE unit_key = ? AND lease_owner = ?", (key, owner))
+
+
 def finish(store: Store, owner: str, key: str, *, slot: datetime, due: datetime, now: datetime,
            status: str, error: dict[str, Any] | None, failures: int) -> bool:
     """Record the outcome, schedule the next run and drop the lease. False when the lease was lost
