@@ -145,9 +145,9 @@ backups:
 drills:
   bench: {{backup: bench, target: {{resource: target}}, identity: {{file: {work / 'key.txt'}}}, jobs: 2}}
 """)
-        from opsbook.app import load
         from opsbook.jobs.backup.pipeline import BackupResult, run_backup
         from opsbook.jobs.drill import run_drill
+        from opsbook.ops.load import load
 
         config = load(cfg)
         kept: dict[str, BackupResult] = {}

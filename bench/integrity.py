@@ -42,9 +42,9 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from opsbook.app import kinds_info
 from opsbook.config.load import load_config
 from opsbook.integrity import run_suite
+from opsbook.ops.load import kinds_info
 
 CHECKS = [
     # (name, opsbook check, hand-written statement)

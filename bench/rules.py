@@ -35,8 +35,8 @@ from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from opsbook.app import kinds_info
 from opsbook.config.load import load_config
+from opsbook.ops.load import kinds_info
 from opsbook.rules.engine import evaluate
 from opsbook.store import Store
 

@@ -138,12 +138,12 @@ def serve(config: str, store_url: str, port: int, cache: bool) -> None:
     from starlette.responses import PlainTextResponse
     from starlette.routing import Route
 
-    from opsbook import app as opsbook_app
+    from opsbook.ops.load import load
     from opsbook.store import Store
     from opsbook.web.app import create_app
     from opsbook.web.context import WebContext
 
-    cfg = opsbook_app.load(config)
+    cfg = load(config)
     store = Store.open(store_url)
     app = create_app(WebContext(get_config=lambda: cfg, store=store))
     if not cache:

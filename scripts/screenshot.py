@@ -17,8 +17,9 @@ from pathlib import Path
 
 from rich.console import Console
 
-from opsbook import app
 from opsbook.demo.run import free_port, set_fault, start_service, stop_service, write_config
+from opsbook.ops import check
+from opsbook.ops.load import load
 from opsbook.render.table import render_results
 
 OUT = Path(__file__).resolve().parent.parent / "docs" / "img" / "opsbook-check.svg"
@@ -34,8 +35,8 @@ def main() -> int:
             url = f"http://127.0.0.1:{port}"
             time.sleep(3.5)  # the demo service is not ready for its first 3 s
             set_fault(url, "down")
-            cfg = app.load(config)
-            results, _ = asyncio.run(app.check(cfg))
+            cfg = load(config)
+            results = asyncio.run(check.check(cfg)).results
         finally:
             stop_service(proc)
     console = Console(record=True, width=104, force_terminal=True, color_system="truecolor",

@@ -25,7 +25,6 @@ import pytest
 
 from backuputil import write_config
 from clirun import opsbook
-from opsbook.app import load
 from opsbook.daemon import leases
 from opsbook.daemon.log import Log
 from opsbook.daemon.scheduler import Scheduler
@@ -34,6 +33,7 @@ from opsbook.jobs.backup.manifest import Manifest, inside
 from opsbook.jobs.backup.pipeline import run_backup
 from opsbook.jobs.backup.prune import prune
 from opsbook.jobs.backup.storage import storage_for
+from opsbook.ops.load import load
 from opsbook.store import Store
 from pgutil import scratch_database
 from s3util import client, resource_yaml, scratch_bucket

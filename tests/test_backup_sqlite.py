@@ -8,10 +8,10 @@ from pathlib import Path
 
 from backuputil import age_keypair, write_config
 from clirun import opsbook
-from opsbook.app import load
 from opsbook.jobs.backup.pipeline import run_backup
 from opsbook.jobs.backup.verify import verify_backup
 from opsbook.jobs.drill import run_drill
+from opsbook.ops.load import load
 
 
 def make_db(path: Path) -> None:

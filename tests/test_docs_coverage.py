@@ -11,10 +11,10 @@ import click
 import pytest
 from pydantic import BaseModel
 
-from opsbook.app import kinds_info
 from opsbook.checks.registry import KINDS
 from opsbook.cli import cli
 from opsbook.config.models import config_model
+from opsbook.ops.load import kinds_info
 from opsbook.plugins import REGISTRIES
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"

@@ -22,9 +22,9 @@ import pytest
 from backuputil import age_keypair, seed, write_config
 from clirun import opsbook
 from helpers import free_port
-from opsbook.app import load
 from opsbook.jobs.backup.pipeline import run_backup
 from opsbook.jobs.drill import run_drill
+from opsbook.ops.load import load
 from pgutil import ADMIN_DSN, scratch_database
 
 APP = r'''

@@ -13,9 +13,9 @@ import pytest
 
 from backuputil import age_keypair, seed, write_config
 from clirun import opsbook
-from opsbook.app import load
 from opsbook.jobs.backup.pipeline import run_backup
 from opsbook.jobs.drill import run_drill
+from opsbook.ops.load import load
 from pgutil import ADMIN_DSN, execute, scratch_database
 
 

@@ -10,9 +10,9 @@ from typing import Any, ClassVar
 
 import psycopg
 import pytest
+from opsbook.app import load
 
 from backuputil import seed, write_config
-from opsbook.app import load
 from opsbook.config.load import Config
 from opsbook.errors import CouldNotRun
 from opsbook.jobs.backup.pipeline import run_backup

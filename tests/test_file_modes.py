@@ -19,12 +19,13 @@ import pgutil
 from clirun import opsbook
 from daemonutil import serving, wait_for
 from migrate_fixtures import make_app_db, with_password
-from opsbook.app import load
-from opsbook.daemon.reports import write_drill_report
 from opsbook.jobs.backup.pipeline import run_backup
 from opsbook.jobs.drill import run_drill
 from opsbook.notify.receivers import file as file_receiver
 from opsbook.notify.receivers.base import SendContext
+from opsbook.ops.drill import report_dir
+from opsbook.ops.load import load
+from opsbook.render.backup import write_drill_report
 from opsbook.store import Store
 
 scratch_pg_database = pgutil.scratch_pg_database
@@ -144,7 +145,8 @@ def test_writers_used_as_a_library_are_private_without_the_cli_umask(tmp_path: P
     assert_private(tmp_path / "state")
     run_backup(cfg, "nightly")
     assert_private(tmp_path / "backups")
-    write_drill_report(cfg, "nightly-drill", run_drill(cfg, "nightly-drill").to_dict())  # the daemon's writer
+    where = report_dir(cfg.model.drills["nightly-drill"].report_dir, cfg.base_dir)  # as the daemon resolves it
+    write_drill_report(where, "nightly-drill", run_drill(cfg, "nightly-drill").to_dict())
     assert_private(tmp_path / "docs")
     now = datetime.now(UTC)
     with httpx.Client() as http:

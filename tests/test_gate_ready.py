@@ -10,7 +10,7 @@ from helpers import load
 from opsbook.checks.registry import KINDS
 from opsbook.config.load import Config
 from opsbook.errors import UsageError
-from opsbook.gates import GateResult, wait_ready
+from opsbook.ops.gate import GateResult, wait_ready
 from opsbook.results import CheckResult
 
 

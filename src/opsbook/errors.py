@@ -127,6 +127,12 @@ class StoreDiskFull(StoreError):
                               "what was stored before is kept")
 
 
+class Busy(OpsbookError):
+    """The unit is running now (a scheduled or manual run holds its lease): it is not started twice."""
+
+    retryable = True
+
+
 class DeliveryError(OpsbookError):
     """A notification could not be delivered to a receiver.
 

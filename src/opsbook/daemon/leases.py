@@ -33,6 +33,20 @@ def claim_due(store: Store, owner: str, keys: set[str], now: datetime, lease: fl
         return unit_store.claim_due(tx, owner, keys, now, lease)
 
 
+def take(store: Store, owner: str, key: str, now: datetime, lease: float) -> bool | None:
+    """Lease one unit now, due or not, for a manual run (the API's run-now): True when this process
+    took it, False when someone holds its lease (a run is in flight), None when the store has no
+    row for it (a job without a schedule: nothing scheduled can overlap it). The schedule is untouched."""
+    with store.transaction() as tx:
+        return unit_store.take(tx, owner, key, now, lease)
+
+
+def give_back(store: Store, owner: str, key: str) -> None:
+    """Drop the lease ``take`` gave, leaving the schedule as it was."""
+    with store.transaction() as tx:
+        unit_store.give_back(tx, owner, key)
+
+
 def finish(store: Store, owner: str, key: str, *, slot: datetime, due: datetime, now: datetime,
            status: str, error: dict[str, Any] | None, failures: int) -> bool:
     """Record the outcome, schedule the next run and drop the lease. False when the lease was lost

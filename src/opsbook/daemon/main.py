@@ -19,15 +19,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from .. import app
 from ..config.load import Config
 from ..config.web import metrics_note
 from ..errors import ConfigErrors, OpsbookError
+from ..ops.load import load, open_store
 from ..store import Store
-from ..units import arun_unit
 from .heartbeat import run_heartbeat
 from .log import Log
-from .reports import write_drill_report
 from .schedule import units_of
 from .scheduler import Scheduler, error_dict, utcnow
 
@@ -72,10 +70,10 @@ class Daemon:
         self.stop = asyncio.Event()
         self.wake = asyncio.Event()  # a signal arrived: do not wait out the tick
         self.reload_requested = False
-        cfg = app.load(opts.config_path, opts.env)
+        cfg = load(opts.config_path, opts.env)
         units_of(cfg)  # serve.schedules names real suites: a usage error before anything starts
         self.log = Log(opts.log_format or cfg.model.serve.log_format)
-        self.store = app.open_store(cfg, opts.store)
+        self.store = open_store(cfg, opts.store)
         self.sched = Scheduler(cfg, self.store, log=self.log, once=opts.once)
         self.url = ""
         self.metrics_note = ""
@@ -166,7 +164,7 @@ class Daemon:
         """Load the config again; keep the old one when the new one does not load."""
         old = self.cfg
         try:
-            new = app.load(self.opts.config_path, self.opts.env)
+            new = load(self.opts.config_path, self.opts.env)
             self.sched.apply(new, utcnow())
         except ConfigErrors as e:
             problems = [ce.message for ce in e.errors]
@@ -198,13 +196,10 @@ class Daemon:
         web_store = Store.open(self.store.url, migrate=False)  # its own connection: requests run in threads
         sched = self.sched
 
-        async def run_now(kind: str, name: str) -> dict[str, Any]:
-            return await arun_unit(sched.cfg, web_store, kind, name, write_report=write_drill_report)
-
         serve = self.cfg.model.serve
         host = self.opts.host or serve.host
         port = self.opts.port if self.opts.port is not None else serve.port
-        ctx = WebContext(get_config=lambda: sched.cfg, store=web_store, run_now=run_now,
+        ctx = WebContext(get_config=lambda: sched.cfg, store=web_store, run_now=sched.run_now,
                          info={"scheduler": sched.info}, listen_host=host)
         config = uvicorn.Config(web_app.create_app(ctx), host=host, port=port, log_level="warning",
                                 access_log=False, lifespan="on", timeout_graceful_shutdown=2)

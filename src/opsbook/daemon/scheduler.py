@@ -2,7 +2,7 @@
 
 It only decides *when*. Checks due in the same tick run as one batch through the runner
 (``defaults.concurrency`` at once) and are recorded with one ``record_results`` call; jobs
-(backups, drills, integrity suites) run through ``opsbook.units`` in worker threads; the
+(backups, drills, integrity suites) run through ``opsbook.ops.units`` in worker threads; the
 daemon's chores (rule evaluation + notification routing, the notification outbox, history
 rollup) run in threads too. Nothing a unit does can stop the loop: an exception becomes the
 unit's last error, one log line and a backoff.
@@ -20,14 +20,13 @@ from typing import Any
 
 from ..checks.registry import KINDS
 from ..config.load import Config
-from ..errors import OpsbookError
+from ..errors import Busy, OpsbookError
+from ..ops.units import arun_unit, run_unit
 from ..results import CheckResult
 from ..runner import run_checks
 from ..store import Flip, Store
-from ..units import run_unit
 from . import leases
 from .log import Log
-from .reports import write_drill_report
 from .schedule import Unit, backoff, first_slot, jitter, next_slot, units_of
 
 BEAT_EVERY = 5.0  # seconds between daemon_instances heartbeats
@@ -225,7 +224,43 @@ class Scheduler:
                 return self._outbox(cfg, store, now)
             if unit.kind == "rollup":
                 return self._rollup(cfg, store, now)
-            return run_unit(cfg, store, unit.kind, unit.name, now, write_report=write_drill_report)
+            return run_unit(cfg, store, unit.kind, unit.name, now)
+        finally:
+            store.close()
+
+    async def run_now(self, kind: str, name: str) -> dict[str, Any]:
+        """A manual run (the API's run-now): the same operation as a scheduled run, under the unit's
+        lease like a scheduled run, so the two never overlap; ``Busy`` when the unit is running now.
+        The lease is renewed with the scheduler's own while it runs; the schedule is left as it was."""
+        key = Unit(kind, name, self.cfg.env or "").key
+        if key in self.inflight:
+            raise Busy(f"{kind} {name} is running now", hint="wait for it to finish, then run it again")
+        taken = await asyncio.to_thread(self._take, key)
+        if taken is False:
+            raise Busy(f"{kind} {name} is running now (another instance holds its lease)",
+                       hint="wait for it to finish, then run it again")
+        task = asyncio.current_task()
+        if taken and task is not None:
+            self.inflight[key] = task  # renewed by _housekeeping; the tick does not claim it
+        try:
+            return await arun_unit(self.cfg, self.store, kind, name)
+        finally:
+            if taken:
+                if self.inflight.get(key) is task:
+                    del self.inflight[key]
+                await asyncio.to_thread(self._give_back, key)
+
+    def _take(self, key: str) -> bool | None:
+        store = Store.open(self.store.url, migrate=False)
+        try:
+            return leases.take(store, self.owner, key, self.clock(), self.cfg.model.serve.lease)
+        finally:
+            store.close()
+
+    def _give_back(self, key: str) -> None:
+        store = Store.open(self.store.url, migrate=False)
+        try:
+            leases.give_back(store, self.owner, key)
         finally:
             store.close()
 

@@ -115,6 +115,24 @@ def claim_due(tx: Tx, owner: str, keys: set[str], now: datetime, lease: float) -
     return out
 
 
+def take(tx: Tx, owner: str, key: str, now: datetime, lease: float) -> bool | None:
+    """Lease one unit now, due or not: True when taken, False when leased by someone, None when
+    there is no row for it. The schedule is untouched."""
+    db = tx.db
+    won = tx.one("UPDATE schedule_units SET lease_owner = ?, lease_until = ? "
+                 "WHERE unit_key = ? AND (lease_until IS NULL OR lease_until < ?) RETURNING unit_key",
+                 (owner, db.ts(now + timedelta(seconds=lease)), key, db.ts(now)))
+    if won is not None:
+        return True
+    return False if tx.one("SELECT 1 FROM schedule_units WHERE unit_key = ?", (key,)) else None
+
+
+def give_back(tx: Tx, owner: str, key: str) -> None:
+    """Drop the lease ``take`` gave, leaving the schedule as it was."""
+    tx.execute("UPDATE schedule_units SET lease_owner = NULL, lease_until = NULL "
+               "WHERE unit_key = ? AND lease_owner = ?", (key, owner))
+
+
 def finish(tx: Tx, owner: str, key: str, *, slot: datetime, due: datetime, now: datetime,
            status: str, error: dict[str, Any] | None, failures: int) -> bool:
     """Record the outcome, schedule the next run and drop the lease; False when the lease was lost."""

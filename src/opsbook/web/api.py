@@ -17,7 +17,7 @@ from starlette.routing import Route
 
 from ..config.secrets import redactor, reveal
 from ..durations import parse_duration
-from ..errors import ApiError, AuthError, OpsbookError, Throttled
+from ..errors import ApiError, AuthError, Busy, OpsbookError, Throttled
 from ..notify import acks, groups, silences
 from ..rules import engine, heartbeats, slo
 from . import audit, data
@@ -138,7 +138,10 @@ async def _run_now(web: Web, kind: str, name: str) -> Any:
     if web.ctx.run_now is None:
         raise ApiError(503, "this server has no scheduler: it cannot run anything now",
                        hint="run `opsbook serve` (with its scheduler) or use the CLI", retryable=False)
-    return redactor.redact(await web.ctx.run_now(kind, name))
+    try:
+        return redactor.redact(await web.ctx.run_now(kind, name))
+    except Busy as e:  # a scheduled (or another manual) run holds the unit's lease
+        raise ApiError(409, e.message, hint=e.hint, retryable=True) from None
 
 
 async def run_check(web: Web, request: Request) -> Any:

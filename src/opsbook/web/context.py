@@ -24,7 +24,8 @@ class WebContext:
     get_config: Callable[[], Config]
     store: Store
     # run one unit now: (kind, name) -> the run's JSON document; kind is check|backup|drill|integrity.
-    # None when the app is served without a scheduler (read-only API).
+    # Raises errors.Busy (answered 409) when the unit's lease is held. The daemon passes
+    # Scheduler.run_now; None when the app is served without a scheduler (read-only API).
     run_now: Callable[[str, str], Awaitable[dict[str, Any]]] | None = None
     clock: Callable[[], datetime] = _utcnow
     # extra facts for /metrics and the overview, e.g. {"scheduler": {...}} from the daemon

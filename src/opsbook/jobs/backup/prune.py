@@ -3,30 +3,16 @@ and remove the partial directories that killed runs left behind."""
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from typing import Any
 
 from ...config.backups import Backup
 from ...config.load import Config
 from ...errors import UsageError
-from ...store import Store
 from .catalog import read_catalog
 from .pipeline import backup_spec, remove_stale_partials
 from .retention import SCHEMA, Item, plan
 from .storage import Storage, storage_for
-
-
-def verified_ids(store: Store, backup: str) -> set[str]:
-    """Backup ids that a passing drill restored, from the store."""
-    out = set()
-    for run in store.runs("drill", limit=10000):
-        detail = run.get("detail") or {}
-        if isinstance(detail, str):
-            detail = json.loads(detail)
-        if run.get("ok") and detail.get("backup") == backup and detail.get("backup_id"):
-            out.add(detail["backup_id"])
-    return out
 
 
 def prune(config: Config, name: str, verified: set[str], now: datetime, dry_run: bool) -> dict[str, Any]:

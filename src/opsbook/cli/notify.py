@@ -1,55 +1,23 @@
-"""`opsbook notify`, `opsbook silence` and `opsbook alerts ack` (notify work)."""
+"""``opsbook notify test|status|outbox|retry|deliver|groups``: receivers and the outbox."""
 
 from __future__ import annotations
 
-import getpass
-import os
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-from rich.markup import escape
-from rich.table import Table
 
-from . import app
-from .cli_common import Ctx, common, err, out
-from .config.load import Config
-from .durations import parse_duration
-from .errors import DeliveryError, UsageError
-from .results import utcnow
-from .store.store import Store
+from .common import Ctx, common, err, out
+from .common import when as _when
+
+if TYPE_CHECKING:
+    from ..config.load import Config
 
 
 @click.group("notify")
 def notify_group() -> None:
     """Notifications: receivers, the outbox."""
 
-
-@click.group("silence")
-def silence_group() -> None:
-    """Silences: mute matching alerts for a while, with an author and a comment."""
-
-
-def _store(ctx: Ctx, cfg: Config | None) -> Store:
-    return app.open_store(cfg, ctx.store_override)
-
-
-def _when(d: Any) -> str:
-    if not d:
-        return "-"
-    if isinstance(d, str):
-        d = datetime.fromisoformat(d)
-    return str(d.strftime("%Y-%m-%d %H:%M:%S"))
-
-
-def _me() -> str:
-    try:
-        return os.environ.get("USER") or getpass.getuser()
-    except Exception:
-        return "unknown"
-
-
-# -- notify ---------------------------------------------------------------------------------------
 
 @notify_group.command("test")
 @click.argument("name")
@@ -58,8 +26,12 @@ def _me() -> str:
 @common
 def notify_test(ctx: Ctx, name: str, message: str) -> int:
     """Send a test notification through receiver NAME now. Exit 1 if it could not be delivered."""
-    from .notify.pipeline import SCHEMA, send_one
-    from .notify.render import title_text
+    from rich.markup import escape
+
+    from ..errors import DeliveryError, UsageError
+    from ..notify.pipeline import SCHEMA, send_one
+    from ..notify.render import title_text
+    from ..results import utcnow
 
     cfg = ctx.config
     if name not in cfg.model.notify.receivers:
@@ -99,11 +71,11 @@ def notify_test(ctx: Ctx, name: str, message: str) -> int:
 def _record(ctx: Ctx, cfg: Config, name: str, now: datetime, receipt: dict[str, Any] | None,
             error: dict[str, Any] | None) -> None:
     """The test's result becomes the receiver's last delivery/error; no store is not a failure."""
-    from .errors import OpsbookError
-    from .notify import outbox
+    from ..errors import OpsbookError
+    from ..notify import outbox
 
     try:
-        store = _store(ctx, cfg)
+        store = ctx.open_store(cfg)
     except OpsbookError as e:
         err.print(f"warning: not recorded: {e.message}", markup=False)
         return
@@ -115,10 +87,13 @@ def _record(ctx: Ctx, cfg: Config, name: str, now: datetime, receipt: dict[str, 
 @common
 def notify_status(ctx: Ctx) -> int:
     """Receivers with their last delivery, last error and outbox counts."""
-    from .notify.outbox import receivers_status
+    from rich.markup import escape
+    from rich.table import Table
+
+    from ..notify.outbox import receivers_status
 
     cfg = ctx.config
-    with _store(ctx, cfg) as store:
+    with ctx.open_store(cfg) as store:
         statuses = receivers_status(cfg, store)
     if ctx.json:
         ctx.emit({"schema": "opsbook.notify-status/1", "receivers": [s.to_dict() for s in statuses]})
@@ -146,9 +121,12 @@ def notify_status(ctx: Ctx) -> int:
 @common
 def notify_outbox(ctx: Ctx, status: str, receiver: str | None, limit: int, payload: bool) -> int:
     """List outbox rows: what was sent, what waits for a retry, what is dead and why."""
-    from .notify import outbox
+    from rich.markup import escape
+    from rich.table import Table
 
-    with _store(ctx, ctx.config) as store:
+    from ..notify import outbox
+
+    with ctx.open_store(ctx.config) as store:
         rows = outbox.rows(store, None if status == "all" else status, limit, receiver)
     if ctx.json:
         ctx.emit({"schema": "opsbook.notify-outbox/1", "rows": [r.to_dict(payload) for r in rows]})
@@ -172,9 +150,11 @@ def notify_outbox(ctx: Ctx, status: str, receiver: str | None, limit: int, paylo
 @common
 def notify_retry(ctx: Ctx, row_id: int) -> int:
     """Put a dead outbox row back in the queue (after fixing its receiver)."""
-    from .notify import outbox
+    from ..errors import UsageError
+    from ..notify import outbox
+    from ..results import utcnow
 
-    with _store(ctx, ctx.config) as store:
+    with ctx.open_store(ctx.config) as store:
         ok = outbox.retry(store, row_id, utcnow())
     if not ok:
         raise UsageError(f"outbox row {row_id} is not dead (or does not exist)",
@@ -191,10 +171,11 @@ def notify_retry(ctx: Ctx, row_id: int) -> int:
 def notify_deliver(ctx: Ctx) -> int:
     """Send the outbox rows that are due now (what the daemon does after each evaluation).
     Exit 1 if some delivery failed."""
-    from .notify.pipeline import deliver_due
+    from ..notify.pipeline import deliver_due
+    from ..results import utcnow
 
     cfg = ctx.config
-    with _store(ctx, cfg) as store:
+    with ctx.open_store(cfg) as store:
         summary = deliver_due(cfg, store, utcnow())
     if ctx.json:
         ctx.emit({"schema": "opsbook.notify-deliver/1", **summary})
@@ -210,9 +191,12 @@ def notify_deliver(ctx: Ctx) -> int:
 @common
 def notify_groups(ctx: Ctx) -> int:
     """Alert groups: their ids (for `opsbook alerts ack`), alerts, last notification, who acked."""
-    from .notify.groups import list_groups
+    from rich.markup import escape
+    from rich.table import Table
 
-    with _store(ctx, ctx.config) as store:
+    from ..notify.groups import list_groups
+
+    with ctx.open_store(ctx.config) as store:
         gs = list_groups(store)
     if ctx.json:
         ctx.emit({"schema": "opsbook.notify-groups/1", "groups": [g.to_dict() for g in gs]})
@@ -231,113 +215,3 @@ def notify_groups(ctx: Ctx) -> int:
                   _when(g.last_notified_at), escape(g.acked_by or "-"))
     out.print(t)
     return 0
-
-
-# -- silence --------------------------------------------------------------------------------------
-
-@silence_group.command("add")
-@click.option("--match", "matchers", multiple=True, required=True, metavar="LABEL=VALUE",
-              help="a matcher: name=value, name!=value, name=~regex, name!~regex (repeatable; all must hold)")
-@click.option("--duration", default="1h", show_default=True, help="how long, e.g. 30m, 2h, 1d")
-@click.option("--comment", required=True, help="why (shown to whoever wonders why nothing pages)")
-@click.option("--author", default=None, help="who (default: $USER)")
-@click.option("--starts-in", "starts_in", default="0s", help="start later, e.g. 1h (default now)")
-@common
-def silence_add(ctx: Ctx, matchers: tuple[str, ...], duration: str, comment: str, author: str | None,
-                starts_in: str) -> int:
-    """Silence alerts matching every --match for --duration."""
-    from datetime import timedelta
-
-    from .notify import silences
-
-    try:
-        seconds, later = parse_duration(duration), parse_duration(starts_in)
-    except ValueError as e:
-        raise UsageError(str(e)) from None
-    now = utcnow()
-    starts = now + timedelta(seconds=later)
-    with _store(ctx, ctx.config) as store:
-        s = silences.add(store, list(matchers), author or _me(), comment, starts,
-                         starts + timedelta(seconds=seconds), now)
-    if ctx.json:
-        ctx.emit({"schema": "opsbook.silence/1", **s.to_dict(now)})
-    else:
-        out.print(f"silence {s.id} until {_when(s.ends_at)} UTC: {escape(' '.join(str(m) for m in s.matchers))}")
-    return 0
-
-
-@silence_group.command("list")
-@click.option("--all", "show_all", is_flag=True, help="include expired silences")
-@common
-def silence_list(ctx: Ctx, show_all: bool) -> int:
-    """Active and pending silences (--all: expired ones too)."""
-    from .notify import silences
-
-    now = utcnow()
-    with _store(ctx, ctx.config) as store:
-        items = silences.list_all(store, now, include_expired=show_all)
-    if ctx.json:
-        ctx.emit({"schema": "opsbook.silences/1", "silences": [s.to_dict(now) for s in items]})
-        return 0
-    if not items:
-        out.print("no silences")
-        return 0
-    t = Table(header_style="bold")
-    for col in ("id", "state", "matchers", "starts", "ends", "author", "comment"):
-        t.add_column(col)
-    for s in items:
-        t.add_row(s.id, s.state(now), escape(" ".join(str(m) for m in s.matchers)), _when(s.starts_at),
-                  _when(s.ends_at), escape(s.author), escape(s.comment))
-    out.print(t)
-    return 0
-
-
-@silence_group.command("expire")
-@click.argument("silence_id")
-@click.option("--by", "by", default=None, help="who (default: $USER)")
-@common
-def silence_expire(ctx: Ctx, silence_id: str, by: str | None) -> int:
-    """End a silence now. SILENCE_ID may be a unique prefix."""
-    from .notify import silences
-
-    now = utcnow()
-    with _store(ctx, ctx.config) as store:
-        s = silences.expire(store, silence_id, now, by or _me())
-    if ctx.json:
-        ctx.emit({"schema": "opsbook.silence/1", **s.to_dict(now)})
-    else:
-        out.print(f"silence {s.id} expired at {_when(s.ends_at)} UTC")
-    return 0
-
-
-# -- alerts ack -----------------------------------------------------------------------------------
-
-@click.command("ack")
-@click.argument("group")
-@click.option("--comment", default="", help="a note for the others")
-@click.option("--by", "by", default=None, help="who (default: $USER)")
-@common
-def alerts_ack(ctx: Ctx, group: str, comment: str, by: str | None) -> int:
-    """Acknowledge an alert group (its id from `opsbook notify groups`, or its key): no repeats
-    until a new alert fires in it; PagerDuty receivers get an acknowledge event now."""
-    from .notify import acks
-    from .notify.pipeline import deliver_due
-
-    cfg = ctx.config
-    now = utcnow()
-    with _store(ctx, cfg) as store:
-        ack = acks.acknowledge(store, group, by or _me(), now, comment)
-        sent = deliver_due(cfg, store, now) if ack.enqueued else None
-    if ctx.json:
-        ctx.emit({"schema": "opsbook.ack/1", **ack.to_dict(), "delivery": sent})
-    else:
-        out.print(f"acknowledged {ack.group_id} ({escape(ack.group_key)}) as {escape(ack.by)}")
-        for name in ack.enqueued:
-            out.print(f"  acknowledge event queued for {escape(name)}")
-        if sent and (sent["failed"] or sent["dead"]):
-            err.print("  warning: some acknowledge events could not be sent yet; the outbox retries them",
-                      markup=False)
-    return 0
-
-
-ALERTS_COMMANDS: list[click.Command] = [alerts_ack]  # under `opsbook alerts`, e.g. `alerts ack`

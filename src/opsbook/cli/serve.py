@@ -1,10 +1,10 @@
-"""`opsbook serve`: the daemon (scheduler + dashboard). The work is in opsbook.daemon."""
+"""`opsbook serve`: the daemon (scheduler + dashboard), and `opsbook demo` (the work: opsbook.daemon, .demo)."""
 
 from __future__ import annotations
 
 import click
 
-from .cli_common import Ctx, common
+from .common import Ctx, common
 
 
 @click.command("serve")
@@ -23,7 +23,7 @@ def serve_cmd(ctx: Ctx, no_web: bool, host: str | None, port: int | None, log_fo
     Several `opsbook serve` processes may share one PostgreSQL store: each unit runs once.
     SIGHUP reloads the config; SIGTERM finishes the work in flight and exits 0.
     """
-    from .daemon.main import Options, serve
+    from ..daemon.main import Options, serve
 
     fmt = log_format or ("json" if ctx.json else None)
     return serve(Options(config_path=ctx.config_path, env=ctx.env, store=ctx.store_override, web=not no_web,
@@ -31,7 +31,7 @@ def serve_cmd(ctx: Ctx, no_web: bool, host: str | None, port: int | None, log_fo
 
 
 def _duration(_ctx: click.Context, _param: click.Parameter, value: str | None) -> float | None:
-    from .durations import parse_duration
+    from ..durations import parse_duration
 
     if value is None:
         return None
@@ -63,7 +63,7 @@ def demo_cmd(ctx: Ctx, workdir: str | None, serve: bool | None, tour: bool, faul
     import sys
     from pathlib import Path
 
-    from .demo.run import run_demo
+    from ..demo.run import run_demo
 
     def stop(signum: int, frame: object) -> None:
         # a closed terminal (SIGHUP) or `kill` (SIGTERM) stops the demo like Ctrl-C: the sample
@@ -77,6 +77,3 @@ def demo_cmd(ctx: Ctx, workdir: str | None, serve: bool | None, tour: bool, faul
     linger = duration if duration is not None else (None if interactive else 0.0)
     return run_demo(Path(workdir) if workdir else None, tour=tour, serve=serve, fault_after=fault_after,
                     linger=linger, fast=fast)
-
-
-COMMANDS: list[click.Command] = [serve_cmd, demo_cmd]

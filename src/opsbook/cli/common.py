@@ -1,7 +1,9 @@
 """What every command shares: the common options, the output consoles, error -> exit code.
 
-Command groups living in their own modules (``cli_<area>.py``) import ``common`` and ``Ctx``
-from here and are registered in cli.py with one line each.
+Each command group lives in its own module (cli/<group>.py), imports ``common`` and ``Ctx``
+from here, and is added to the root group in cli/main.py. Module level imports stay light
+(click only): what a command needs is imported when it runs, so ``opsbook --version`` loads
+no config, store or rich code.
 """
 
 from __future__ import annotations
@@ -11,23 +13,44 @@ import os
 import sys
 import traceback
 from collections.abc import Callable
-from typing import Any, TypeVar
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import click
-from rich.console import Console
 
-from . import app
-from .config.load import Config
-from .config.secrets import redactor
-from .errors import ConfigErrors, OpsbookError
-from .render import jsondoc
+from ..errors import ConfigErrors, OpsbookError, UsageError
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from ..config.load import Config
+    from ..ops.record import Recorder
+    from ..store import Store
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 # CI logs are not terminals; 80 columns would fold every summary, so use a wider page there
 _WIDTH = None if os.environ.get("COLUMNS") else 120
-out = Console(highlight=False, width=None if sys.stdout.isatty() else _WIDTH)
-err = Console(stderr=True, highlight=False, width=None if sys.stderr.isatty() else _WIDTH)
+
+
+class _LazyConsole:
+    """A rich Console made on first use (importing rich costs more than `opsbook --version` may take)."""
+
+    def __init__(self, stderr: bool) -> None:
+        self._stderr = stderr
+        self._console: Console | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        if self._console is None:
+            from rich.console import Console
+
+            tty = (sys.stderr if self._stderr else sys.stdout).isatty()
+            self._console = Console(stderr=self._stderr, highlight=False, width=None if tty else _WIDTH)
+        return getattr(self._console, name)
+
+
+out = cast("Console", _LazyConsole(stderr=False))
+err = cast("Console", _LazyConsole(stderr=True))
 
 
 class Ctx:
@@ -43,16 +66,37 @@ class Ctx:
     @property
     def config(self) -> Config:
         if self._config is None:
-            self._config = app.load(self.config_path, self.env)
+            from ..ops.load import load
+
+            self._config = load(self.config_path, self.env)
         return self._config
 
+    def open_store(self, cfg: Config | None) -> Store:
+        """The store (--store, $OPSBOOK_STORE, the config's store.url, else ./.opsbook/opsbook.db)."""
+        from ..ops.load import open_store
+
+        return open_store(cfg, self.store_override)
+
+    def recorder(self, cfg: Config, enabled: bool = True) -> Recorder:
+        """Where an operation records its run: the store, opened when it records; a store that
+        cannot be opened or written is a warning, not the command's failure."""
+        from ..ops.record import Recorder
+
+        return Recorder(cfg.env, opener=lambda: self.open_store(cfg), warn=warn, enabled=enabled)
+
     def emit(self, doc: Any) -> None:
+        from ..render import jsondoc
+
         click.echo(jsondoc.dumps(doc))
 
     @property
     def console(self) -> Console:
         # with --json, stdout carries only the JSON document; people read stderr
         return err if self.json else out
+
+
+def warn(text: str) -> None:
+    err.print(text, markup=False)
 
 
 def common(fn: F) -> F:
@@ -94,6 +138,9 @@ def common(fn: F) -> F:
 
 
 def report_error(ctx: Ctx, e: OpsbookError) -> int:
+    from ..config.secrets import redactor
+    from ..render import jsondoc
+
     if ctx.json:
         ctx.emit(jsondoc.error_doc(e.to_dict(), e.exit_code))
     if isinstance(e, ConfigErrors):
@@ -109,21 +156,47 @@ def report_error(ctx: Ctx, e: OpsbookError) -> int:
     return e.exit_code
 
 
-def record_run(ctx: Ctx, cfg: Config, kind: str, name: str, ok: bool, doc: dict[str, Any],
-               started_at: Any = None, status: str | None = None) -> None:
-    """Record a gate/smoke/job run in the store; a store problem is a warning, not a failure."""
-    from .results import utcnow
+# -- shared by several groups -------------------------------------------------------------------
+
+
+def parse_at(text: str | None) -> datetime:
+    """--at TIME: evaluate as of this time (ISO 8601; no zone means UTC). Default: now."""
+    if not text:
+        return datetime.now(UTC)
+    try:
+        t = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise UsageError(f"--at {text!r} is not a time", hint="write it like 2025-06-01T12:00:00Z") from None
+    return t if t.tzinfo else t.replace(tzinfo=UTC)
+
+
+at_option = click.option("--at", "at", default=None, metavar="TIME",
+                         help="evaluate as of this time (ISO 8601; default now)")
+
+
+def parse_seconds(text: str) -> float:
+    """A duration option (30s, 5m, 2h); a bad one is a usage error."""
+    from ..durations import parse_duration
 
     try:
-        store = app.open_store(cfg, ctx.store_override)
-    except OpsbookError as e:
-        err.print(f"warning: not recorded: {e.message}", markup=False)
-        return
+        return parse_duration(text)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+
+
+def me() -> str:
+    """Who is acting: $USER, else the login name."""
+    import getpass
+
     try:
-        now = utcnow()
-        store.record_run(kind, name, ok=ok, status=status or ("pass" if ok else "fail"),
-                         started_at=started_at or now, finished_at=now, detail=doc, env=cfg.env)
-    except OpsbookError as e:
-        err.print(f"warning: not recorded: {e.message}", markup=False)
-    finally:
-        store.close()
+        return os.environ.get("USER") or getpass.getuser()
+    except Exception:
+        return "unknown"
+
+
+def when(d: Any) -> str:
+    if not d:
+        return "-"
+    if isinstance(d, str):
+        d = datetime.fromisoformat(d)
+    return str(d.strftime("%Y-%m-%d %H:%M:%S"))

@@ -1,4 +1,5 @@
-"""CI/CD gates over checks: ``opsbook gate ready`` waits until the named checks all pass.
+"""CI/CD gates: ``opsbook gate ready`` waits until the named checks all pass; ``opsbook gate budget``
+refuses when an SLO's error budget is spent. Each is run and recorded here (kind ``gate``).
 
 The seed runbooks' ``for i in $(seq 1 30); do curl -sf .../readyz && break; sleep 5; done``
 becomes ``opsbook gate ready api-ready --timeout 150s --interval 5s``: exit 0 once every check
@@ -11,13 +12,19 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
 
-from .checks.base import CheckKind
-from .config.load import Config
-from .errors import EXIT_FAILED, EXIT_OK
-from .results import CheckResult
-from .runner import run_checks
+from ..checks.base import CheckKind
+from ..config.load import Config
+from ..errors import EXIT_FAILED, EXIT_OK
+from ..results import CheckResult, utcnow
+from ..runner import run_checks
+from .record import Recorder
+
+if TYPE_CHECKING:
+    from ..rules.budget import Verdict
+    from ..store import Store
 
 GATE_SCHEMA = "opsbook.gate/1"
 
@@ -94,3 +101,39 @@ async def wait_ready(
             return GateResult("ready", ok, attempts, (clock() - start) * 1000, timeout,
                               interval, results)
         await sleep(min(interval, remaining))
+
+
+def ready(cfg: Config, names: Iterable[str], timeout: float, interval: float, rec: Recorder,
+          on_attempt: Callable[[int, list[CheckResult]], None] | None = None) -> GateResult:
+    """``gate ready``: unknown names are a usage error before any waiting; the gate is recorded."""
+    from ..checks.registry import KINDS
+    from ..runner import plan
+
+    names = list(names)
+    plan(cfg, names)
+    result = asyncio.run(wait_ready(cfg, KINDS, names, timeout=timeout, interval=interval, on_attempt=on_attempt))
+    rec.record("gate", "ready", ok=result.ok, detail=result.to_dict())
+    return result
+
+
+@dataclass(frozen=True)
+class Override:
+    """``gate budget --override``: the gate passes until ``ttl`` seconds from now."""
+
+    reason: str
+    by: str
+    ttl: float
+
+
+def budget(cfg: Config, store: Store, rec: Recorder, slo: str, limit: float | None = None,
+           override: Override | None = None, now: datetime | None = None) -> Verdict:
+    """``gate budget``: is the SLO's error budget consumed past ``limit`` (the SLO's freeze_at, else
+    100%) with no unexpired override? Records ``override`` first when given; the verdict is recorded."""
+    from ..rules import budget as policy
+
+    now = now or utcnow()
+    if override is not None:
+        policy.add_override(cfg, store, slo, override.reason, override.by, now, now + timedelta(seconds=override.ttl))
+    verdict = policy.check(cfg, store, slo, now, limit)
+    rec.record("gate", "budget", ok=verdict.ok, detail=verdict.to_dict(), status="pass" if verdict.ok else "fail")
+    return verdict

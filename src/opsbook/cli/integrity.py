@@ -2,45 +2,21 @@
 
 The run is recorded in the store's ``runs`` table (kind ``integrity``) with the result
 document as detail; the next run against the same target reads it back to say which
-checks have new violations.
+checks have new violations (ops/integrity.py).
 """
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import click
 
-from . import app
-from .cli_common import Ctx, common, err, out, record_run
-from .config.load import Config
-from .errors import OpsbookError, UsageError
-from .results import utcnow
-from .units import previous_integrity
-
-KIND = "integrity"
+from .common import Ctx, common, out
 
 
 @click.group("integrity")
 def integrity_group() -> None:
     """Integrity suites: declarative set-based data checks (duplicates, orphans, NULLs...)."""
-
-
-def _previous(ctx: Ctx, cfg: Config, name: str, target: str) -> dict[str, Any] | None:
-    """The last recorded run of this suite against this target, in this environment."""
-    try:
-        store = app.open_store(cfg, ctx.store_override)
-    except OpsbookError as e:
-        err.print(f"warning: no history to compare with: {e.message}", markup=False)
-        return None
-    try:
-        return previous_integrity(cfg, store, name, target)
-    except Exception as e:  # an unreadable history must not stop the checks
-        err.print(f"warning: no history to compare with: {type(e).__name__}", markup=False)
-    finally:
-        store.close()
-    return None
 
 
 @integrity_group.command("run")
@@ -57,38 +33,21 @@ def _previous(ctx: Ctx, cfg: Config, name: str, target: str) -> dict[str, Any] |
 def integrity_run(ctx: Ctx, name: str, dsn: str | None, sqlite_path: str | None, resource: str | None,
                   samples: int | None, no_store: bool) -> int:
     """Run an integrity suite. Exit 1 if a check fails or errors, 0 with only warnings."""
-    from .integrity import run_suite
-    from .integrity.engine import resolve_target, suite_of
+    from ..errors import UsageError
+    from ..ops import integrity
 
     if sum(x is not None for x in (dsn, sqlite_path, resource)) > 1:
         raise UsageError("give at most one of --dsn, --sqlite, --resource")
     cfg = ctx.config
-    suite = suite_of(cfg, name)
-    target = resolve_target(cfg, name, suite, dsn, sqlite_path, resource)
-    previous = None if no_store else _previous(ctx, cfg, name, target.label)
-    started = utcnow()
-    try:
-        result = asyncio.run(run_suite(cfg, name, dsn=dsn, sqlite_path=sqlite_path, previous=previous,
-                                       resource=resource, samples=samples))
-    except OpsbookError as e:
-        if not no_store:
-            record_run(ctx, cfg, KIND, name, False, {"schema": "opsbook.integrity/1", "suite": name,
-                                                      "target": target.label, "ok": False,
-                                                      "error": e.to_dict()},
-                       started_at=started, status="error")
-        raise
-    statuses = {c.status for c in result.checks}
-    worst = next((s for s in ("error", "fail", "warn") if s in statuses), "pass")
-    doc = result.to_dict()
-    if not no_store:
-        record_run(ctx, cfg, KIND, name, result.ok, doc, started_at=result.started_at, status=worst)
+    run = integrity.run(cfg, name, ctx.recorder(cfg, enabled=not no_store), dsn=dsn, sqlite_path=sqlite_path,
+                        resource=resource, samples=samples)
     if ctx.json:
-        ctx.emit(doc)
+        ctx.emit(run.to_dict())
     else:
-        from .render.integrity import render_integrity
+        from ..render.integrity import render_integrity
 
-        render_integrity(out, result)
-    return result.exit_code
+        render_integrity(out, run.result)
+    return run.exit_code
 
 
 @integrity_group.command("list")

@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
-import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from .cli_common import Ctx, common, err, out, record_run
-from .config.load import Config
-from .config.resources import PostgresResource
-from .config.secrets import redact_url_password, redactor, reveal
-from .errors import EXIT_FAILED, UsageError
-from .render import jsondoc
-from .render.migration import migration_markdown
-from .results import utcnow
+from ..errors import EXIT_FAILED, UsageError
+from .common import Ctx, common, err, out
+
+if TYPE_CHECKING:
+    from ..config.load import Config
+    from ..migrate.load import Progress
+    from ..migrate.run import Event
+    from ..ops.migrate import MigrateRun
 
 
 @click.group("migrate")
@@ -32,6 +32,9 @@ def _config(ctx: Ctx) -> Config | None:
 
 def _target(to: str, cfg: Config | None) -> tuple[str, str]:
     """(DSN, what to show): a raw DSN, or the name of a postgres resource in the config."""
+    from ..config.resources import PostgresResource
+    from ..config.secrets import redact_url_password, reveal
+
     if "://" in to or "=" in to:
         return to, redact_url_password(to)
     if cfg is None or to not in cfg.resources:
@@ -69,8 +72,10 @@ def sqlite_to_postgres(ctx: Ctx, source: str, to: str, tables: str | None, dry_r
                        casts: tuple[str, ...], allow_lossy: bool, jobs: int, hashes: bool, report_dir: str,
                        snapshot_dir: str | None) -> int:
     """Snapshot, audit, load with COPY (resumable), reconcile. Exit 1 on refusal or mismatch."""
-    from .migrate.plan import parse_casts
-    from .migrate.run import Options, migrate
+    from ..migrate.plan import parse_casts
+    from ..migrate.run import Options
+    from ..ops import migrate
+    from ..ops.record import Recorder
 
     if dry_run and reconcile_only:
         raise UsageError("--dry-run and --reconcile-only exclude each other")
@@ -82,22 +87,20 @@ def sqlite_to_postgres(ctx: Ctx, source: str, to: str, tables: str | None, dry_r
                    casts=parse_casts(list(casts)), dry_run=dry_run, reconcile_only=reconcile_only,
                    allow_lossy=allow_lossy, jobs=jobs, hashes=hashes,
                    snapshot_dir=Path(snapshot_dir) if snapshot_dir else report_path)
-    started = utcnow()
+    rec = ctx.recorder(cfg) if cfg is not None else Recorder.nowhere()
     live = err.is_terminal and not ctx.json
-    report = _with_progress(opts, migrate) if live else migrate(opts)
-    doc = redactor.redact(json.loads(jsondoc.dumps(report.to_dict())))
-    files = _write(report_path, doc)
-    if cfg is not None:
-        record_run(ctx, cfg, "migration", Path(source).name, report.ok, doc, started_at=started,
-                   status=report.status)
-    if ctx.json:
-        ctx.emit(doc)
+    if live:
+        run = _with_progress(lambda progress, event: migrate.run(opts, report_path, rec, progress, event))
     else:
-        _summary(doc, files)
-    return 0 if report.ok else EXIT_FAILED
+        run = migrate.run(opts, report_path, rec)
+    if ctx.json:
+        ctx.emit(run.to_dict())
+    else:
+        _summary(run.to_dict(), run.files)
+    return 0 if run.ok else EXIT_FAILED
 
 
-def _with_progress(opts: Any, migrate: Any) -> Any:
+def _with_progress(go: Callable[[Progress, Event], MigrateRun]) -> MigrateRun:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     with Progress(TextColumn("{task.description:<24}"), BarColumn(), MofNCompleteColumn(),
@@ -109,19 +112,7 @@ def _with_progress(opts: Any, migrate: Any) -> Any:
                 tasks[table] = bar.add_task(table, total=max(total, 1))
             bar.update(tasks[table], completed=done, total=max(total, done, 1))
 
-        return migrate(opts, progress=progress, event=lambda phase: bar.console.print(f"[dim]· {phase}[/]"))
-
-
-def _write(report_dir: Path, doc: dict[str, Any]) -> list[Path]:
-    try:
-        report_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise UsageError(f"cannot create --report-dir {report_dir}: {e.strerror}") from None
-    stem = report_dir / f"migration-{doc['started_at'][:19].replace(':', '').replace('-', '')}"
-    md, js = stem.with_suffix(".md"), stem.with_suffix(".json")
-    md.write_text(redactor.text(migration_markdown(doc)))
-    js.write_text(jsondoc.dumps(doc) + "\n")
-    return [md, js]
+        return go(progress, lambda phase: bar.console.print(f"[dim]· {phase}[/]"))
 
 
 def _summary(doc: dict[str, Any], files: list[Path]) -> None:

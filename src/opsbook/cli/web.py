@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import click
 
-from .cli_common import Ctx, common, out
+from .common import Ctx, common, out
 
 
 @click.group("export")
@@ -23,7 +20,10 @@ def export_group() -> None:
 def export_grafana(ctx: Ctx, output: str, job: str) -> int:
     """Write a Grafana dashboard (JSON) over opsbook's /metrics: checks, probe timings, backups, drills,
     SLO budgets and alerts. Import it in Grafana (Dashboards > New > Import)."""
-    from .web.grafana import dashboard
+    import json
+    from pathlib import Path
+
+    from ..web.grafana import dashboard
 
     doc = dashboard(ctx.config.model.project, job)
     text = json.dumps(doc, indent=2) + "\n"
