@@ -10,7 +10,6 @@ from typing import Any, ClassVar
 
 import psycopg
 import pytest
-from opsbook.app import load
 
 from backuputil import seed, write_config
 from opsbook.config.load import Config
@@ -29,6 +28,7 @@ from opsbook.jobs.drill import (
     run_drill,
 )
 from opsbook.jobs.drill.steps import row_counts
+from opsbook.ops.load import load
 from pgutil import ADMIN_DSN, scratch_database
 
 
