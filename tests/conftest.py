@@ -1,14 +1,11 @@
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
-
 from opsbook.store import Store
-from pgutil import scratch_database
-from s3util import moto_endpoint
+from tests.support.pgutil import scratch_database
+from tests.support.s3util import moto_endpoint
 
 
 @pytest.fixture(scope="module")

@@ -23,8 +23,6 @@ from typing import Any
 
 import pytest
 
-from backuputil import write_config
-from clirun import opsbook
 from opsbook.daemon import leases
 from opsbook.daemon.log import Log
 from opsbook.daemon.scheduler import Scheduler
@@ -35,8 +33,10 @@ from opsbook.jobs.backup.prune import prune
 from opsbook.jobs.backup.storage import storage_for
 from opsbook.ops.load import load
 from opsbook.store import Store
-from pgutil import scratch_database
-from s3util import client, resource_yaml, scratch_bucket
+from tests.support.backuputil import write_config
+from tests.support.clirun import opsbook
+from tests.support.pgutil import scratch_database
+from tests.support.s3util import client, resource_yaml, scratch_bucket
 
 
 def make_db(path: Path, rows: int = 200) -> None:

@@ -10,11 +10,11 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from backuputil import age_keypair, seed, write_config
-from clirun import opsbook
-from helpers import free_port
-from pgutil import execute, scratch_database
-from s3util import client, resource_yaml, scratch_bucket
+from tests.support.backuputil import age_keypair, seed, write_config
+from tests.support.clirun import opsbook
+from tests.support.helpers import free_port
+from tests.support.pgutil import execute, scratch_database
+from tests.support.s3util import client, resource_yaml, scratch_bucket
 
 
 @pytest.fixture

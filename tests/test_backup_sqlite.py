@@ -6,12 +6,12 @@ import sqlite3
 import threading
 from pathlib import Path
 
-from backuputil import age_keypair, write_config
-from clirun import opsbook
 from opsbook.jobs.backup.pipeline import run_backup
 from opsbook.jobs.backup.verify import verify_backup
 from opsbook.jobs.drill import run_drill
 from opsbook.ops.load import load
+from tests.support.backuputil import age_keypair, write_config
+from tests.support.clirun import opsbook
 
 
 def make_db(path: Path) -> None:

@@ -13,11 +13,11 @@ from typing import Any
 
 import pytest
 
-from helpers import free_port, serve_app
 from opsbook.rules.engine import current_alerts, evaluate
 from opsbook.store import Store
 from opsbook.web.app import create_app
-from webutil import TOKENS, context, make_config, seed, set_tokens
+from tests.support.helpers import free_port, serve_app
+from tests.support.webutil import TOKENS, context, make_config, seed, set_tokens
 
 CHROMIUM = Path("/usr/bin/chromium")
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is not installed at /usr/bin/chromium")
@@ -87,7 +87,7 @@ def test_a_new_user_logs_in_finds_the_failing_check_silences_it_and_reads_the_st
         # the real check against the failing server: its result is what the page must show
         from concurrent.futures import ThreadPoolExecutor
 
-        from helpers import run
+        from tests.support.helpers import run
 
         with ThreadPoolExecutor(1) as pool:  # Playwright's sync API owns this thread's event loop
             result = pool.submit(run, cfg, "api-health").result()["api-health"]

@@ -7,7 +7,7 @@ from pathlib import Path
 import aiormq
 import pytest
 
-from helpers import free_port, load, run
+from tests.support.helpers import free_port, load, run
 
 URL = "amqp://guest:guest@127.0.0.1:5672/"
 

@@ -12,7 +12,7 @@ import dns.rcode
 import dns.rrset
 import pytest
 
-from helpers import load, run
+from tests.support.helpers import load, run
 
 ZONE = {
     ("api.test.", "A"): ["10.0.0.1", "10.0.0.2"],

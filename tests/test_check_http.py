@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from helpers import free_port, load, outcome, run, serve_app
+from tests.support.helpers import free_port, load, outcome, run, serve_app
 
 TOKEN = "tok-s3cr3t-bearer-value"
 PASSWORD = "pw-s3cr3t-basic-value"

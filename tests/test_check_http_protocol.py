@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from helpers import load, run, serve_app
+from tests.support.helpers import load, run, serve_app
 
 
 async def gz(_: Request) -> Response:

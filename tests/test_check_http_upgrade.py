@@ -18,9 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from helpers import load, run
 from opsbook.results import CheckResult
-from tlsutil import make_ca, make_leaf
+from tests.support.helpers import load, run
+from tests.support.tlsutil import make_ca, make_leaf
 
 GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 HANG_BOUND = 60  # seconds: far beyond every timeout: below; only a hang reaches it

@@ -4,9 +4,9 @@ from pathlib import Path
 
 import pytest
 
-import pgutil
-from helpers import free_port, load, run
-from pgutil import execute
+from tests.support import pgutil
+from tests.support.helpers import free_port, load, run
+from tests.support.pgutil import execute
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from helpers import free_port, load, run
+from tests.support.helpers import free_port, load, run
 
 URL = "redis://127.0.0.1:6379/0"
 

@@ -4,9 +4,9 @@ from pathlib import Path
 
 import pytest
 
-import s3util
-from helpers import free_port, load, run
-from s3util import resource_yaml, scratch_bucket
+from tests.support import s3util
+from tests.support.helpers import free_port, load, run
+from tests.support.s3util import resource_yaml, scratch_bucket
 
 
 @pytest.fixture(scope="module")

@@ -2,7 +2,7 @@ import os
 import sqlite3
 from pathlib import Path
 
-from helpers import load, run
+from tests.support.helpers import load, run
 
 
 def make_db(path: Path, *statements: str, wal: bool = False) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import free_port, load, run
+from tests.support.helpers import free_port, load, run
 
 
 @pytest.fixture

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from helpers import free_port, load, run
-from tlsutil import TlsServer, make_ca, make_leaf
+from tests.support.helpers import free_port, load, run
+from tests.support.tlsutil import TlsServer, make_ca, make_leaf
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from clirun import opsbook
+from tests.support.clirun import opsbook
 
 CONFIG = """\
 version: 1

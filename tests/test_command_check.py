@@ -1,6 +1,6 @@
 from pathlib import Path
 
-from helpers import load, run
+from tests.support.helpers import load, run
 
 
 def test_command_passes_on_exit_zero_and_exposes_stdout(tmp_path: Path) -> None:

@@ -4,6 +4,7 @@ output, failures that print no JSON (issue 10, findings 3, 13 and 17)."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -12,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from helpers import load, run
+from tests.support.helpers import load, run
 
-TESTS = Path(__file__).resolve().parent
+ROOT = Path(__file__).resolve().parent.parent  # the checkout: `tests.support` imports from here
 
 
 def test_a_command_check_does_not_inherit_variables_named_by_secret_references(
@@ -50,9 +51,8 @@ def _run_big_command(tmp_path: Path, command: str, extra: str = "") -> dict[str,
     """Run one command check in a fresh interpreter; its peak RSS (VmHWM) is the check's cost."""
     script = textwrap.dedent(f"""
         import json, sys
-        sys.path.insert(0, {str(TESTS)!r})
         from pathlib import Path
-        from helpers import load, run
+        from tests.support.helpers import load, run
         cfg = load('''
         checks:
           big: {{command: {{run: {json.dumps(command)}{extra}}}}}
@@ -65,8 +65,9 @@ def _run_big_command(tmp_path: Path, command: str, extra: str = "") -> dict[str,
                           "stdout_end": r.observations["stdout"][-40:],
                           "hwm_kib": int(hwm.split()[1])}}))
     """)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
     p = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300,
-                       cwd=tmp_path, stdin=subprocess.DEVNULL)
+                       cwd=tmp_path, stdin=subprocess.DEVNULL, env=env)
     assert p.returncode == 0, p.stderr
     doc: dict[str, object] = json.loads(p.stdout)
     return doc

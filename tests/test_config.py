@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from helpers import load
 from opsbook.config.load import dump_redacted
 from opsbook.config.secrets import SecretRef, redactor, reveal
 from opsbook.errors import ConfigError, ConfigErrors
+from tests.support.helpers import load
 
 
 def errors_of(text: str, tmp_path: Path, env: str | None = None) -> list[ConfigError]:

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from clirun import opsbook
-from helpers import load
 from opsbook.errors import ConfigErrors
+from tests.support.clirun import opsbook
+from tests.support.helpers import load
 
 BASE = """
 resources:

@@ -12,7 +12,7 @@ import pytest
 from opsbook.daemon import leases
 from opsbook.daemon.schedule import Unit
 from opsbook.store import Store
-from pgutil import scratch_database
+from tests.support.pgutil import scratch_database
 
 T0 = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
 UNITS = [Unit("check", f"c{i}", "", every=1.0) for i in range(40)]

@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from daemonutil import counting_server, serving, wait_for
 from opsbook.daemon import leases
 from opsbook.store import Store
-from pgutil import scratch_database
+from tests.support.daemonutil import counting_server, serving, wait_for
+from tests.support.pgutil import scratch_database
 
 
 def write(path: Path, text: str) -> Path:
@@ -185,7 +185,7 @@ def test_serve_with_a_bad_config_exits_2_naming_the_key(tmp_path: Path) -> None:
 def test_serve_serves_the_dashboard_and_api_and_runs_a_check_now(tmp_path: Path) -> None:
     import httpx
 
-    from helpers import free_port
+    from tests.support.helpers import free_port
 
     port = free_port()
     cfg = write(tmp_path / "opsbook.yaml", """

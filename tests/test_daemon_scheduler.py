@@ -12,13 +12,13 @@ import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from helpers import load
 from opsbook.config.serve import Serve
 from opsbook.daemon import leases
 from opsbook.daemon.log import Log
 from opsbook.daemon.schedule import Unit, backoff, jitter, next_cron, units_of
 from opsbook.daemon.scheduler import Scheduler
 from opsbook.store import Store
+from tests.support.helpers import load
 
 T0 = datetime(2026, 3, 2, 9, 0, 0, tzinfo=UTC)
 

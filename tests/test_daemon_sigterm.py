@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from daemonutil import serving, wait_for
-from hungutil import peer
 from opsbook.notify import outbox
 from opsbook.store import Store
+from tests.support.daemonutil import serving, wait_for
+from tests.support.hungutil import peer
 
 # a bound on a wait, not a speed assertion: the drain timeout is 1 s, the stuck send would take 120 s
 EXIT_BOUND = 30

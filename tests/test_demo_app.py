@@ -6,8 +6,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from demo_service import Service, demo_service
 from opsbook.demo.db import hash_password, verify_password
+from tests.support.demo_service import Service, demo_service
 
 
 @pytest.fixture(scope="module")

@@ -19,13 +19,13 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from backuputil import age_keypair, seed, write_config
-from clirun import opsbook
-from helpers import free_port
 from opsbook.jobs.backup.pipeline import run_backup
 from opsbook.jobs.drill import run_drill
 from opsbook.ops.load import load
-from pgutil import ADMIN_DSN, scratch_database
+from tests.support.backuputil import age_keypair, seed, write_config
+from tests.support.clirun import opsbook
+from tests.support.helpers import free_port
+from tests.support.pgutil import ADMIN_DSN, scratch_database
 
 APP = r'''
 import json, os, sys, time

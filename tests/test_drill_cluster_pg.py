@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from backuputil import age_keypair, seed, write_config
-from clirun import opsbook
 from opsbook.jobs.backup.cluster import find_bin_dir
-from pgutil import scratch_database
+from tests.support.backuputil import age_keypair, seed, write_config
+from tests.support.clirun import opsbook
+from tests.support.pgutil import scratch_database
 
 
 def postgres_processes_under(path: str) -> list[str]:

@@ -11,12 +11,12 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from backuputil import age_keypair, seed, write_config
-from clirun import opsbook
 from opsbook.jobs.backup.pipeline import run_backup
 from opsbook.jobs.drill import run_drill
 from opsbook.ops.load import load
-from pgutil import ADMIN_DSN, execute, scratch_database
+from tests.support.backuputil import age_keypair, seed, write_config
+from tests.support.clirun import opsbook
+from tests.support.pgutil import ADMIN_DSN, execute, scratch_database
 
 
 def drill_dbs() -> set[str]:

@@ -11,7 +11,6 @@ from typing import Any, ClassVar
 import psycopg
 import pytest
 
-from backuputil import seed, write_config
 from opsbook.config.load import Config
 from opsbook.errors import CouldNotRun
 from opsbook.jobs.backup.pipeline import run_backup
@@ -29,7 +28,8 @@ from opsbook.jobs.drill import (
 )
 from opsbook.jobs.drill.steps import row_counts
 from opsbook.ops.load import load
-from pgutil import ADMIN_DSN, scratch_database
+from tests.support.backuputil import seed, write_config
+from tests.support.pgutil import ADMIN_DSN, scratch_database
 
 
 class Suite:

@@ -13,9 +13,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from clirun import opsbook
-from helpers import serve_app
-from pgutil import execute, scratch_database
+from tests.support.clirun import opsbook
+from tests.support.helpers import serve_app
+from tests.support.pgutil import execute, scratch_database
 
 PASSWORD = "e2e-Secret-pw-981"
 

@@ -15,10 +15,6 @@ from pathlib import Path
 import httpx
 import pytest
 
-import pgutil
-from clirun import opsbook
-from daemonutil import serving, wait_for
-from migrate_fixtures import make_app_db, with_password
 from opsbook.jobs.backup.pipeline import run_backup
 from opsbook.jobs.drill import run_drill
 from opsbook.notify.receivers import file as file_receiver
@@ -27,6 +23,10 @@ from opsbook.ops.drill import report_dir
 from opsbook.ops.load import load
 from opsbook.render.backup import write_drill_report
 from opsbook.store import Store
+from tests.support import pgutil
+from tests.support.clirun import opsbook
+from tests.support.daemonutil import serving, wait_for
+from tests.support.migrate_fixtures import make_app_db, with_password
 
 scratch_pg_database = pgutil.scratch_pg_database
 

@@ -4,14 +4,14 @@ from pathlib import Path
 
 import pytest
 
-from clirun import opsbook
-from demo_service import demo_service
-from helpers import load
 from opsbook.checks.registry import KINDS
 from opsbook.config.load import Config
 from opsbook.errors import UsageError
 from opsbook.ops.gate import GateResult, wait_ready
 from opsbook.results import CheckResult
+from tests.support.clirun import opsbook
+from tests.support.demo_service import demo_service
+from tests.support.helpers import load
 
 
 class FakeTime:

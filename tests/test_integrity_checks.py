@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from integrity_seed import PLANTED, SUITE, Target, by_name, run, seeded
+from tests.support.integrity_seed import PLANTED, SUITE, Target, by_name, run, seeded
 
 DIALECTS = ["postgres", "sqlite"]
 

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from clirun import opsbook
-from helpers import free_port
-from integrity_seed import seeded
+from tests.support.clirun import opsbook
+from tests.support.helpers import free_port
+from tests.support.integrity_seed import seeded
 
 SUITES = """
 store: {{url: "sqlite:///{store}"}}

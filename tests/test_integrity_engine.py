@@ -10,12 +10,12 @@ from typing import Any
 
 import pytest
 
-from helpers import free_port
-from integrity_seed import SUITE, Target, by_name, config, run, seeded
 from opsbook.errors import ConfigErrors, CouldNotRun, UsageError
 from opsbook.integrity import run_suite
 from opsbook.integrity.engine import plan, status_for
 from opsbook.render.integrity import integrity_markdown
+from tests.support.helpers import free_port
+from tests.support.integrity_seed import SUITE, Target, by_name, config, run, seeded
 
 DIALECTS = ["postgres", "sqlite"]
 

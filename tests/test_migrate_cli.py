@@ -7,10 +7,10 @@ from pathlib import Path
 
 import psycopg
 
-import pgutil
-from clirun import opsbook
-from migrate_fixtures import PASSWORD, make_app_db, sha256, with_password
-from pgutil import execute, scratch_database
+from tests.support import pgutil
+from tests.support.clirun import opsbook
+from tests.support.migrate_fixtures import PASSWORD, make_app_db, sha256, with_password
+from tests.support.pgutil import execute, scratch_database
 
 scratch_pg_database = pgutil.scratch_pg_database
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import psycopg
 
-import pgutil
-from clirun import opsbook
 from opsbook.migrate import load
+from tests.support import pgutil
+from tests.support.clirun import opsbook
 
 scratch_pg_database = pgutil.scratch_pg_database
 

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import psycopg
 
-import pgutil
-from clirun import opsbook
-from migrate_fixtures import make_app_db
+from tests.support import pgutil
+from tests.support.clirun import opsbook
+from tests.support.migrate_fixtures import make_app_db
 
 scratch_pg_database = pgutil.scratch_pg_database
 

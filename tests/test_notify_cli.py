@@ -5,12 +5,12 @@ from __future__ import annotations
 import textwrap
 from pathlib import Path
 
-from clirun import opsbook
-from helpers import load
-from notifyutil import alert, recorder
 from opsbook.notify.pipeline import process
 from opsbook.results import utcnow
 from opsbook.store import Store
+from tests.support.clirun import opsbook
+from tests.support.helpers import load
+from tests.support.notifyutil import alert, recorder
 
 SECRET = "cli-hook-secret-0042"
 

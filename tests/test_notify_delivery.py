@@ -12,12 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from helpers import load
-from notifyutil import T0, Recorder, alert, minutes, recorder, sqlite_store
 from opsbook.config.load import Config
 from opsbook.notify import outbox
 from opsbook.notify.pipeline import backoff, deliver_due, process
 from opsbook.store import Store
+from tests.support.helpers import load
+from tests.support.notifyutil import T0, Recorder, alert, minutes, recorder, sqlite_store
 
 __all__ = ["sqlite_store"]  # fixtures
 

@@ -9,14 +9,14 @@ from typing import Any
 
 import pytest
 
-from helpers import load
-from notifyutil import T0, alert, minutes, sqlite_store
 from opsbook.config.load import Config
 from opsbook.errors import ConfigErrors
 from opsbook.notify import acks, groups, silences
 from opsbook.notify.pipeline import deliver_due, process
 from opsbook.rules.model import AlertInstance
 from opsbook.store import Store
+from tests.support.helpers import load
+from tests.support.notifyutil import T0, alert, minutes, sqlite_store
 
 __all__ = ["sqlite_store"]
 

@@ -8,13 +8,13 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from helpers import load
-from hungutil import peer
-from notifyutil import T0, sqlite_store
 from opsbook.config.load import Config
 from opsbook.notify import outbox
 from opsbook.notify.pipeline import claim_ttl, deliver_due
 from opsbook.store import Store
+from tests.support.helpers import load
+from tests.support.hungutil import peer
+from tests.support.notifyutil import T0, sqlite_store
 
 __all__ = ["sqlite_store"]  # fixtures
 

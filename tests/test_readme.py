@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import load
+from tests.support.helpers import load
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 

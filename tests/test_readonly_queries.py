@@ -16,9 +16,9 @@ from pathlib import Path
 import psycopg
 import pytest
 
-import pgutil
-from clirun import opsbook
-from helpers import load, run
+from tests.support import pgutil
+from tests.support.clirun import opsbook
+from tests.support.helpers import load, run
 
 READ_ONLY = "opsbook runs read-only queries here"
 MARK = "0.0123457"  # an unlikely cpu_tuple_cost: ALTER SYSTEM would leave it in postgresql.auto.conf

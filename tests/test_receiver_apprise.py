@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from helpers import load
-from notifyutil import T0, alert, minutes, recorder, sqlite_store
 from opsbook.notify import outbox
 from opsbook.notify.pipeline import deliver_due, process
 from opsbook.store import Store
+from tests.support.helpers import load
+from tests.support.notifyutil import T0, alert, minutes, recorder, sqlite_store
 
 __all__ = ["sqlite_store"]
 

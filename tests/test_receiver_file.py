@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from helpers import load
-from notifyutil import T0, alert, sqlite_store
 from opsbook.notify.pipeline import deliver_due, process
 from opsbook.store import Store
+from tests.support.helpers import load
+from tests.support.notifyutil import T0, alert, sqlite_store
 
 __all__ = ["sqlite_store"]
 

@@ -18,9 +18,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from helpers import load, serve_app
 from opsbook.errors import ConfigErrors, DeliveryError
 from opsbook.notify.pipeline import send_one
+from tests.support.helpers import load, serve_app
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 TOPIC = "opsbook-alerts-5f3c9a"

@@ -7,13 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from helpers import load
-from notifyutil import T0, Recorder, alert, minutes, recorder, sqlite_store
 from opsbook.config.load import Config
 from opsbook.notify import acks, groups, outbox
 from opsbook.notify.pipeline import deliver_due, process
 from opsbook.notify.receivers.pagerduty import SUMMARY_MAX, event
 from opsbook.store import Store
+from tests.support.helpers import load
+from tests.support.notifyutil import T0, Recorder, alert, minutes, recorder, sqlite_store
 
 __all__ = ["sqlite_store"]
 KEY = "R0UT1NGKEY0123456789abcdef"

@@ -8,11 +8,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from helpers import free_port, load
-from notifyutil import recorder
 from opsbook.errors import DeliveryError
 from opsbook.notify.pipeline import send_one
 from opsbook.notify.receivers.base import retry_after
+from tests.support.helpers import free_port, load
+from tests.support.notifyutil import recorder
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 

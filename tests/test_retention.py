@@ -11,11 +11,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from helpers import load
 from opsbook.config.load import Config
 from opsbook.daemon.log import Log
 from opsbook.daemon.scheduler import Scheduler
 from opsbook.store import Store, rollup
+from tests.support.helpers import load
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from helpers import load
 from opsbook.config.web import Retention
 from opsbook.store import Store, rollup
-from webutil import result
+from tests.support.helpers import load
+from tests.support.webutil import result
 
 T0 = datetime(2026, 11, 1, 0, 0, tzinfo=UTC)
 

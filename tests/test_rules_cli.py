@@ -7,10 +7,10 @@ from pathlib import Path
 
 import yaml
 
-from clirun import opsbook
 from opsbook.results import utcnow
 from opsbook.store import Store
-from rulesutil import bulk, minutes, record, result
+from tests.support.clirun import opsbook
+from tests.support.rulesutil import bulk, minutes, record, result
 
 CONFIG = """
 checks:

@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from helpers import free_port, load
 from opsbook.rules import storage
 from opsbook.rules.engine import current_alerts, evaluate
 from opsbook.rules.maintenance import active
 from opsbook.store import Store
-from rulesutil import T0, minutes, open_store, record, result, state, timeline
+from tests.support.helpers import free_port, load
+from tests.support.rulesutil import T0, minutes, open_store, record, result, state, timeline
 
 STEP = timedelta(seconds=30)
 

@@ -11,12 +11,12 @@ from pathlib import Path
 import httpx
 import pytest
 
-from demo_service import Service, demo_service
-from helpers import free_port, load
 from opsbook.results import utcnow
 from opsbook.rules.engine import evaluate
 from opsbook.rules.slo import status_of
 from opsbook.store import Store
+from tests.support.demo_service import Service, demo_service
+from tests.support.helpers import free_port, load
 
 PROMETHEUS = shutil.which("prometheus") or "/usr/bin/prometheus"
 pytestmark = pytest.mark.skipif(not Path(PROMETHEUS).exists(), reason="prometheus is not installed")

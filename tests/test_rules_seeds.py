@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from helpers import load
 from opsbook.config.load import Config
 from opsbook.rules.engine import current_alerts, evaluate
 from opsbook.store import Store
-from rulesutil import T0, minutes, open_store, record, result, run, state, timeline
+from tests.support.helpers import load
+from tests.support.rulesutil import T0, minutes, open_store, record, result, run, state, timeline
 
 CONFIG = """
 checks:

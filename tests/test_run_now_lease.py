@@ -10,13 +10,13 @@ from pathlib import Path
 import pytest
 from starlette.testclient import TestClient
 
-from helpers import load
 from opsbook.daemon import leases
 from opsbook.daemon.log import Log
 from opsbook.daemon.scheduler import Scheduler
 from opsbook.store import Store
 from opsbook.web.app import create_app
-from webutil import bearer, context, set_tokens
+from tests.support.helpers import load
+from tests.support.webutil import bearer, context, set_tokens
 
 CONFIG = """
 checks:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from helpers import free_port, load, run
+from tests.support.helpers import free_port, load, run
 
 
 def test_retryable_errors_are_retried_and_counted(tmp_path: Path) -> None:

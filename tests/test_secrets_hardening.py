@@ -18,13 +18,13 @@ import markupsafe
 import pytest
 from starlette.testclient import TestClient
 
-from clirun import opsbook
-from helpers import free_port, load
 from opsbook.config.secrets import redactor, reveal
 from opsbook.errors import ConfigError
 from opsbook.smoke import run_smoke
 from opsbook.store import Store
-from webutil import NOW, bearer, context, make_config, result, set_tokens
+from tests.support.clirun import opsbook
+from tests.support.helpers import free_port, load
+from tests.support.webutil import NOW, bearer, context, make_config, result, set_tokens
 
 
 def unique(prefix: str) -> str:

@@ -7,9 +7,9 @@ import sqlite3
 import textwrap
 from pathlib import Path
 
-from daemonutil import serving
 from opsbook.daemon import leases
 from opsbook.store import Store
+from tests.support.daemonutil import serving
 
 
 def make_db(path: Path) -> None:

@@ -6,13 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from helpers import load
-from notifyutil import T0, alert, minutes
 from opsbook.errors import UsageError
 from opsbook.notify import acks, groups, silences
 from opsbook.notify.matchers import Matcher
 from opsbook.notify.pipeline import process
 from opsbook.store import Store
+from tests.support.helpers import load
+from tests.support.notifyutil import T0, alert, minutes
 
 
 def test_a_silence_is_active_between_its_start_and_end_and_expiring_ends_it(any_store: Store) -> None:

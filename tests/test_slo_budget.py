@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from helpers import load
 from opsbook.rules.engine import evaluate
 from opsbook.rules.slo import status_of
-from rulesutil import T0, bulk, minutes, open_store
+from tests.support.helpers import load
+from tests.support.rulesutil import T0, bulk, minutes, open_store
 
 DAY = timedelta(days=1)
 CONFIG = """

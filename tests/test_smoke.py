@@ -5,11 +5,11 @@ from pathlib import Path
 
 import pytest
 
-from demo_service import Service, demo_service
-from helpers import free_port, load
 from opsbook.config.load import Config
 from opsbook.errors import UsageError
 from opsbook.smoke import SmokeResult, StepResult, run_smoke
+from tests.support.demo_service import Service, demo_service
+from tests.support.helpers import free_port, load
 
 LOGIN = """
     vars: {base_url: "http://unused.invalid"}

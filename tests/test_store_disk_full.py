@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from clirun import opsbook
 from opsbook.errors import EXIT_COULD_NOT_RUN, StoreDiskFull
 from opsbook.results import CheckResult
 from opsbook.store import Store
+from tests.support.clirun import opsbook
 
 T0 = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 

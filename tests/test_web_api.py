@@ -12,10 +12,10 @@ import pytest
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
-from helpers import serve_app
 from opsbook.store import Store
 from opsbook.web.app import create_app
-from webutil import TOKENS, bearer, context, make_config, seed, set_tokens
+from tests.support.helpers import serve_app
+from tests.support.webutil import TOKENS, bearer, context, make_config, seed, set_tokens
 
 
 @pytest.fixture

@@ -13,11 +13,11 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
-from helpers import load
 from opsbook.store import Store
 from opsbook.web.app import create_app
 from opsbook.web.auth import SESSION_COOKIE
-from webutil import TOKENS, bearer, context, make_config, seed, set_tokens
+from tests.support.helpers import load
+from tests.support.webutil import TOKENS, bearer, context, make_config, seed, set_tokens
 
 
 @pytest.fixture

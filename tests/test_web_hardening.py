@@ -13,13 +13,13 @@ from pathlib import Path
 import httpx
 import pytest
 
-from helpers import serve_app
 from opsbook.config.load import Config
 from opsbook.config.web import Api, metrics_note
 from opsbook.store import Store
 from opsbook.web.app import create_app
 from opsbook.web.context import WebContext
-from webutil import NOW, TOKENS, bearer, make_config, seed, set_tokens
+from tests.support.helpers import serve_app
+from tests.support.webutil import NOW, TOKENS, bearer, make_config, seed, set_tokens
 
 HEARTBEATS = """
 heartbeats:

@@ -24,7 +24,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from helpers import free_port
+from tests.support.helpers import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 SRC = ROOT / "src" / "opsbook"

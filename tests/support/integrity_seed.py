@@ -19,7 +19,7 @@ from typing import Any
 from opsbook.config.load import load_config
 from opsbook.integrity import IntegrityResult, run_suite
 from opsbook.ops.load import kinds_info
-from pgutil import execute, scratch_database
+from tests.support.pgutil import execute, scratch_database
 
 NOW = datetime(2026, 11, 21, 10, 0, tzinfo=UTC)  # the injected clock for freshness
 

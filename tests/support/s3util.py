@@ -15,7 +15,7 @@ from typing import Any
 import boto3
 from moto.server import ThreadedMotoServer
 
-from helpers import free_port
+from tests.support.helpers import free_port
 
 ACCESS_KEY = "opsbook-test-key"
 SECRET_KEY = "opsbook-test-secret"  # moto accepts any credentials

@@ -8,8 +8,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from helpers import free_port
 from opsbook.demo.run import start_service, stop_service
+from tests.support.helpers import free_port
 
 
 @dataclass

@@ -10,12 +10,12 @@ from typing import Any
 
 import pytest
 
-from helpers import load
 from opsbook.config.assertions import Outcome
 from opsbook.config.load import Config
 from opsbook.results import CheckResult, Status
 from opsbook.store import Store
 from opsbook.web.context import WebContext
+from tests.support.helpers import load
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 TOKENS = {"admin": "adm-7f3a9c-secret-token", "on-call": "oncall-2b8e-secret-token",

@@ -17,9 +17,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from helpers import serve_app
 from opsbook.rules.model import AlertInstance
 from opsbook.store import Store
+from tests.support.helpers import serve_app
 
 T0 = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 

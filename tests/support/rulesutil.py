@@ -12,7 +12,7 @@ from opsbook.config.load import Config
 from opsbook.results import CheckResult, Status
 from opsbook.rules.engine import Evaluation, evaluate
 from opsbook.store import Store
-from pgutil import scratch_database
+from tests.support.pgutil import scratch_database
 
 T0 = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 
