@@ -15,15 +15,9 @@ from starlette.testclient import TestClient
 from opsbook.store import Store
 from opsbook.web.app import create_app
 from tests.support.helpers import serve_app
-from tests.support.webutil import TOKENS, bearer, context, make_config, seed, set_tokens
+from tests.support.webutil import TOKENS, bearer, context, make_config, seeded_store, set_tokens
 
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    s = Store.open(f"sqlite:///{tmp_path / 'store.db'}")
-    seed(s)
-    yield s
-    s.close()
+__all__ = ["seeded_store"]  # the `store` fixture
 
 
 @pytest.fixture

@@ -17,15 +17,9 @@ from opsbook.store import Store
 from opsbook.web.app import create_app
 from opsbook.web.auth import SESSION_COOKIE
 from tests.support.helpers import load
-from tests.support.webutil import TOKENS, bearer, context, make_config, seed, set_tokens
+from tests.support.webutil import TOKENS, bearer, context, make_config, seeded_store, set_tokens
 
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    s = Store.open(f"sqlite:///{tmp_path / 'store.db'}")
-    seed(s)
-    yield s
-    s.close()
+__all__ = ["seeded_store"]  # the `store` fixture
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import re
 import socket
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -19,7 +18,7 @@ from opsbook.store import Store
 from opsbook.web.app import create_app
 from opsbook.web.context import WebContext
 from tests.support.helpers import serve_app
-from tests.support.webutil import NOW, TOKENS, bearer, make_config, seed, set_tokens
+from tests.support.webutil import NOW, TOKENS, bearer, make_config, seeded_store, set_tokens
 
 HEARTBEATS = """
 heartbeats:
@@ -28,6 +27,8 @@ heartbeats:
 """
 PING_TOKEN = "wk-5e1f-ping-token"
 
+__all__ = ["seeded_store"]  # the `store` fixture
+
 
 class Clock:
     def __init__(self) -> None:
@@ -35,14 +36,6 @@ class Clock:
 
     def __call__(self) -> datetime:
         return self.now
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    s = Store.open(f"sqlite:///{tmp_path / 'store.db'}")
-    seed(s)
-    yield s
-    s.close()
 
 
 @pytest.fixture

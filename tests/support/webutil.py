@@ -3,7 +3,7 @@ a store with results, and a WebContext with a fixed clock."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -91,3 +91,12 @@ def context(cfg: Config, store: Store, now: datetime = NOW,
 
 def bearer(name: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {TOKENS[name]}"}
+
+
+@pytest.fixture(name="store")
+def seeded_store(tmp_path: Path) -> Iterator[Store]:
+    """A SQLite store in tmp_path holding the seed() history; closed afterwards."""
+    s = Store.open(f"sqlite:///{tmp_path / 'store.db'}")
+    seed(s)
+    yield s
+    s.close()
