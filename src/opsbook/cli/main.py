@@ -22,6 +22,7 @@ from . import (
     integrity,
     migrate,
     notify,
+    oncall,
     serve,
     silence,
     slo,
@@ -46,7 +47,7 @@ for _command in (
     gate.gate_group, smoke.smoke_cmd,
     backup.backup_group, backup.drill_group, integrity.integrity_group, migrate.migrate_group,
     alerts.alerts_group, slo.slo_group, heartbeats.ping_cmd, heartbeats.heartbeats_group,
-    notify.notify_group, silence.silence_group,
+    notify.notify_group, silence.silence_group, oncall.oncall_group,
     serve.serve_cmd, serve.demo_cmd, web.export_group,
 ):
     cli.add_command(_command)

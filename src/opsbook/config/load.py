@@ -19,6 +19,7 @@ from .backups import cross_check_backups
 from .integrity import cross_check_integrity
 from .models import CheckCommon, CheckParams, ConfigBase, KindInfo, Plugins, SmokeSuite
 from .notify import cross_check_notify
+from .oncall import cross_check_oncall
 from .references import cross_check_references, missing
 from .resources import RESOURCES, Resource
 from .rules import cross_check_rules
@@ -188,6 +189,7 @@ def _cross_check(cfg: ConfigBase, kinds: Mapping[str, KindInfo], src: Source) ->
     cross_check_integrity(cfg, err)
     cross_check_rules(cfg, err)
     cross_check_notify(cfg, err)
+    cross_check_oncall(cfg, err)
     cross_check_references(cfg, err)
     for name, suite in cfg.smoke.items():
         if suite.resource is not None:

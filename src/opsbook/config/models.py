@@ -27,6 +27,7 @@ from .backups import Backup, Drill
 from .fields import Expect, WarnExpect
 from .integrity import INTEGRITY_TYPE, IntegrityCheck, IntegritySuite
 from .notify import RECEIVER_KIND, Notify, Receiver
+from .oncall import Person, Schedule
 from .oneof import OneOf, OneOfModel, exactly_one, one_of_model
 from .resources import HttpAuth, Model, Resource, Secret
 from .rules import AlertRule, Heartbeat, MaintenanceWindow, Slo
@@ -209,6 +210,8 @@ class ConfigBase(Model):
     heartbeats: dict[str, Heartbeat] = Field(default_factory=dict)
     maintenance: list[MaintenanceWindow] = Field(default_factory=list)
     notify: Notify = Field(default_factory=Notify)
+    people: dict[str, Person] = Field(default_factory=dict)
+    oncall: dict[str, Schedule] = Field(default_factory=dict)
     serve: Serve = Field(default_factory=Serve)
     api: Api = Field(default_factory=Api)
     status_page: StatusPage = Field(default_factory=StatusPage)
