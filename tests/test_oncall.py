@@ -88,7 +88,7 @@ def test_a_restricted_later_layer_wins_in_its_weekday_window_and_the_earlier_lay
 
 
 def test_a_window_ending_before_it_starts_runs_past_midnight_and_a_lone_restricted_layer_leaves_gaps() -> None:
-    s = sched({"people": ["owl"], "rotation": "1d", "start": "2026-01-01", "handoff": "00:00",
+    s = sched({"people": ["owl"], "rotation": "1d", "start": "2026-01-01", "handoff": "12:00",
                "restrict": {"hours": "22:00-06:00", "days": ["sat"]}}, tz="UTC")
     got = shifts(s, [], utc(2026, 1, 9), utc(2026, 1, 12))
     assert [(x.person, x.start, x.end) for x in got] == [("owl", utc(2026, 1, 10, 22), utc(2026, 1, 11, 6))]
@@ -226,3 +226,11 @@ def test_a_schedule_starting_on_a_date_counts_shifts_from_that_day_at_the_handof
     # 02:30 does not exist in Berlin that night: the first shift starts just past the gap (03:30 CEST)
     s = Schedule(timezone="Europe/Berlin", layers=[layer])
     assert shifts(s, [], utc(2026, 3, 28), utc(2026, 3, 29, 12))[0].start == utc(2026, 3, 29, 1, 30)
+
+
+def test_a_one_person_layer_still_shows_one_shift_per_rotation_so_since_and_until_are_handoffs() -> None:
+    s = sched({"people": ["solo"], "rotation": "1w", "handoff": "09:00", "start": "2026-01-05"})
+    current, upcoming = on_call(s, [], utc(2026, 1, 14, 12))
+    assert current is not None and upcoming is not None
+    assert (current.start, current.end) == (utc(2026, 1, 12, 8), utc(2026, 1, 19, 8))
+    assert (upcoming.person, upcoming.start) == ("solo", utc(2026, 1, 19, 8))

@@ -42,11 +42,16 @@ def person_of(cfg: Config, name: str) -> Person:
     return people[name]
 
 
+def _display(cfg: Config, name: str) -> str:
+    p = cfg.model.people.get(name)
+    return p.name if p and p.name else name
+
+
 def _person_dict(cfg: Config, name: str | None) -> dict[str, Any] | None:
     if name is None:
         return None
     p = cfg.model.people.get(name)
-    return {"name": name, "display": (p.name if p and p.name else name), "contact": list(p.contact) if p else []}
+    return {"name": name, "display": _display(cfg, name), "contact": list(p.contact) if p else []}
 
 
 @dataclass(frozen=True)
@@ -102,8 +107,7 @@ class OnCallShifts:
     def to_dict(self, cfg: Config) -> dict[str, Any]:
         return {"schema": SHIFTS_SCHEMA, "schedule": self.schedule, "timezone": self.timezone,
                 "start": self.start.isoformat(), "end": self.end.isoformat(),
-                "shifts": [{**s.to_dict(), "display": _person_dict(cfg, s.person)["display"]}  # type: ignore[index]
-                           for s in self.shifts]}
+                "shifts": [{**s.to_dict(), "display": _display(cfg, s.person)} for s in self.shifts]}
 
 
 def show(cfg: Config, store: Store, schedule: str, start: datetime, days: float) -> OnCallShifts:

@@ -88,33 +88,33 @@ def _intersect(a: Span, windows: list[Span]) -> list[Span]:
 def shifts(schedule: Schedule, overrides: Sequence[OverrideRow], start: datetime, end: datetime) -> list[Shift]:
     """The schedule's final shifts in [start, end), clipped to it, in order; gaps where nobody is on call.
 
-    Each layer gives (person, span) pieces; a later layer's piece covers an earlier one's, and an
-    override covers every layer (a later-created override covers an earlier one). The timeline is
-    cut at every boundary, each piece keeps the winner, and neighbours with the same winner join.
+    Each layer gives one piece per rotation shift (cut by its restrict windows); a later layer's
+    piece covers an earlier one's, and an override covers every layer (``overrides`` come oldest
+    first, as store/oncall.py lists them, so a later-created one covers an earlier one). The
+    timeline is cut at every boundary and each cut keeps the winning piece; neighbours from the
+    same piece join again, so a one-person layer still shows one shift per rotation.
     """
     tz = schedule.zone()
-    pieces: list[tuple[int, Shift]] = []  # (rank, shift): the higher rank wins
+    pieces: list[Shift] = []  # in rank order: a later piece wins over an earlier one
     for i, layer in enumerate(schedule.layers):
         windows = restrict_windows(layer, tz, start, end)
         for person, a, b in layer_shifts(layer, tz, start, end):
             for s, e in _intersect((a, b), windows) if windows is not None else [(a, b)]:
-                pieces.append((i, Shift(person, s, e, f"layer {i + 1}")))
-    base = len(schedule.layers)
-    for j, o in enumerate(overrides):
-        pieces.append((base + j, Shift(o.person, o.starts_at, o.ends_at, "override", o.id)))
-    cuts = sorted({start, end, *(t for _, p in pieces for t in (p.start, p.end) if start < t < end)})
+                pieces.append(Shift(person, s, e, f"layer {i + 1}"))
+    pieces.extend(Shift(o.person, o.starts_at, o.ends_at, "override", o.id) for o in overrides)
+    cuts = sorted({start, end, *(t for p in pieces for t in (p.start, p.end) if start < t < end)})
     out: list[Shift] = []
+    last_won = -1
     for a, b in pairwise(cuts):
-        over = [(r, p) for r, p in pieces if p.start <= a and p.end >= b]
-        if not over:
+        won = max((n for n, p in enumerate(pieces) if p.start <= a and p.end >= b), default=-1)
+        if won < 0:
             continue
-        win = max(over, key=lambda rp: rp[0])[1]
-        prev = out[-1] if out else None
-        if prev and prev.end == a and (prev.person, prev.source, prev.override_id) == (
-                win.person, win.source, win.override_id):
-            out[-1] = Shift(prev.person, prev.start, b, prev.source, prev.override_id)
+        win = pieces[won]
+        if out and won == last_won and out[-1].end == a:
+            out[-1] = Shift(win.person, out[-1].start, b, win.source, win.override_id)
         else:
             out.append(Shift(win.person, a, b, win.source, win.override_id))
+        last_won = won
     return out
 
 
