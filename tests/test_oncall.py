@@ -234,3 +234,11 @@ def test_a_one_person_layer_still_shows_one_shift_per_rotation_so_since_and_unti
     assert current is not None and upcoming is not None
     assert (current.start, current.end) == (utc(2026, 1, 12, 8), utc(2026, 1, 19, 8))
     assert (upcoming.person, upcoming.start) == ("solo", utc(2026, 1, 19, 8))
+
+
+def test_a_long_override_in_force_is_reported_with_its_own_since_and_until() -> None:
+    s = sched({"people": ["alice"], "rotation": "1d", "start": "2026-01-01"}, tz="UTC")
+    long = ov("bob", utc(2026, 1, 1), utc(2026, 3, 1), utc(2025, 12, 1))
+    current, _ = on_call(s, [long], utc(2026, 2, 1))
+    assert current is not None and (current.person, current.start, current.end) == (
+        "bob", utc(2026, 1, 1), utc(2026, 3, 1))

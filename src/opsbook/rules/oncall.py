@@ -128,7 +128,11 @@ def on_call(schedule: Schedule, overrides: Sequence[OverrideRow], at: datetime) 
 
     ``overrides`` should cover [at - lookaround, at + lookaround) for whole since/until times."""
     span = lookaround(schedule)
-    found = shifts(schedule, overrides, at - span, at + span)
+    # an override in force at ``at`` may be longer than the look-around: see it whole too
+    covering = [o for o in overrides if o.starts_at <= at < o.ends_at]
+    start = min([at - span, *(o.starts_at for o in covering)])
+    end = max([at + span, *(o.ends_at for o in covering)])
+    found = shifts(schedule, overrides, start, end)
     current = next((s for s in found if s.start <= at < s.end), None)
     after = current.end if current else at
     upcoming = next((s for s in found if s.start >= after), None)
