@@ -200,3 +200,47 @@ def test_the_cli_declares_acks_and_resolves_with_json_documents_and_exit_codes(t
     assert r.code == 2 and "did you mean 'SEV1'" in r.text
     shown = opsbook("incident", "show", n, cwd=tmp_path)
     assert shown.code == 0 and "investigating -> resolved" in shown.stdout and "bob" in shown.stdout
+
+
+def test_on_postgresql_a_resolver_blocked_behind_another_loses_the_compare_and_set_cleanly(
+        any_store: Store) -> None:
+    """A real race: B read `mitigated` and its UPDATE waits on A's row lock; when A commits,
+    B's WHERE status = 'mitigated' no longer holds, so B gets the conflict naming A."""
+    if any_store.dialect != "postgresql":
+        pytest.skip("SQLite serializes writers at BEGIN IMMEDIATE: B then sees the move as invalid")
+    import threading
+    import time
+
+    other = Store.open(any_store.url, migrate=False)
+    watcher = Store.open(any_store.url, migrate=False)
+    try:
+        inc = incident.declare(any_store, CFG, "db failover", "SEV1", "ana", minutes(0))
+        incident.move(any_store, inc.id, "mitigated", "ana", minutes(5))
+        outcome: list[BaseException | incident.Incident] = []
+
+        def b() -> None:
+            try:
+                outcome.append(incident.move(other, inc.id, "resolved", "bob", minutes(9)))
+            except BaseException as e:  # handed to the test thread
+                outcome.append(e)
+
+        with any_store.transaction() as tx:
+            assert rows.move(tx, inc.id, "mitigated", "resolved", minutes(9), "ana") is not None
+            rows.add_event(tx, inc.id, minutes(9), "status", "ana", {"from": "mitigated", "to": "resolved"})
+            t = threading.Thread(target=b)
+            t.start()
+            deadline = time.monotonic() + 10
+            while True:  # until B's UPDATE is waiting on our row lock
+                with watcher.read() as w:
+                    row = w.one("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                                "AND datname = current_database()")
+                if (row and row[0]) or time.monotonic() > deadline:
+                    break
+                time.sleep(0.01)
+        t.join(10)
+        (got,) = outcome
+        assert isinstance(got, IncidentConflict) and "ana made it resolved" in got.message
+        assert [e.actor for e in incident.show(any_store, inc.id).events if e.kind == "status"] == ["ana", "ana"]
+    finally:
+        other.close()
+        watcher.close()
