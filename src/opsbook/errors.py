@@ -133,6 +133,18 @@ class Busy(OpsbookError):
     retryable = True
 
 
+class InvalidTransition(UsageError):
+    """An incident cannot go from its status to the one asked for (close an open incident,
+    resolve a closed one): the message names the current status and the allowed next ones."""
+
+
+class IncidentConflict(OpsbookError):
+    """The incident changed under you (another operator moved it first): the compare-and-set
+    found a different row. Exit 1: nothing was changed; look again and retry if still needed."""
+
+    exit_code = EXIT_FAILED
+
+
 class DeliveryError(OpsbookError):
     """A notification could not be delivered to a receiver.
 

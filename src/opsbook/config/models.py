@@ -25,6 +25,7 @@ from ..durations import Duration, PositiveDuration
 from ..registry import Registry
 from .backups import Backup, Drill
 from .fields import Expect, WarnExpect
+from .incidents import Incidents
 from .integrity import INTEGRITY_TYPE, IntegrityCheck, IntegritySuite
 from .notify import RECEIVER_KIND, Notify, Receiver
 from .oncall import Person, Schedule
@@ -216,3 +217,4 @@ class ConfigBase(Model):
     api: Api = Field(default_factory=Api)
     status_page: StatusPage = Field(default_factory=StatusPage)
     retention: Retention = Field(default_factory=Retention)
+    incidents: Incidents = Field(default_factory=Incidents)

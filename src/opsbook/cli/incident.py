@@ -1,0 +1,212 @@
+"""``opsbook incident declare|list|show|ack|assign|note|mitigate|resolve|close|cancel``."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from .common import Ctx, common, me, out, parse_at, parse_seconds
+from .common import when as _when
+
+if TYPE_CHECKING:
+    from ..config.load import Config
+    from ..ops.incident import Incident
+
+as_option = click.option("--as", "actor", default=None, metavar="NAME", help="who is acting (default: $USER)")
+
+
+@click.group("incident")
+def incident_group() -> None:
+    """Incidents: declare one, acknowledge it, assign roles, note what happens, resolve and close it."""
+
+
+def _people(cfg: Config) -> list[str] | None:
+    """The names in a `people:` section, or None when the config has none (then any name goes)."""
+    return list(cfg.model.people) or None
+
+
+def _dur(seconds: float | None) -> str:
+    from ..durations import format_duration
+
+    return format_duration(float(round(seconds))) if seconds is not None else "-"
+
+
+def _render(ctx: Ctx, inc: Incident) -> None:
+    from rich.markup import escape
+    from rich.table import Table
+
+    if ctx.json:
+        ctx.emit({"schema": "opsbook.incident/1", **inc.to_dict()})
+        return
+    r = inc.row
+    out.print(f"[bold]incident {r.id}[/] {escape(r.title)}")
+    d = inc.durations()
+    fields = [
+        ("severity", r.severity), ("status", r.status), ("components", ", ".join(r.components) or "-"),
+        ("commander", r.commander or "-"),
+        ("roles", ", ".join(f"{k}: {v}" for k, v in r.roles.items()) or "-"),
+        ("detected", _when(r.detected_at)), ("declared", f"{_when(r.declared_at)} by {r.created_by}"),
+        ("acknowledged", _when(r.acknowledged_at)), ("mitigated", _when(r.mitigated_at)),
+        ("resolved", _when(r.resolved_at)), ("closed", _when(r.closed_at)),
+        ("time to ack / mitigate / resolve", " / ".join(_dur(d[k]) for k in d)),
+    ]
+    if r.summary:
+        fields.insert(3, ("summary", r.summary))
+    for k, v in fields:
+        out.print(f"  {k:>34}: {escape(str(v))}")
+    if inc.events:
+        t = Table(header_style="bold")
+        for col in ("at (UTC)", "kind", "actor", "detail"):
+            t.add_column(col)
+        for e in inc.events:
+            t.add_row(_when(e.at), e.kind, escape(e.actor), escape(_detail(e.kind, e.detail)))
+        out.print(t)
+
+
+def _detail(kind: str, d: dict[str, Any]) -> str:
+    if kind == "note":
+        return str(d.get("text", ""))
+    if kind in ("status", "ack"):
+        return f"{d.get('from')} -> {d.get('to')}" + (f": {d['reason']}" if d.get("reason") else "")
+    if kind == "assign":
+        return f"{d.get('role')}: {d.get('person')}" + (f" (was {d['previous']})" if d.get("previous") else "")
+    if kind == "declared":
+        return f"{d.get('severity')} {d.get('title')}"
+    return ", ".join(f"{k}={v}" for k, v in d.items())
+
+
+@incident_group.command("declare")
+@click.argument("title")
+@click.option("--severity", "-s", required=True, help="a severity from incidents.severities (e.g. SEV2)")
+@click.option("--component", "components", multiple=True, metavar="NAME", help="an affected component (repeatable)")
+@click.option("--summary", default="", help="what is known so far")
+@click.option("--detected", default=None, metavar="TIME", help="when it started (ISO 8601; default now)")
+@as_option
+@common
+def incident_declare(ctx: Ctx, title: str, severity: str, components: tuple[str, ...], summary: str,
+                     detected: str | None, actor: str | None) -> int:
+    """Declare an incident: it starts in triage."""
+    from ..ops import incident
+    from ..results import utcnow
+
+    cfg = ctx.config
+    incident.check_severity(cfg.model.incidents, severity)  # before the store is opened
+    now = utcnow()
+    with ctx.open_store(cfg) as store:
+        inc = incident.declare(store, cfg.model.incidents, title, severity, actor or me(), now,
+                               components=list(components), summary=summary,
+                               detected_at=parse_at(detected) if detected else None)
+    _render(ctx, inc)
+    return 0
+
+
+@incident_group.command("list")
+@click.option("--open", "only_open", is_flag=True, help="open incidents only (the default)")
+@click.option("--all", "show_all", is_flag=True, help="every incident, closed and cancelled ones too")
+@click.option("--since", default=None, metavar="DURATION", help="declared in the last DURATION, e.g. 30d")
+@common
+def incident_list(ctx: Ctx, only_open: bool, show_all: bool, since: str | None) -> int:
+    """Incidents, newest first (open ones unless --all)."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    from ..errors import UsageError
+    from ..ops import incident
+    from ..results import utcnow
+
+    if only_open and show_all:
+        raise UsageError("--open and --all contradict each other", hint="pick one (--open is the default)")
+    now = utcnow()
+    cutoff = incident.since_cutoff(now, parse_seconds(since) if since else None)
+    with ctx.open_store(ctx.config) as store:
+        items = incident.list_incidents(store, open_only=not show_all, since=cutoff)
+    if ctx.json:
+        ctx.emit({"schema": "opsbook.incidents/1", "incidents": [i.to_dict(with_events=False) for i in items]})
+        return 0
+    if not items:
+        out.print("no open incidents" if not show_all else "no incidents")
+        return 0
+    t = Table(header_style="bold")
+    for col in ("id", "severity", "status", "title", "commander", "declared (UTC)", "time to resolve"):
+        t.add_column(col)
+    for i in items:
+        r = i.row
+        t.add_row(str(r.id), r.severity, r.status, escape(r.title), escape(r.commander or "-"),
+                  _when(r.declared_at), _dur(i.durations()["time_to_resolve"]))
+    out.print(t)
+    return 0
+
+
+@incident_group.command("show")
+@click.argument("incident_id", type=int)
+@common
+def incident_show(ctx: Ctx, incident_id: int) -> int:
+    """An incident: its record, its events in time order and its derived times."""
+    from ..ops import incident
+
+    with ctx.open_store(ctx.config) as store:
+        inc = incident.show(store, incident_id)
+    _render(ctx, inc)
+    return 0
+
+
+@incident_group.command("assign")
+@click.argument("incident_id", type=int)
+@click.option("--role", required=True, help="a role from incidents.roles (commander, communications, scribe)")
+@click.option("--person", required=True, help="who takes it (checked against people: when the config has it)")
+@as_option
+@common
+def incident_assign(ctx: Ctx, incident_id: int, role: str, person: str, actor: str | None) -> int:
+    """Give a role on an open incident to a person."""
+    from ..ops import incident
+    from ..results import utcnow
+
+    cfg = ctx.config
+    with ctx.open_store(cfg) as store:
+        inc = incident.assign(store, cfg.model.incidents, incident_id, role, person, actor or me(), utcnow(),
+                              people=_people(cfg))
+    _render(ctx, inc)
+    return 0
+
+
+@incident_group.command("note")
+@click.argument("incident_id", type=int)
+@click.argument("text")
+@as_option
+@common
+def incident_note(ctx: Ctx, incident_id: int, text: str, actor: str | None) -> int:
+    """Add a line to the incident's timeline."""
+    from ..ops import incident
+    from ..results import utcnow
+
+    with ctx.open_store(ctx.config) as store:
+        inc = incident.note(store, incident_id, text, actor or me(), utcnow())
+    _render(ctx, inc)
+    return 0
+
+
+def _mover(name: str, to: str, doc: str) -> click.Command:
+    @click.argument("incident_id", type=int)
+    @as_option
+    @common
+    def cmd(ctx: Ctx, incident_id: int, actor: str | None, **kw: Any) -> int:
+        from ..ops import incident
+        from ..results import utcnow
+
+        with ctx.open_store(ctx.config) as store:
+            inc = incident.move(store, incident_id, to, actor or me(), utcnow(), reason=kw.get("reason") or "")
+        _render(ctx, inc)
+        return 0
+
+    cmd.__doc__ = doc
+    if name == "cancel":
+        cmd = click.option("--reason", default="", help="why (a false alarm, a duplicate)")(cmd)
+    return incident_group.command(name)(cmd)
+
+
+incident_ack = _mover("ack", "investigating", "Acknowledge: someone is on it (triage -> investigating).")
+incident_mitigate = _mover("mitigate", "mitigated", "The impact is stopped; the cause may not be fixed yet.")
+incident_resolve = _mover("resolve", "resolved", "The cause is fixed; the incident is over.")
+incident_close = _mover("close", "closed", "Close a resolved incident: nothing more to do on it.")
+incident_cancel = _mover("cancel", "cancelled", "Cancel an open incident (a false alarm, a duplicate).")

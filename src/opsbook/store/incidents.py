@@ -1,0 +1,176 @@
+"""Owner of incidents and incident_events: an incident is one row whose status moves by
+compare-and-set (``UPDATE ... WHERE id = ? AND status = ? RETURNING``), each move written with
+an event row in the same transaction. ops/incident.py decides which moves are allowed."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from .db import Tx, load_json, parse_ts
+
+MIGRATIONS: list[tuple[int, str, list[str]]] = [
+    (60, "incidents: the incident record and its events", [
+        """CREATE TABLE incidents (
+            id {id},
+            title TEXT NOT NULL,
+            severity TEXT NOT NULL,
+            status TEXT NOT NULL,
+            components {json} NOT NULL,
+            summary TEXT NOT NULL DEFAULT '',
+            commander TEXT,
+            roles {json} NOT NULL,
+            dedup_key TEXT,
+            detected_at {ts} NOT NULL,
+            declared_at {ts} NOT NULL,
+            acknowledged_at {ts},
+            mitigated_at {ts},
+            resolved_at {ts},
+            closed_at {ts},
+            created_by TEXT NOT NULL,
+            version {bigint} NOT NULL DEFAULT 1,
+            updated_at {ts} NOT NULL,
+            updated_by TEXT NOT NULL)""",
+        "CREATE INDEX ix_incidents_status ON incidents (status, declared_at)",
+        "CREATE INDEX ix_incidents_declared ON incidents (declared_at)",
+        "CREATE INDEX ix_incidents_dedup ON incidents (dedup_key)",
+        """CREATE TABLE incident_events (
+            id {id},
+            incident_id {bigint} NOT NULL,
+            at {ts} NOT NULL,
+            kind TEXT NOT NULL,
+            actor TEXT NOT NULL,
+            detail {json} NOT NULL)""",
+        "CREATE INDEX ix_incident_events_incident ON incident_events (incident_id, at)",
+    ]),
+]
+
+TABLES: tuple[str, ...] = ("incidents", "incident_events")
+
+_COLS = ("id, title, severity, status, components, summary, commander, roles, dedup_key, detected_at, declared_at, "
+         "acknowledged_at, mitigated_at, resolved_at, closed_at, created_by, version, updated_at, updated_by")
+
+# the timestamp column each status sets; the only names interpolated into SQL below
+_STAMP: dict[str, str] = {"investigating": "acknowledged_at", "mitigated": "mitigated_at",
+                          "resolved": "resolved_at", "closed": "closed_at", "cancelled": "closed_at"}
+# a later stage implies the earlier ones: resolving sets mitigated_at and acknowledged_at if unset
+_IMPLIES: dict[str, tuple[str, ...]] = {"mitigated": ("acknowledged_at",),
+                                        "resolved": ("acknowledged_at", "mitigated_at")}
+
+
+@dataclass(frozen=True)
+class IncidentRow:
+    id: int
+    title: str
+    severity: str
+    status: str
+    components: list[str]
+    summary: str
+    commander: str | None
+    roles: dict[str, str]
+    dedup_key: str | None
+    detected_at: datetime
+    declared_at: datetime
+    acknowledged_at: datetime | None
+    mitigated_at: datetime | None
+    resolved_at: datetime | None
+    closed_at: datetime | None
+    created_by: str
+    version: int
+    updated_at: datetime
+    updated_by: str
+
+
+@dataclass(frozen=True)
+class EventRow:
+    id: int
+    incident_id: int
+    at: datetime
+    kind: str
+    actor: str
+    detail: dict[str, Any]
+
+
+def _ts(v: Any) -> datetime | None:
+    return parse_ts(v) if v is not None else None
+
+
+def _row(r: tuple[Any, ...]) -> IncidentRow:
+    return IncidentRow(int(r[0]), r[1], r[2], r[3], load_json(r[4]), r[5], r[6], load_json(r[7]), r[8],
+                       parse_ts(r[9]), parse_ts(r[10]), _ts(r[11]), _ts(r[12]), _ts(r[13]), _ts(r[14]), r[15],
+                       int(r[16]), parse_ts(r[17]), r[18])
+
+
+def insert(tx: Tx, *, title: str, severity: str, status: str, components: list[str], summary: str,
+           dedup_key: str | None, detected_at: datetime, declared_at: datetime, created_by: str) -> IncidentRow:
+    db = tx.db
+    r = tx.one(
+        "INSERT INTO incidents (title, severity, status, components, summary, commander, roles, dedup_key, "
+        "detected_at, declared_at, created_by, version, updated_at, updated_by) "
+        f"VALUES (?, ?, ?, ?, ?, NULL, ?, ?, ?, ?, ?, 1, ?, ?) RETURNING {_COLS}",
+        (title, severity, status, db.json(components), summary, db.json({}), dedup_key, db.ts(detected_at),
+         db.ts(declared_at), created_by, db.ts(declared_at), created_by))
+    assert r is not None
+    return _row(r)
+
+
+def get(tx: Tx, incident_id: int) -> IncidentRow | None:
+    r = tx.one(f"SELECT {_COLS} FROM incidents WHERE id = ?", (incident_id,))
+    return _row(r) if r else None
+
+
+def listing(tx: Tx, statuses: tuple[str, ...] | None, since: datetime | None, limit: int) -> list[IncidentRow]:
+    """Incidents, newest first; only those in ``statuses`` (None: all), declared at or after ``since``."""
+    where: list[str] = []
+    params: list[Any] = []
+    if statuses is not None:
+        where.append(f"status IN ({', '.join('?' for _ in statuses)})")
+        params.extend(statuses)
+    if since is not None:
+        where.append("declared_at >= ?")
+        params.append(tx.db.ts(since))
+    clause = f"WHERE {' AND '.join(where)}" if where else ""
+    return [_row(r) for r in tx.all(f"SELECT {_COLS} FROM incidents {clause} ORDER BY declared_at DESC, id DESC "
+                                    "LIMIT ?", (*params, limit))]
+
+
+def move(tx: Tx, incident_id: int, expected: str, to: str, at: datetime, actor: str) -> IncidentRow | None:
+    """Compare-and-set the status from ``expected`` to ``to``, stamping its time column (once);
+    None when the row was not in ``expected`` any more (another operator moved it first)."""
+    stamp = _STAMP[to]
+    sets = [f"{stamp} = COALESCE({stamp}, ?)"] + [f"{c} = COALESCE({c}, ?)" for c in _IMPLIES.get(to, ())]
+    t = tx.db.ts(at)
+    r = tx.one(f"UPDATE incidents SET status = ?, {', '.join(sets)}, version = version + 1, updated_at = ?, "
+               f"updated_by = ? WHERE id = ? AND status = ? RETURNING {_COLS}",
+               (to, *([t] * len(sets)), t, actor, incident_id, expected))
+    return _row(r) if r else None
+
+
+def assign(tx: Tx, incident_id: int, version: int, roles: dict[str, str], at: datetime,
+           actor: str) -> IncidentRow | None:
+    """Replace the roles (and the commander, mirrored from them) if the row is still at ``version``."""
+    db = tx.db
+    r = tx.one(f"UPDATE incidents SET roles = ?, commander = ?, version = version + 1, updated_at = ?, "
+               f"updated_by = ? WHERE id = ? AND version = ? RETURNING {_COLS}",
+               (db.json(roles), roles.get("commander"), db.ts(at), actor, incident_id, version))
+    return _row(r) if r else None
+
+
+def touch(tx: Tx, incident_id: int, at: datetime, actor: str) -> None:
+    """Bump the version for a change that lives only in the events (a note)."""
+    tx.execute("UPDATE incidents SET version = version + 1, updated_at = ?, updated_by = ? WHERE id = ?",
+               (tx.db.ts(at), actor, incident_id))
+
+
+def add_event(tx: Tx, incident_id: int, at: datetime, kind: str, actor: str, detail: dict[str, Any]) -> None:
+    db = tx.db
+    tx.execute("INSERT INTO incident_events (incident_id, at, kind, actor, detail) VALUES (?, ?, ?, ?, ?)",
+               (incident_id, db.ts(at), kind, actor, db.json(detail)))
+
+
+def events(tx: Tx, incident_id: int) -> list[EventRow]:
+    """The incident's events in time order (insertion order among equal times)."""
+    return [EventRow(int(r[0]), int(r[1]), parse_ts(r[2]), r[3], r[4], load_json(r[5]))
+            for r in tx.all("SELECT id, incident_id, at, kind, actor, detail FROM incident_events "
+                            "WHERE incident_id = ? ORDER BY at, id", (incident_id,))]
