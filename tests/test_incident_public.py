@@ -18,7 +18,7 @@ from opsbook.store import Store
 from opsbook.web import status
 from opsbook.web.app import create_app
 from tests.support.clirun import opsbook
-from tests.support.webutil import NOW, context, make_config, seed, set_tokens
+from tests.support.webutil import NOW, bearer, context, make_config, seed, set_tokens
 
 T0 = NOW - timedelta(hours=1)
 
@@ -182,3 +182,47 @@ def test_the_cli_posts_updates_and_notices_with_json_and_exit_codes(tmp_path: Pa
     assert r.code == 2 and "already down" in r.json["error"]["message"]
     assert opsbook("status", "notice", "--list", "--json", cwd=tmp_path).json["notices"] == []
     assert opsbook("status", "notice", cwd=tmp_path).code == 2
+
+
+def test_the_api_runs_the_lifecycle_as_the_cli_does_audited_with_400_404_and_409_envelopes(
+        client: tuple[TestClient, Store]) -> None:
+    c, _ = client
+    op, viewer = bearer("on-call"), bearer("developer")
+    assert c.post("/api/v1/incidents", json={"title": "x", "severity": "SEV2"}, headers=viewer).status_code == 403
+    r = c.post("/api/v1/incidents", json={"title": "Checkout 502", "severity": "SEV1",
+                                          "components": ["api"]}, headers=op)
+    assert r.status_code == 201, r.text
+    inc = r.json()["incident"]
+    assert (inc["status"], inc["created_by"]) == ("triage", "on-call")
+    path = f"/api/v1/incidents/{inc['id']}"
+    assert c.post(f"{path}/ack", headers=op).json()["incident"]["status"] == "investigating"
+    assert c.post(f"{path}/notes", json={"text": "rolled back"}, headers=op).status_code == 201
+    r = c.post(f"{path}/updates", json={"message": "We are on it", "status": "identified",
+                                        "components": ["Storefront=degraded"]}, headers=op)
+    assert r.status_code == 201 and r.json()["update"]["components"] == {"Storefront": "degraded"}
+    r = c.post(f"{path}/updates", json={"message": "x", "status": "identified", "components": ["Storefrnt"]},
+               headers=op)
+    assert r.status_code == 400 and "did you mean 'Storefront'" in r.json()["error"]["message"]
+
+    r = c.post(f"{path}/close", headers=op)
+    assert r.status_code == 400 and r.json()["error"]["type"] == "InvalidTransition"
+    r = c.post(f"{path}/resolve", json={"expected": "triage"}, headers=op)
+    assert r.status_code == 409 and r.json()["error"]["type"] == "IncidentConflict"
+    assert "on-call made it investigating" in r.json()["error"]["message"]
+    assert c.post(f"{path}/mitigate", headers=op).json()["incident"]["status"] == "mitigated"
+    assert c.post(f"{path}/resolve", json={"expected": "mitigated"}, headers=op).status_code == 200
+    assert c.post(f"{path}/close", headers=op).json()["incident"]["status"] == "closed"
+    assert c.post("/api/v1/incidents/99/ack", headers=op).status_code == 404
+    assert c.get("/api/v1/incidents/abc", headers=viewer).status_code == 400
+
+    shown = c.get(path, headers=viewer).json()["incident"]
+    assert [e["kind"] for e in shown["events"]] == ["declared", "ack", "note", "update", "status", "status", "status"]
+    assert c.get("/api/v1/incidents", headers=viewer).json()["incidents"] == []
+    assert [i["id"] for i in c.get("/api/v1/incidents?status=all", headers=viewer).json()["incidents"]] == [
+        inc["id"]]
+    entries = c.get("/api/v1/audit", headers=bearer("admin")).json()["entries"]
+    assert [(e["action"], e["outcome"]) for e in reversed(entries)] == [
+        ("incident.declare", "denied"), ("incident.declare", "ok"), ("incident.ack", "ok"), ("incident.note", "ok"),
+        ("incident.update", "ok"), ("incident.update", "error 400"), ("incident.close", "error 400"),
+        ("incident.resolve", "error 409"), ("incident.mitigate", "ok"), ("incident.resolve", "ok"),
+        ("incident.close", "ok")]
