@@ -1,4 +1,4 @@
-"""``opsbook incident declare|list|show|ack|assign|note|mitigate|resolve|close|cancel``."""
+"""``opsbook incident declare|list|show|ack|assign|note|update|mitigate|resolve|close|cancel``."""
 
 from __future__ import annotations
 
@@ -71,6 +71,8 @@ def _detail(kind: str, d: dict[str, Any]) -> str:
         return f"{d.get('from')} -> {d.get('to')}" + (f": {d['reason']}" if d.get("reason") else "")
     if kind == "assign":
         return f"{d.get('role')}: {d.get('person')}" + (f" (was {d['previous']})" if d.get("previous") else "")
+    if kind == "update":
+        return f"public, {d.get('status')}: {d.get('message')}"
     if kind == "declared":
         return f"{d.get('severity')} {d.get('title')}"
     return ", ".join(f"{k}={v}" for k, v in d.items())
@@ -210,3 +212,35 @@ incident_mitigate = _mover("mitigate", "mitigated", "The impact is stopped; the 
 incident_resolve = _mover("resolve", "resolved", "The cause is fixed; the incident is over.")
 incident_close = _mover("close", "closed", "Close a resolved incident: nothing more to do on it.")
 incident_cancel = _mover("cancel", "cancelled", "Cancel an open incident (a false alarm, a duplicate).")
+
+
+@incident_group.command("update")
+@click.argument("incident_id", type=int)
+@click.option("--public", "message", required=True, metavar="MESSAGE",
+              help="the update's text, shown on the public status page")
+@click.option("--status", "public_status", required=True,
+              type=click.Choice(["investigating", "identified", "monitoring", "resolved"]),
+              help="the public status: investigating, identified, monitoring, resolved")
+@click.option("--component", "components", multiple=True, metavar="NAME=IMPACT",
+              help="an affected status page component, IMPACT degraded or outage (repeatable)")
+@as_option
+@common
+def incident_update(ctx: Ctx, incident_id: int, message: str, public_status: str, components: tuple[str, ...],
+                    actor: str | None) -> int:
+    """Post a public update on an incident: shown on /status until it is resolved."""
+    from ..ops import incident_update
+    from ..ops.status_notice import parse_components
+    from ..results import utcnow
+
+    cfg = ctx.config
+    parse_components(cfg, components)  # a typo is exit 2 before the store is opened
+    with ctx.open_store(cfg) as store:
+        done = incident_update.publish(store, cfg, incident_id, message, public_status, actor or me(), utcnow(),
+                                       components=components)
+    if ctx.json:
+        ctx.emit({"schema": "opsbook.incident-update/1", **done.to_dict()})
+        return 0
+    u = done.update
+    comps = ", ".join(f"{k}={v}" for k, v in u.components.items()) or "-"
+    out.print(f"incident {incident_id}: public update {u.id} posted ({u.status}; components: {comps})")
+    return 0

@@ -20,6 +20,7 @@ from ..durations import parse_duration
 from ..errors import ApiError, AuthError, Busy, OpsbookError, Throttled
 from ..notify import acks, groups, silences
 from ..rules import engine, heartbeats, slo
+from . import api_incidents as inc
 from . import audit, data
 from .auth import Principal, check_csrf
 from .data import as_dict
@@ -306,6 +307,7 @@ async def openapi(web: Web, request: Request) -> Any:
 
 
 _ENV = ("env", "query", "environment (default: the config's)")
+_INC = ("id", "path", "incident id")
 _PING = (("name", "path", "heartbeat name"), ("signal", "path", "success|start|fail"),
          ("key", "query", "the heartbeat's token (or send Authorization: Bearer TOKEN)"))
 ROUTES: list[ApiRoute] = [
@@ -343,6 +345,19 @@ ROUTES: list[ApiRoute] = [
              "the body (first 10,000 bytes kept) is stored with the ping", _PING, tags=("heartbeats",)),
     ApiRoute("GET", "/api/v1/heartbeats/{name}/{signal}", ping_heartbeat, None, "Same as POST, for curl and cron",
              _PING, tags=("heartbeats",)),
+    ApiRoute("GET", "/api/v1/incidents", inc.list_incidents, "viewer", "Incidents, newest first (open ones unless "
+             "status=all)", (("status", "query", "open (default) or all"),), tags=("incidents",)),
+    ApiRoute("POST", "/api/v1/incidents", inc.declare, "operator", "Declare an incident (it starts in triage)",
+             body=inc.DeclareIn, tags=("incidents",)),
+    ApiRoute("GET", "/api/v1/incidents/{id}", inc.get_incident, "viewer", "One incident with its events and derived "
+             "times", (_INC,), tags=("incidents",)),
+    *[ApiRoute("POST", f"/api/v1/incidents/{{id}}/{verb}", inc.move, "operator",
+               f"Move an incident to {to} (400 if the lifecycle does not allow it, 409 if it changed under you)",
+               (_INC,), inc.MoveIn, tags=("incidents",)) for verb, to in inc.MOVES.items()],
+    ApiRoute("POST", "/api/v1/incidents/{id}/notes", inc.add_note, "operator", "Add a note to an incident's "
+             "timeline", (_INC,), inc.NoteIn, tags=("incidents",)),
+    ApiRoute("POST", "/api/v1/incidents/{id}/updates", inc.add_update, "operator", "Post a public update "
+             "(shown on /status)", (_INC,), inc.UpdateIn, tags=("incidents",)),
     ApiRoute("GET", "/api/v1/audit", list_audit, "admin", "The audit log, newest first",
              (("limit", "query", "1-1000, default 100"), ("before", "query", "entry id cursor")), tags=("audit",)),
 ]

@@ -24,8 +24,10 @@ def status_of(e: OpsbookError) -> int:
     status = getattr(e, "status", None)
     if isinstance(status, int):
         return status
-    from ..errors import UsageError
+    from ..errors import IncidentConflict, UsageError
 
+    if isinstance(e, IncidentConflict):
+        return 409  # another operator changed it first: look again and retry
     return 400 if isinstance(e, UsageError) else 503 if e.retryable else 500
 
 
