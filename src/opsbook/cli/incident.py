@@ -12,6 +12,7 @@ from .common import when as _when
 if TYPE_CHECKING:
     from ..config.load import Config
     from ..ops.incident import Incident
+    from ..ops.timeline import Timeline
 
 as_option = click.option("--as", "actor", default=None, metavar="NAME", help="who is acting (default: $USER)")
 
@@ -32,12 +33,16 @@ def _dur(seconds: float | None) -> str:
     return format_duration(float(round(seconds))) if seconds is not None else "-"
 
 
-def _render(ctx: Ctx, inc: Incident) -> None:
+def _render(ctx: Ctx, inc: Incident, timeline: Timeline | None = None) -> None:
     from rich.markup import escape
     from rich.table import Table
 
     if ctx.json:
-        ctx.emit({"schema": "opsbook.incident/1", **inc.to_dict()})
+        doc = {"schema": "opsbook.incident/1", **inc.to_dict()}
+        if timeline is not None:
+            doc["timeline"] = [e.to_dict() for e in timeline.entries]
+            doc["timeline_truncated"] = timeline.truncated
+        ctx.emit(doc)
         return
     r = inc.row
     out.print(f"[bold]incident {r.id}[/] {escape(r.title)}")
@@ -62,6 +67,22 @@ def _render(ctx: Ctx, inc: Incident) -> None:
         for e in inc.events:
             t.add_row(_when(e.at), e.kind, escape(e.actor), escape(_detail(e.kind, e.detail)))
         out.print(t)
+    if timeline is not None:
+        _render_timeline(timeline)
+
+
+def _render_timeline(tl: Timeline) -> None:
+    from rich.markup import escape
+    from rich.table import Table
+
+    out.print(f"[bold]timeline[/] {_when(tl.start)} .. {_when(tl.end)}"
+              + (" [yellow](truncated: the newest entries are shown)[/]" if tl.truncated else ""))
+    t = Table(header_style="bold")
+    for col in ("at (UTC)", "kind", "summary", "ref"):
+        t.add_column(col)
+    for e in tl.entries:
+        t.add_row(_when(e.at), e.kind, escape(e.summary), e.ref)
+    out.print(t)
 
 
 def _detail(kind: str, d: dict[str, Any]) -> str:
@@ -142,12 +163,15 @@ def incident_list(ctx: Ctx, only_open: bool, show_all: bool, since: str | None) 
 @click.argument("incident_id", type=int)
 @common
 def incident_show(ctx: Ctx, incident_id: int) -> int:
-    """An incident: its record, its events in time order and its derived times."""
-    from ..ops import incident
+    """An incident: its record, its derived times and its timeline (its events, alerts, check
+    flips, notifications, job runs and silences around it)."""
+    from ..ops import incident, timeline
+    from ..results import utcnow
 
     with ctx.open_store(ctx.config) as store:
         inc = incident.show(store, incident_id)
-    _render(ctx, inc)
+        tl = timeline.for_incident(store, inc.row, utcnow())
+    _render(ctx, inc, tl)
     return 0
 
 

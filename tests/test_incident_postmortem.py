@@ -1,0 +1,92 @@
+"""Post-incident work: the timeline assembled from what the store knows about an incident's
+window, on both store dialects with an injected clock, and through `incident show`."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from opsbook.config.assertions import Outcome
+from opsbook.config.incidents import Incidents
+from opsbook.ops import incident, timeline
+from opsbook.results import CheckResult, Status
+from opsbook.store import Store, alerts, runs
+from tests.support.clirun import opsbook
+
+T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+CFG = Incidents()
+
+
+def minutes(n: float) -> datetime:
+    return T0 + timedelta(minutes=n)
+
+
+def result(status: Status, at: datetime) -> CheckResult:
+    code = 200 if status == "pass" else 503
+    return CheckResult(name="api-health", kind="http", status=status, summary=f"HTTP {code}", started_at=at,
+                       finished_at=at, duration_ms=20.0, env="prod", observations={"status": code},
+                       assertions=[Outcome("status == 200", code == 200, code, "== 200")])
+
+
+def an_outage(store: Store) -> int:
+    """The check passes each minute from -30, fails from +0 to +9, passes again; the alert fires at
+    +2; the incident is declared at +3 (detected at +0), acked at +5, resolved at +12."""
+    for m in range(-30, 20):
+        store.record_results([result("fail" if 0 <= m < 10 else "pass", minutes(m))])
+    with store.transaction() as tx:
+        alerts.add_transitions(tx, "prod", minutes(1), [("fp1", "api-down", "inactive", "pending", 1.0, "")])
+        alerts.add_transitions(tx, "prod", minutes(2), [("fp1", "api-down", "pending", "firing", 1.0, "api 503")])
+        runs.record(tx, "backup", "nightly", ok=True, status="ok", started_at=minutes(-60), finished_at=minutes(-59),
+                    detail=None, env="prod")  # before the window: left out
+        runs.record(tx, "drill", "restore", ok=False, status="failed", started_at=minutes(7), finished_at=minutes(8),
+                    detail=None, env="prod")
+    inc = incident.declare(store, CFG, "API returns 503", "SEV2", "ana", minutes(3), components=["api"],
+                           detected_at=minutes(0))
+    incident.ack(store, inc.id, "bob", minutes(5))
+    incident.move(store, inc.id, "resolved", "bob", minutes(12))
+    return inc.id
+
+
+def test_the_timeline_holds_the_flip_with_its_failing_assertion_the_alert_and_the_ack_in_order(
+        any_store: Store) -> None:
+    n = an_outage(any_store)
+    row = incident.show(any_store, n).row
+    tl = timeline.for_incident(any_store, row, minutes(60))
+    assert (tl.start, tl.end, tl.truncated) == (minutes(-15), minutes(12), False)
+    got = [(e.at, e.kind) for e in tl.entries]
+    assert got == [
+        (minutes(0), "check.fail"), (minutes(1), "alert.pending"), (minutes(2), "alert.firing"),
+        (minutes(3), "incident.declared"), (minutes(5), "incident.ack"), (minutes(7), "run.drill"),
+        (minutes(10), "check.pass"), (minutes(12), "incident.status")]
+    flip = tl.entries[0]
+    assert "api-health [prod] pass -> fail" in flip.summary and "status == 200 (actual: 503" in flip.summary
+    assert flip.ref.startswith("check_flips:")
+    assert tl.entries[4].summary == "bob: triage -> investigating"
+    assert tl.entries[5].summary.startswith("drill restore [prod]: failed")
+
+
+def test_a_bounded_timeline_keeps_the_newest_entries_and_says_it_was_truncated(any_store: Store) -> None:
+    n = an_outage(any_store)
+    row = incident.show(any_store, n).row
+    tl = timeline.for_incident(any_store, row, minutes(60), limit=3)
+    assert tl.truncated and len(tl.entries) == 3
+    assert tl.entries[-1].kind == "incident.status"
+
+
+def test_an_open_incident_s_timeline_runs_to_now(any_store: Store) -> None:
+    inc = incident.declare(any_store, CFG, "slow", "SEV3", "ana", minutes(0))
+    tl = timeline.for_incident(any_store, inc.row, minutes(30))
+    assert (tl.start, tl.end) == (minutes(-15), minutes(30))
+    assert [e.kind for e in tl.entries] == ["incident.declared"]
+
+
+def test_incident_show_carries_the_timeline_in_json_and_in_its_table(tmp_path: Path) -> None:
+    (tmp_path / "opsbook.yaml").write_text("version: 1\n")
+    r = opsbook("incident", "declare", "API down", "--severity", "SEV1", "--as", "ana", "--json", cwd=tmp_path)
+    n = str(r.json["id"])
+    opsbook("incident", "ack", n, "--as", "bob", cwd=tmp_path)
+    doc = opsbook("incident", "show", n, "--json", cwd=tmp_path).json
+    assert [e["kind"] for e in doc["timeline"]] == ["incident.declared", "incident.ack"]
+    assert set(doc["timeline"][0]) == {"at", "kind", "summary", "ref"} and doc["timeline_truncated"] is False
+    shown = opsbook("incident", "show", n, cwd=tmp_path)
+    assert shown.code == 0 and "timeline" in shown.stdout and "incident.ack" in shown.stdout
