@@ -1,14 +1,18 @@
 """Post-incident work: the timeline assembled from what the store knows about an incident's
-window, on both store dialects with an injected clock, and through `incident show`."""
+window and the incident's action items, on both store dialects with an injected clock, and
+through the CLI."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+
+import pytest
 
 from opsbook.config.assertions import Outcome
 from opsbook.config.incidents import Incidents
-from opsbook.ops import incident, timeline
+from opsbook.errors import IncidentConflict, UsageError
+from opsbook.ops import incident, incident_action, timeline
 from opsbook.results import CheckResult, Status
 from opsbook.store import Store, alerts, runs
 from tests.support.clirun import opsbook
@@ -90,3 +94,45 @@ def test_incident_show_carries_the_timeline_in_json_and_in_its_table(tmp_path: P
     assert set(doc["timeline"][0]) == {"at", "kind", "summary", "ref"} and doc["timeline_truncated"] is False
     shown = opsbook("incident", "show", n, cwd=tmp_path)
     assert shown.code == 0 and "timeline" in shown.stdout and "incident.ack" in shown.stdout
+
+
+def test_action_items_are_added_finished_once_and_shown_in_the_incident_s_timeline(any_store: Store) -> None:
+    n = an_outage(any_store)
+    a = incident_action.add(any_store, n, "alert on the 5xx rate", "ana", minutes(30), owner="bob",
+                            due=date(2026, 3, 5))
+    b = incident_action.add(any_store, n, "write the runbook", "ana", minutes(31))
+    assert (a.row.status, a.row.owner, a.row.due, b.row.due) == ("open", "bob", date(2026, 3, 5), None)
+    assert a.overdue(date(2026, 3, 6)) and not a.overdue(date(2026, 3, 5)) and not b.overdue(date(2027, 1, 1))
+    done = incident_action.done(any_store, n, a.row.id, "bob", minutes(40))
+    assert (done.row.status, done.row.done_by, done.row.done_at) == ("done", "bob", minutes(40))
+    with pytest.raises(IncidentConflict, match="already done: bob finished it"):
+        incident_action.done(any_store, n, a.row.id, "carol", minutes(41))
+    assert [x.row.id for x in incident_action.listing(any_store, n)] == [a.row.id, b.row.id]
+    assert [x.row.id for x in incident_action.listing(any_store, None, open_only=True)] == [b.row.id]
+    other = incident.declare(any_store, CFG, "other", "SEV4", "ana", minutes(50))
+    with pytest.raises(UsageError, match=f"incident {other.id} has no action item {a.row.id}"):
+        incident_action.done(any_store, other.id, a.row.id, "bob", minutes(51))
+    with pytest.raises(UsageError, match="no person named 'bbo'"):
+        incident_action.add(any_store, n, "x", "ana", minutes(52), owner="bbo", people=["bob", "ana"])
+    events = [(e.kind, e.detail.get("done")) for e in incident.show(any_store, n).events if e.kind == "action"]
+    assert events == [("action", False), ("action", False), ("action", True)]
+
+
+def test_the_action_commands_add_finish_and_list_with_json_and_exit_codes(tmp_path: Path) -> None:
+    (tmp_path / "opsbook.yaml").write_text("version: 1\n")
+    n = str(opsbook("incident", "declare", "API down", "--severity", "SEV1", "--json", cwd=tmp_path).json["id"])
+    r = opsbook("incident", "action", "add", n, "add a 5xx alert", "--owner", "ana", "--due", "2026-03-15",
+                "--json", cwd=tmp_path)
+    assert r.code == 0, r.text
+    item = r.json["actions"][0]
+    assert r.json["schema"] == "opsbook.incident-actions/1" and (item["owner"], item["due"]) == ("ana", "2026-03-15")
+    assert opsbook("incident", "action", "add", n, "x", "--due", "soon", cwd=tmp_path).code == 2
+    aid = str(item["id"])
+    assert opsbook("incident", "action", "done", n, aid, "--as", "ana", "--json", cwd=tmp_path).json[
+        "actions"][0]["status"] == "done"
+    r = opsbook("incident", "action", "done", n, aid, "--json", cwd=tmp_path)
+    assert r.code == 1 and "already done" in r.json["error"]["message"]
+    assert opsbook("incident", "action", "list", "--json", cwd=tmp_path).json["actions"] == []
+    shown = opsbook("incident", "action", "list", n, cwd=tmp_path)
+    assert shown.code == 0 and "add a 5xx alert" in shown.stdout
+    assert opsbook("incident", "action", "list", "99", cwd=tmp_path).code == 2

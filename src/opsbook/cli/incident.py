@@ -94,6 +94,8 @@ def _detail(kind: str, d: dict[str, Any]) -> str:
         return f"{d.get('role')}: {d.get('person')}" + (f" (was {d['previous']})" if d.get("previous") else "")
     if kind == "declared":
         return f"{d.get('severity')} {d.get('title')}"
+    if kind == "action":
+        return f"action {d.get('action')} {'done' if d.get('done') else 'added'}: {d.get('text')}"
     return ", ".join(f"{k}={v}" for k, v in d.items())
 
 
@@ -234,3 +236,85 @@ incident_mitigate = _mover("mitigate", "mitigated", "The impact is stopped; the 
 incident_resolve = _mover("resolve", "resolved", "The cause is fixed; the incident is over.")
 incident_close = _mover("close", "closed", "Close a resolved incident: nothing more to do on it.")
 incident_cancel = _mover("cancel", "cancelled", "Cancel an open incident (a false alarm, a duplicate).")
+
+
+@incident_group.group("action")
+def incident_action_group() -> None:
+    """Action items: the follow-up work an incident leaves (add, done, list)."""
+
+
+def _render_actions(ctx: Ctx, items: list[Any], incident_id: int | None) -> None:
+    from rich.markup import escape
+    from rich.table import Table
+
+    from ..results import utcnow
+
+    today = utcnow().date()
+    if ctx.json:
+        ctx.emit({"schema": "opsbook.incident-actions/1", "incident": incident_id,
+                  "actions": [a.to_dict(today) for a in items]})
+        return
+    if not items:
+        out.print(f"incident {incident_id} has no action items" if incident_id else "no open action items")
+        return
+    t = Table(header_style="bold")
+    for col in ("id", "incident", "status", "action", "owner", "due", "done"):
+        t.add_column(col)
+    for a in items:
+        r = a.row
+        due = r.due.isoformat() if r.due else "-"
+        t.add_row(str(r.id), str(r.incident_id), r.status, escape(r.text), escape(r.owner or "-"),
+                  f"[red]{due} (overdue)[/]" if a.overdue(today) else due,
+                  f"{_when(r.done_at)} by {escape(r.done_by or '')}" if r.done_at else "-")
+    out.print(t)
+
+
+@incident_action_group.command("add")
+@click.argument("incident_id", type=int)
+@click.argument("text")
+@click.option("--owner", default=None, metavar="NAME", help="who does it (checked against people: when set)")
+@click.option("--due", default=None, metavar="DATE", help="by when (YYYY-MM-DD)")
+@as_option
+@common
+def incident_action_add(ctx: Ctx, incident_id: int, text: str, owner: str | None, due: str | None,
+                        actor: str | None) -> int:
+    """Add an action item to an incident."""
+    from ..ops import incident_action
+    from ..results import utcnow
+
+    cfg = ctx.config
+    due_date = incident_action.parse_due(due) if due else None
+    with ctx.open_store(cfg) as store:
+        a = incident_action.add(store, incident_id, text, actor or me(), utcnow(), owner=owner, due=due_date,
+                                people=_people(cfg))
+    _render_actions(ctx, [a], incident_id)
+    return 0
+
+
+@incident_action_group.command("done")
+@click.argument("incident_id", type=int)
+@click.argument("action_id", type=int)
+@as_option
+@common
+def incident_action_done(ctx: Ctx, incident_id: int, action_id: int, actor: str | None) -> int:
+    """Mark an action item done."""
+    from ..ops import incident_action
+    from ..results import utcnow
+
+    with ctx.open_store(ctx.config) as store:
+        a = incident_action.done(store, incident_id, action_id, actor or me(), utcnow())
+    _render_actions(ctx, [a], incident_id)
+    return 0
+
+
+@incident_action_group.command("list")
+@click.argument("incident_id", type=int, required=False)
+@common
+def incident_action_list(ctx: Ctx, incident_id: int | None) -> int:
+    """An incident's action items; without ID, every open one."""
+    from ..ops import incident_action
+
+    with ctx.open_store(ctx.config) as store:
+        items = incident_action.listing(store, incident_id, open_only=incident_id is None)
+    _render_actions(ctx, items, incident_id)
+    return 0

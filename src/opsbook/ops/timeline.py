@@ -72,6 +72,8 @@ def _incident_event(e: incident_rows.EventRow) -> Entry:
         what = f"{d.get('role')}: {d.get('person')}"
     elif e.kind == "declared":
         what = f"{d.get('severity')} {d.get('title')}"
+    elif e.kind == "action":
+        what = f"action {d.get('action')} {'done' if d.get('done') else 'added'}: {d.get('text')}"
     else:
         what = ", ".join(f"{k}={v}" for k, v in d.items())
     return Entry(e.at, f"incident.{e.kind}", f"{e.actor}: {what}", f"incident_events:{e.id}")
