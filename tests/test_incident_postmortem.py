@@ -1,6 +1,6 @@
 """Post-incident work: the timeline assembled from what the store knows about an incident's
-window and the incident's action items, on both store dialects with an injected clock, and
-through the CLI."""
+window, the incident's action items and the post-mortem draft, on both store dialects with an
+injected clock, and through the CLI."""
 
 from __future__ import annotations
 
@@ -12,10 +12,12 @@ import pytest
 from opsbook.config.assertions import Outcome
 from opsbook.config.incidents import Incidents
 from opsbook.errors import IncidentConflict, UsageError
-from opsbook.ops import incident, incident_action, timeline
+from opsbook.ops import incident, incident_action, postmortem, timeline
+from opsbook.render.postmortem import markdown
 from opsbook.results import CheckResult, Status
 from opsbook.store import Store, alerts, runs
 from tests.support.clirun import opsbook
+from tests.support.helpers import load
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 CFG = Incidents()
@@ -136,3 +138,77 @@ def test_the_action_commands_add_finish_and_list_with_json_and_exit_codes(tmp_pa
     shown = opsbook("incident", "action", "list", n, cwd=tmp_path)
     assert shown.code == 0 and "add a 5xx alert" in shown.stdout
     assert opsbook("incident", "action", "list", "99", cwd=tmp_path).code == 2
+
+
+CONFIG = """
+environments: {prod: {}}
+checks:
+  api-health: {command: {run: "true"}}
+slos:
+  api-availability:
+    objective: 90%
+    window: 30d
+    check: api-health
+"""
+
+
+def test_the_post_mortem_holds_the_failing_assertion_the_ack_time_and_the_budget_spent(
+        any_store: Store, tmp_path: Path) -> None:
+    cfg = load(CONFIG, tmp_path)
+    n = an_outage(any_store)
+    incident_action.add(any_store, n, "alert on the 5xx rate", "ana", minutes(30), owner="bob")
+    pm = postmortem.build(cfg, any_store, n, minutes(60))
+    doc = pm.to_dict()
+    assert doc["schema"] == "opsbook.postmortem/1" and doc["duration"] == 12 * 60.0
+    assert doc["required"] and doc["due_at"] == (minutes(12) + timedelta(hours=48)).isoformat()  # SEV2, 48h
+    # the window is (-15, +12]: results at -14..+12, of which +0..+9 failed
+    [failed] = doc["impact"]["failed_checks"]
+    assert (failed["check"], failed["env"], failed["results"], failed["bad"]) == ("api-health", "prod", 27, 10)
+    assert failed["failing_assertions"] == ["status == 200 (actual: 503, expected: == 200)"]
+    # by hand: 10 bad in the window over the budget of the 30 days ending at +12 (43 results, -30..+12)
+    [slo] = doc["impact"]["slos"]
+    by_hand = 10 / ((1 - 0.9) * 43)
+    assert slo["consumed"] == pytest.approx(by_hand) and slo["incident_events"]["bad"] == 10
+    assert slo["slo_window_events"]["total"] == 43
+    md = markdown(doc)
+    assert "status == 200 (actual: 503, expected: == 200)" in md
+    assert f"| acknowledged | {minutes(5).isoformat()} |" in md and "| time to acknowledge | 5m |" in md
+    assert f"{by_hand:.2%}" in md and "alert on the 5xx rate" in md
+    for section in ("## Root cause", "## What went well", "## What went wrong", "## Lessons", "## Timeline"):
+        assert section in md
+    kinds = [e["kind"] for e in doc["timeline"]["entries"]]
+    assert kinds.index("check.fail") < kinds.index("alert.firing") < kinds.index("incident.ack")
+
+
+def test_a_template_gets_the_generated_sections_in_its_placeholders() -> None:
+    doc_md = "# {{title}} ({{severity}})\n\n{{impact}}\n\nOur own section.\n{{unknown}}\n"
+    doc = {"incident": {"id": 1, "title": "T", "severity": "SEV1", "status": "resolved"}, "duration": 60.0,
+           "generated_at": "now", "required": False, "due_at": None,
+           "impact": {"components": ["api"], "failed_checks": [], "slos": []},
+           "timeline": {"start": "a", "end": "b", "truncated": False, "entries": []}, "actions": []}
+    doc["incident"].update({"commander": None, "roles": {}, "time_to_acknowledge": None, "time_to_mitigate": None,
+                            "time_to_resolve": 60.0, **{f"{s}_at": None for s in
+                                                        ("detected", "declared", "acknowledged", "mitigated",
+                                                         "resolved", "closed")}})
+    md = markdown(doc, doc_md)
+    assert md.startswith("# T (SEV1)\n\nComponents: api") and "Our own section." in md and "{{unknown}}" in md
+
+
+def test_the_postmortem_command_writes_a_private_file_checks_its_template_and_emits_json(tmp_path: Path) -> None:
+    (tmp_path / "opsbook.yaml").write_text("version: 1\nincidents:\n  postmortem:\n    template: pm.md\n")
+    r = opsbook("incident", "list", cwd=tmp_path)
+    assert r.code == 2 and "incidents.postmortem.template" in r.text and "not found" in r.text
+    (tmp_path / "pm.md").write_text("# PM {{id}}: {{title}}\n\n{{summary}}\n\n## Root cause\n")
+    n = str(opsbook("incident", "declare", "API down", "--severity", "SEV1", "--json", cwd=tmp_path).json["id"])
+    opsbook("incident", "ack", n, cwd=tmp_path)
+    r = opsbook("incident", "postmortem", n, "--out", "pm.md/x.md", cwd=tmp_path)  # pm.md is a file
+    assert r.code == 3 and "cannot write the post-mortem to pm.md/x.md" in r.text
+    r = opsbook("incident", "postmortem", n, "--out", "pm/pm-1.md", "--json", cwd=tmp_path)
+    assert r.code == 0, r.text
+    assert r.json["schema"] == "opsbook.postmortem/1" and r.json["written"] == "pm/pm-1.md"
+    written = tmp_path / "pm" / "pm-1.md"
+    assert (written.stat().st_mode & 0o777) == 0o600 and (written.parent.stat().st_mode & 0o777) == 0o700
+    assert written.read_text().startswith(f"# PM {n}: API down\n\n- **Severity:** SEV1")
+    r = opsbook("incident", "postmortem", n, cwd=tmp_path)
+    assert r.code == 0 and "| acknowledged |" in r.stdout
+    assert opsbook("incident", "postmortem", "99", cwd=tmp_path).code == 2

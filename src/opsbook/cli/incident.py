@@ -318,3 +318,37 @@ def incident_action_list(ctx: Ctx, incident_id: int | None) -> int:
         items = incident_action.listing(store, incident_id, open_only=incident_id is None)
     _render_actions(ctx, items, incident_id)
     return 0
+
+
+@incident_group.command("postmortem")
+@click.argument("incident_id", type=int)
+@click.option("--out", "out_file", default=None, metavar="FILE", help="write the Markdown here (0600), not to stdout")
+@common
+def incident_postmortem(ctx: Ctx, incident_id: int, out_file: str | None) -> int:
+    """A post-mortem draft in Markdown: times, impact, error budget spent, timeline, action items."""
+    from pathlib import Path
+
+    from ..errors import CouldNotRun
+    from ..fsmode import private_dir, write_private
+    from ..ops import postmortem
+    from ..render.postmortem import markdown
+    from ..results import utcnow
+
+    cfg = ctx.config
+    template = postmortem.template_text(cfg)
+    with ctx.open_store(cfg) as store:
+        doc = postmortem.build(cfg, store, incident_id, utcnow()).to_dict()
+    text = markdown(doc, template)
+    if out_file:
+        try:
+            write_private(private_dir(Path(out_file).parent) / Path(out_file).name, text)
+        except OSError as e:
+            raise CouldNotRun(f"cannot write the post-mortem to {out_file}: {e.strerror or e}",
+                              hint="check the directory exists and is writable") from None
+    if ctx.json:
+        ctx.emit({**doc, "written": out_file, "markdown": None if out_file else text})
+    elif out_file:
+        out.print(f"wrote the post-mortem of incident {incident_id} to {out_file}")
+    else:
+        click.echo(text, nl=False)
+    return 0

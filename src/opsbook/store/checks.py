@@ -261,12 +261,21 @@ def flips_between(tx: Tx, start: datetime, end: datetime, limit: int) -> list[Wi
 
 
 def totals_between(tx: Tx, start: datetime, end: datetime) -> dict[tuple[str, str], tuple[int, int]]:
-    """(check, env) -> (results, results not ok) finished at ``start`` .. ``end``."""
+    """(check, env) -> (results, results not ok) finished in (start, end], the span SLOs count."""
     db = tx.db
     rows = tx.all("SELECT check_name, env, count(*), sum(CASE WHEN ok THEN 0 ELSE 1 END) FROM check_results "
-                  "WHERE finished_at >= ? AND finished_at <= ? GROUP BY check_name, env",
+                  "WHERE finished_at > ? AND finished_at <= ? GROUP BY check_name, env",
                   (db.ts(start), db.ts(end)))
     return {(n, e): (int(c), int(bad or 0)) for n, e, c, bad in rows}
+
+
+def last_failure_between(tx: Tx, check: str, env: str, start: datetime, end: datetime) -> dict[str, Any] | None:
+    """The newest result document that did not pass, finished at ``start`` .. ``end``."""
+    db = tx.db
+    row = tx.one("SELECT result FROM check_results WHERE check_name = ? AND env = ? AND ok = ? "
+                 "AND finished_at >= ? AND finished_at <= ? ORDER BY finished_at DESC, id DESC LIMIT 1",
+                 (check, env, False, db.ts(start), db.ts(end)))
+    return load_json(row[0]) if row else None
 
 
 def result_page(tx: Tx, check: str, env: str, limit: int = 50,
