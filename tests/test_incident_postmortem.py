@@ -1,5 +1,5 @@
 """Post-incident work: the timeline assembled from what the store knows about an incident's
-window, the incident's action items and the post-mortem draft, on both store dialects with an
+window, the incident's action items, the post-mortem draft and incident statistics, on both store dialects with an
 injected clock, and through the CLI."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import pytest
 from opsbook.config.assertions import Outcome
 from opsbook.config.incidents import Incidents
 from opsbook.errors import IncidentConflict, UsageError
-from opsbook.ops import incident, incident_action, postmortem, timeline
+from opsbook.ops import incident, incident_action, incident_stats, postmortem, timeline
 from opsbook.render.postmortem import markdown
 from opsbook.results import CheckResult, Status
 from opsbook.store import Store, alerts, runs
@@ -212,3 +212,43 @@ def test_the_postmortem_command_writes_a_private_file_checks_its_template_and_em
     r = opsbook("incident", "postmortem", n, cwd=tmp_path)
     assert r.code == 0 and "| acknowledged |" in r.stdout
     assert opsbook("incident", "postmortem", "99", cwd=tmp_path).code == 2
+
+
+def test_stats_count_incidents_and_average_ack_and_resolve_times_by_severity(any_store: Store) -> None:
+    def one(sev: str, at: float, ack: float | None, resolve: float | None, cancel: bool = False) -> None:
+        inc = incident.declare(any_store, CFG, f"{sev} at {at}", sev, "ana", minutes(at))
+        if ack is not None:
+            incident.ack(any_store, inc.id, "bob", minutes(at + ack))
+        if resolve is not None:
+            incident.move(any_store, inc.id, "resolved", "bob", minutes(at + resolve))
+        if cancel:
+            incident.move(any_store, inc.id, "cancelled", "bob", minutes(at + 1))
+
+    one("SEV1", -200 * 24 * 60, 1, 10)  # declared before the period: not counted
+    one("SEV1", 0, 2, 30)
+    one("SEV1", 100, 4, 90)
+    one("SEV2", 200, 10, None)  # open, acknowledged
+    one("SEV2", 300, None, None, cancel=True)  # cancelled: counted, left out of the means
+    st = incident_stats.compute(any_store, CFG, minutes(-90 * 24 * 60), minutes(1000))
+    doc = st.to_dict()
+    assert doc["schema"] == "opsbook.incident-stats/1" and not doc["truncated"]
+    by = {s["severity"]: s for s in doc["severities"]}
+    assert list(by) == ["SEV1", "SEV2", "SEV3", "SEV4"]
+    assert (by["SEV1"]["count"], by["SEV1"]["mtta_seconds"], by["SEV1"]["mttr_seconds"]) == (2, 3 * 60.0, 60 * 60.0)
+    assert (by["SEV2"]["count"], by["SEV2"]["open"], by["SEV2"]["cancelled"]) == (2, 1, 1)
+    assert (by["SEV2"]["mtta_seconds"], by["SEV2"]["mttr_seconds"]) == (10 * 60.0, None)
+    assert by["SEV3"] == {"severity": "SEV3", "count": 0, "open": 0, "cancelled": 0, "acknowledged": 0,
+                          "resolved": 0, "mtta_seconds": None, "mttr_seconds": None}
+    assert doc["total"]["count"] == 4 and doc["total"]["mtta_seconds"] == (2 + 4 + 10) / 3 * 60
+    assert incident_stats.compute(any_store, CFG, None, minutes(1000), limit=2).truncated
+
+
+def test_the_stats_command_prints_a_table_and_json(tmp_path: Path) -> None:
+    (tmp_path / "opsbook.yaml").write_text("version: 1\n")
+    n = str(opsbook("incident", "declare", "API down", "--severity", "SEV1", "--json", cwd=tmp_path).json["id"])
+    opsbook("incident", "resolve", n, cwd=tmp_path)
+    r = opsbook("incident", "stats", "--since", "30d", "--json", cwd=tmp_path)
+    assert r.code == 0 and r.json["total"]["count"] == 1 and r.json["severities"][0]["resolved"] == 1
+    r = opsbook("incident", "stats", cwd=tmp_path)
+    assert r.code == 0 and "MTTR" in r.stdout and "SEV1" in r.stdout
+    assert opsbook("incident", "stats", "--since", "soon", cwd=tmp_path).code == 2

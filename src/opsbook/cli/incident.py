@@ -352,3 +352,32 @@ def incident_postmortem(ctx: Ctx, incident_id: int, out_file: str | None) -> int
     else:
         click.echo(text, nl=False)
     return 0
+
+
+@incident_group.command("stats")
+@click.option("--since", default="90d", show_default=True, metavar="DURATION",
+              help="incidents declared in the last DURATION (e.g. 30d, 1y)")
+@common
+def incident_stats(ctx: Ctx, since: str) -> int:
+    """How many incidents of each severity, and their mean time to acknowledge and resolve."""
+    from rich.table import Table
+
+    from ..ops import incident, incident_stats
+    from ..results import utcnow
+
+    now = utcnow()
+    cutoff = incident.since_cutoff(now, parse_seconds(since))
+    with ctx.open_store(ctx.config) as store:
+        st = incident_stats.compute(store, ctx.config.model.incidents, cutoff, now)
+    if ctx.json:
+        ctx.emit(st.to_dict())
+        return 0
+    out.print(f"incidents declared since {_when(cutoff)} (UTC)"
+              + (" [yellow](truncated: the newest are counted)[/]" if st.truncated else ""))
+    t = Table(header_style="bold")
+    for col in ("severity", "count", "open", "cancelled", "MTTA", "MTTR"):
+        t.add_column(col)
+    for s in [*st.by_severity, st.total]:
+        t.add_row(s.severity, str(s.count), str(s.open), str(s.cancelled), _dur(s.mtta), _dur(s.mttr))
+    out.print(t)
+    return 0
