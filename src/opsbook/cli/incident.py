@@ -12,6 +12,7 @@ from .common import when as _when
 if TYPE_CHECKING:
     from ..config.load import Config
     from ..ops.incident import Incident
+    from ..ops.timeline import Timeline
 
 as_option = click.option("--as", "actor", default=None, metavar="NAME", help="who is acting (default: $USER)")
 
@@ -32,12 +33,16 @@ def _dur(seconds: float | None) -> str:
     return format_duration(float(round(seconds))) if seconds is not None else "-"
 
 
-def _render(ctx: Ctx, inc: Incident) -> None:
+def _render(ctx: Ctx, inc: Incident, timeline: Timeline | None = None) -> None:
     from rich.markup import escape
     from rich.table import Table
 
     if ctx.json:
-        ctx.emit({"schema": "opsbook.incident/1", **inc.to_dict()})
+        doc = {"schema": "opsbook.incident/1", **inc.to_dict()}
+        if timeline is not None:
+            doc["timeline"] = [e.to_dict() for e in timeline.entries]
+            doc["timeline_truncated"] = timeline.truncated
+        ctx.emit(doc)
         return
     r = inc.row
     out.print(f"[bold]incident {r.id}[/] {escape(r.title)}")
@@ -62,6 +67,22 @@ def _render(ctx: Ctx, inc: Incident) -> None:
         for e in inc.events:
             t.add_row(_when(e.at), e.kind, escape(e.actor), escape(_detail(e.kind, e.detail)))
         out.print(t)
+    if timeline is not None:
+        _render_timeline(timeline)
+
+
+def _render_timeline(tl: Timeline) -> None:
+    from rich.markup import escape
+    from rich.table import Table
+
+    out.print(f"[bold]timeline[/] {_when(tl.start)} .. {_when(tl.end)}"
+              + (" [yellow](truncated: the newest entries are shown)[/]" if tl.truncated else ""))
+    t = Table(header_style="bold")
+    for col in ("at (UTC)", "kind", "summary", "ref"):
+        t.add_column(col)
+    for e in tl.entries:
+        t.add_row(_when(e.at), e.kind, escape(e.summary), e.ref)
+    out.print(t)
 
 
 def _detail(kind: str, d: dict[str, Any]) -> str:
@@ -75,6 +96,8 @@ def _detail(kind: str, d: dict[str, Any]) -> str:
         return f"public, {d.get('status')}: {d.get('message')}"
     if kind == "declared":
         return f"{d.get('severity')} {d.get('title')}"
+    if kind == "action":
+        return f"action {d.get('action')} {'done' if d.get('done') else 'added'}: {d.get('text')}"
     return ", ".join(f"{k}={v}" for k, v in d.items())
 
 
@@ -144,12 +167,15 @@ def incident_list(ctx: Ctx, only_open: bool, show_all: bool, since: str | None) 
 @click.argument("incident_id", type=int)
 @common
 def incident_show(ctx: Ctx, incident_id: int) -> int:
-    """An incident: its record, its events in time order and its derived times."""
-    from ..ops import incident
+    """An incident: its record, its derived times and its timeline (its events, alerts, check
+    flips, notifications, job runs and silences around it)."""
+    from ..ops import incident, timeline
+    from ..results import utcnow
 
     with ctx.open_store(ctx.config) as store:
         inc = incident.show(store, incident_id)
-    _render(ctx, inc)
+        tl = timeline.for_incident(store, inc.row, utcnow())
+    _render(ctx, inc, tl)
     return 0
 
 
@@ -243,4 +269,149 @@ def incident_update(ctx: Ctx, incident_id: int, message: str, public_status: str
     u = done.update
     comps = ", ".join(f"{k}={v}" for k, v in u.components.items()) or "-"
     out.print(f"incident {incident_id}: public update {u.id} posted ({u.status}; components: {comps})")
+    return 0
+
+
+@incident_group.group("action")
+def incident_action_group() -> None:
+    """Action items: the follow-up work an incident leaves (add, done, list)."""
+
+
+def _render_actions(ctx: Ctx, items: list[Any], incident_id: int | None) -> None:
+    from rich.markup import escape
+    from rich.table import Table
+
+    from ..results import utcnow
+
+    today = utcnow().date()
+    if ctx.json:
+        ctx.emit({"schema": "opsbook.incident-actions/1", "incident": incident_id,
+                  "actions": [a.to_dict(today) for a in items]})
+        return
+    if not items:
+        out.print(f"incident {incident_id} has no action items" if incident_id else "no open action items")
+        return
+    t = Table(header_style="bold")
+    for col in ("id", "incident", "status", "action", "owner", "due", "done"):
+        t.add_column(col)
+    for a in items:
+        r = a.row
+        due = r.due.isoformat() if r.due else "-"
+        t.add_row(str(r.id), str(r.incident_id), r.status, escape(r.text), escape(r.owner or "-"),
+                  f"[red]{due} (overdue)[/]" if a.overdue(today) else due,
+                  f"{_when(r.done_at)} by {escape(r.done_by or '')}" if r.done_at else "-")
+    out.print(t)
+
+
+@incident_action_group.command("add")
+@click.argument("incident_id", type=int)
+@click.argument("text")
+@click.option("--owner", default=None, metavar="NAME", help="who does it (checked against people: when set)")
+@click.option("--due", default=None, metavar="DATE", help="by when (YYYY-MM-DD)")
+@as_option
+@common
+def incident_action_add(ctx: Ctx, incident_id: int, text: str, owner: str | None, due: str | None,
+                        actor: str | None) -> int:
+    """Add an action item to an incident."""
+    from ..ops import incident_action
+    from ..results import utcnow
+
+    cfg = ctx.config
+    due_date = incident_action.parse_due(due) if due else None
+    with ctx.open_store(cfg) as store:
+        a = incident_action.add(store, incident_id, text, actor or me(), utcnow(), owner=owner, due=due_date,
+                                people=_people(cfg))
+    _render_actions(ctx, [a], incident_id)
+    return 0
+
+
+@incident_action_group.command("done")
+@click.argument("incident_id", type=int)
+@click.argument("action_id", type=int)
+@as_option
+@common
+def incident_action_done(ctx: Ctx, incident_id: int, action_id: int, actor: str | None) -> int:
+    """Mark an action item done."""
+    from ..ops import incident_action
+    from ..results import utcnow
+
+    with ctx.open_store(ctx.config) as store:
+        a = incident_action.done(store, incident_id, action_id, actor or me(), utcnow())
+    _render_actions(ctx, [a], incident_id)
+    return 0
+
+
+@incident_action_group.command("list")
+@click.argument("incident_id", type=int, required=False)
+@common
+def incident_action_list(ctx: Ctx, incident_id: int | None) -> int:
+    """An incident's action items; without ID, every open one."""
+    from ..ops import incident_action
+
+    with ctx.open_store(ctx.config) as store:
+        items = incident_action.listing(store, incident_id, open_only=incident_id is None)
+    _render_actions(ctx, items, incident_id)
+    return 0
+
+
+@incident_group.command("postmortem")
+@click.argument("incident_id", type=int)
+@click.option("--out", "out_file", default=None, metavar="FILE", help="write the Markdown here (0600), not to stdout")
+@common
+def incident_postmortem(ctx: Ctx, incident_id: int, out_file: str | None) -> int:
+    """A post-mortem draft in Markdown: times, impact, error budget spent, timeline, action items."""
+    from pathlib import Path
+
+    from ..errors import CouldNotRun
+    from ..fsmode import private_dir, write_private
+    from ..ops import postmortem
+    from ..render.postmortem import markdown
+    from ..results import utcnow
+
+    cfg = ctx.config
+    template = postmortem.template_text(cfg)
+    with ctx.open_store(cfg) as store:
+        doc = postmortem.build(cfg, store, incident_id, utcnow()).to_dict()
+    text = markdown(doc, template)
+    if out_file:
+        try:
+            write_private(private_dir(Path(out_file).parent) / Path(out_file).name, text)
+        except OSError as e:
+            raise CouldNotRun(f"cannot write the post-mortem to {out_file}: {e.strerror or e}",
+                              hint="check the directory exists and is writable") from None
+    if ctx.json:
+        ctx.emit({**doc, "written": out_file, "markdown": None if out_file else text})
+    elif out_file:
+        out.print(f"wrote the post-mortem of incident {incident_id} to {out_file}")
+    else:
+        click.echo(text, nl=False)
+    return 0
+
+
+@incident_group.command("stats")
+@click.option("--since", default="90d", show_default=True, metavar="DURATION",
+              help="incidents declared in the last DURATION (e.g. 30d, 1y)")
+@common
+def incident_stats(ctx: Ctx, since: str) -> int:
+    """How many incidents of each severity, and their mean time to acknowledge and resolve."""
+    from rich.table import Table
+
+    from ..ops import incident, incident_stats
+    from ..results import utcnow
+
+    now = utcnow()
+    cutoff = incident.since_cutoff(now, parse_seconds(since))
+    with ctx.open_store(ctx.config) as store:
+        st = incident_stats.compute(store, ctx.config.model.incidents, cutoff, now)
+    if ctx.json:
+        ctx.emit(st.to_dict())
+        return 0
+    out.print(f"incidents declared since {_when(cutoff)} (UTC)"
+              + (" [yellow](truncated: the newest are counted)[/]" if st.truncated else ""))
+    t = Table(header_style="bold")
+    for col in ("severity", "count", "open", "cancelled", "MTTA", "MTTR"):
+        t.add_column(col)
+    for s in [*st.by_severity, st.total]:
+        t.add_row(s.severity, str(s.count), str(s.open), str(s.cancelled), _dur(s.mtta), _dur(s.mttr))
+    out.print(t)
     return 0

@@ -6,6 +6,7 @@ levels. The list is ordered, most severe first."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pydantic import Field
@@ -73,7 +74,7 @@ def unknown_severity(name: str, names: list[str]) -> tuple[str, str]:
     return msg, hint
 
 
-def cross_check_incidents(cfg: ConfigBase, err: ErrFn) -> None:
+def cross_check_incidents(cfg: ConfigBase, err: ErrFn, base_dir: Path | None = None) -> None:
     inc: Incidents = cfg.incidents
     names = inc.severity_names
     seen: set[str] = set()
@@ -91,3 +92,13 @@ def cross_check_incidents(cfg: ConfigBase, err: ErrFn) -> None:
     for i, name in enumerate(inc.postmortem.required_for or ()):
         if name not in seen:
             err(("incidents", "postmortem", "required_for", i), *unknown_severity(name, names))
+    tpl = inc.postmortem.template
+    if tpl is not None and base_dir is not None and not template_path(tpl, base_dir).is_file():
+        err(("incidents", "postmortem", "template"), f"post-mortem template {tpl!r} not found",
+            f"a Markdown file, relative to the config's directory ({base_dir}); or leave template out")
+
+
+def template_path(template: str, base_dir: Path) -> Path:
+    """The post-mortem template's path: relative paths are relative to the config's directory."""
+    p = Path(template).expanduser()
+    return p if p.is_absolute() else base_dir / p

@@ -142,7 +142,8 @@ def _validation_errors(e: ValidationError, src: Source) -> list[ConfigError]:
     return out
 
 
-def _cross_check(cfg: ConfigBase, kinds: Mapping[str, KindInfo], src: Source) -> list[ConfigError]:
+def _cross_check(cfg: ConfigBase, kinds: Mapping[str, KindInfo], src: Source,
+                 base_dir: Path | None = None) -> list[ConfigError]:
     errors: list[ConfigError] = []
 
     def err(path: YPath, msg: str, hint: str = "") -> None:
@@ -192,7 +193,7 @@ def _cross_check(cfg: ConfigBase, kinds: Mapping[str, KindInfo], src: Source) ->
     cross_check_notify(cfg, err)
     cross_check_oncall(cfg, err)
     cross_check_references(cfg, err)
-    cross_check_incidents(cfg, err)
+    cross_check_incidents(cfg, err, base_dir)
     for name, suite in cfg.smoke.items():
         if suite.resource is not None:
             res = cfg.resources.get(suite.resource)
@@ -259,7 +260,7 @@ def load_config(
     except ValidationError as e:
         errors.extend(_validation_errors(e, src))
         raise ConfigErrors(errors) from None
-    errors.extend(_cross_check(model, plugins.checks, src))
+    errors.extend(_cross_check(model, plugins.checks, src, p.resolve().parent))
     if errors:
         raise ConfigErrors(errors)
     register_secrets(model)  # every secret is redacted from now on, not only once it is used

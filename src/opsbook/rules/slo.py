@@ -227,6 +227,59 @@ def status_of(cfg: Config, store: Store, name: str, now: datetime) -> SloStatus:
     return st
 
 
+@dataclass
+class Spent:
+    """The share of an SLO's error budget spent between two times (an incident's window): the bad
+    events in that span over the budget of the SLO window ending at its end."""
+
+    name: str
+    objective: float
+    window: str
+    span: Count
+    budget_window: Count
+    error: str | None = None
+
+    @property
+    def allowed_bad(self) -> float:
+        return (1 - self.objective) * self.budget_window.total
+
+    @property
+    def consumed(self) -> float:
+        return self.span.bad / self.allowed_bad if self.allowed_bad else 0.0
+
+    @property
+    def formula(self) -> str:
+        if self.error:
+            return f"not counted: {self.error}"
+        if self.budget_window.total == 0:
+            return "no events in the SLO window: nothing consumed"
+        return (f"consumed = bad in the incident window / ((1 - objective) x total in the SLO window) = "
+                f"{self.span.bad} / ({1 - self.objective:.6g} x {self.budget_window.total}) = "
+                f"{self.span.bad} / {self.allowed_bad:.6g} = {self.consumed:.2%}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "objective": self.objective, "window": self.window,
+                "incident_events": self.span.to_dict(), "slo_window_events": self.budget_window.to_dict(),
+                "allowed_bad": round(self.allowed_bad, 6), "consumed": self.consumed, "formula": self.formula,
+                "error": self.error}
+
+
+def spent_between(cfg: Config, store: Store, name: str, start: datetime, end: datetime) -> Spent:
+    """Budget spent by the events in (start, end], counted as the SLO counts them (maintenance
+    left out), against the budget of the SLO window ending at ``end``."""
+    slo = cfg.model.slos[name]
+    window_start, _ = window_of(slo, end)
+    excluded = maintenance.slo_ranges(cfg, name, slo.check, min(window_start, start), end)
+    spent = Spent(name, slo.objective, slo.window, Count(), Count())
+    try:
+        whole, span = _counts(cfg, store, slo, end, [window_start, start], excluded)
+    except SourceError as e:
+        spent.error = e.message
+        return spent
+    spent.budget_window, spent.span = whole, span
+    return spent
+
+
 def status(cfg: Config, store: Store, now: datetime) -> list[SloStatus]:
     return [status_of(cfg, store, name, now) for name in cfg.model.slos]
 

@@ -160,6 +160,27 @@ def transitions(tx: Tx, env: str, limit: int = 100) -> list[dict[str, Any]]:
              "reason": why} for r, fp, f, t, at, v, why in rows]
 
 
+@dataclass(frozen=True)
+class Transition:
+    id: int
+    rule: str
+    fingerprint: str
+    env: str
+    from_state: str
+    to_state: str
+    at: datetime
+    value: float | None
+    reason: str
+
+
+def transitions_between(tx: Tx, start: datetime, end: datetime, limit: int) -> list[Transition]:
+    """Alert state changes at ``start`` .. ``end`` in every environment, newest first, at most ``limit``."""
+    db = tx.db
+    rows = tx.all("SELECT id, rule, fingerprint, env, from_state, to_state, at, value, reason FROM alert_transitions "
+                  "WHERE at >= ? AND at <= ? ORDER BY at DESC, id DESC LIMIT ?", (db.ts(start), db.ts(end), limit))
+    return [Transition(int(i), r, fp, e, f, t, parse_ts(at), v, why) for i, r, fp, e, f, t, at, v, why in rows]
+
+
 def prune_transitions(tx: Tx, before: Any) -> int:
     return int(tx.execute("DELETE FROM alert_transitions WHERE at < ?", (before,)).rowcount)
 

@@ -233,6 +233,51 @@ def flips(tx: Tx, check: str | None = None, limit: int = 100) -> list[Flip]:
     return [Flip(n, e, f, t, parse_ts(at), s) for n, e, f, t, at, s in rows]
 
 
+@dataclass(frozen=True)
+class WindowFlip:
+    """A status change in a time window, with the result that caused it (its document, when kept)."""
+    id: int
+    check: str
+    env: str
+    from_status: str | None
+    to_status: str
+    at: datetime
+    summary: str
+    result_id: int | None
+    result: dict[str, Any] | None
+
+
+def flips_between(tx: Tx, start: datetime, end: datetime, limit: int) -> list[WindowFlip]:
+    """Status changes at ``start`` .. ``end``, newest first, at most ``limit``, each with the
+    result document that caused it (None when the result was pruned)."""
+    db = tx.db
+    rows = tx.all("SELECT f.id, f.check_name, f.env, f.from_status, f.to_status, f.at, f.summary, f.result_id, "
+                  "r.result FROM check_flips f LEFT JOIN check_results r ON r.id = f.result_id "
+                  "WHERE f.at >= ? AND f.at <= ? ORDER BY f.at DESC, f.id DESC LIMIT ?",
+                  (db.ts(start), db.ts(end), limit))
+    return [WindowFlip(int(i), n, e, f, t, parse_ts(at), s, int(rid) if rid is not None else None,
+                       load_json(doc) if doc is not None else None)
+            for i, n, e, f, t, at, s, rid, doc in rows]
+
+
+def totals_between(tx: Tx, start: datetime, end: datetime) -> dict[tuple[str, str], tuple[int, int]]:
+    """(check, env) -> (results, results not ok) finished in (start, end], the span SLOs count."""
+    db = tx.db
+    rows = tx.all("SELECT check_name, env, count(*), sum(CASE WHEN ok THEN 0 ELSE 1 END) FROM check_results "
+                  "WHERE finished_at > ? AND finished_at <= ? GROUP BY check_name, env",
+                  (db.ts(start), db.ts(end)))
+    return {(n, e): (int(c), int(bad or 0)) for n, e, c, bad in rows}
+
+
+def last_failure_between(tx: Tx, check: str, env: str, start: datetime, end: datetime) -> dict[str, Any] | None:
+    """The newest result document that did not pass, finished at ``start`` .. ``end``."""
+    db = tx.db
+    row = tx.one("SELECT result FROM check_results WHERE check_name = ? AND env = ? AND ok = ? "
+                 "AND finished_at >= ? AND finished_at <= ? ORDER BY finished_at DESC, id DESC LIMIT 1",
+                 (check, env, False, db.ts(start), db.ts(end)))
+    return load_json(row[0]) if row else None
+
+
 def result_page(tx: Tx, check: str, env: str, limit: int = 50,
                 before: int | None = None) -> list[tuple[int, dict[str, Any]]]:
     """(store id, result document) newest first; ``before`` is the id cursor."""

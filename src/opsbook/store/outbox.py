@@ -192,6 +192,15 @@ def rows(tx: Tx, status: str | None = None, limit: int = 50, receiver: str | Non
     return [_row(r) for r in tx.all(sql, (*params, limit))]
 
 
+def touched_between(tx: Tx, start: datetime, end: datetime, limit: int) -> list[OutboxRow]:
+    """Notifications queued, delivered or last failed at ``start`` .. ``end``, newest first, at most ``limit``."""
+    a, b = tx.db.ts(start), tx.db.ts(end)
+    return [_row(r) for r in tx.all(
+        f"SELECT {_COLS} FROM notify_outbox WHERE (created_at >= ? AND created_at <= ?) "
+        "OR (delivered_at >= ? AND delivered_at <= ?) OR (last_error_at >= ? AND last_error_at <= ?) "
+        "ORDER BY created_at DESC, id DESC LIMIT ?", (a, b, a, b, a, b, limit))]
+
+
 def counts(tx: Tx) -> dict[str, dict[str, int]]:
     """receiver -> status -> number of rows."""
     out: dict[str, dict[str, int]] = {}

@@ -108,6 +108,17 @@ def slo_counts(tx: Tx, kind: str, name: str, env: str, starts: list[datetime], n
                          "CASE WHEN ok THEN 0 ELSE 1 END", [], starts, now, excluded)
 
 
+def started_between(tx: Tx, start: datetime, end: datetime, limit: int) -> list[dict[str, Any]]:
+    """Runs of every kind started at ``start`` .. ``end``, newest first, at most ``limit``, as
+    ``latest()`` returns them (without their documents: a timeline links to them)."""
+    db = tx.db
+    rows = tx.all("SELECT id, kind, name, env, status, ok, started_at, finished_at FROM runs "
+                  "WHERE started_at >= ? AND started_at <= ? ORDER BY started_at DESC, id DESC LIMIT ?",
+                  (db.ts(start), db.ts(end), limit))
+    return [{"id": int(i), "kind": k, "name": n, "env": e, "status": s, "ok": bool(ok), "started_at": parse_ts(st),
+             "finished_at": parse_ts(fin) if fin is not None else None} for i, k, n, e, s, ok, st, fin in rows]
+
+
 def prune(tx: Tx, before: Any, keep: int) -> int:
     """Delete runs started before ``before`` (a dialect timestamp), except each (kind, name, env)'s
     newest ``keep`` runs and its last successful one; returns rows deleted."""

@@ -13,14 +13,28 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from . import alerts, audit, checks, heartbeats, incidents, leases, oncall, outbox, rollup, runs, sessions, silences
+from . import (
+    alerts,
+    audit,
+    checks,
+    heartbeats,
+    incident_actions,
+    incidents,
+    leases,
+    oncall,
+    outbox,
+    rollup,
+    runs,
+    sessions,
+    silences,
+)
 from . import groups as notify_groups
 from . import status_updates as public_updates
 
 # numbered ranges: checks/runs 1-9, rules 10-19, notify 20-29, serve 30-39, web 40-49, on-call 50-59,
 # incidents 60-69
 OWNERS: tuple[ModuleType, ...] = (checks, runs, alerts, heartbeats, notify_groups, outbox, silences, leases,
-                                  rollup, audit, sessions, oncall, incidents,
+                                  rollup, audit, sessions, oncall, incidents, incident_actions,
                                   public_updates)
 
 
@@ -42,5 +56,5 @@ TABLES: tuple[str, ...] = (
     "check_results", "check_state", "check_flips", "runs", "alert_state", "alert_transitions", "alert_rule_status",
     "heartbeat_pings", "slo_overrides", "notify_groups", "notify_outbox", "notify_silences", "notify_receivers",
     "schedule_units", "daemon_instances", "check_rollups", "rollup_watermarks", "api_audit", "api_sessions",
-    "oncall_overrides", "incidents", "incident_events", "status_updates")
+    "oncall_overrides", "incidents", "incident_events", "incident_actions", "status_updates")
 assert set(TABLES) == set(OWNER_OF), "a table without an owner, or an owner's table missing here"

@@ -67,6 +67,15 @@ def listing(tx: Tx, now: datetime, include_expired: bool, limit: int) -> list[Si
                                     (*params, limit))]
 
 
+def changed_between(tx: Tx, start: datetime, end: datetime, limit: int) -> list[SilenceRow]:
+    """Silences created, starting or ending at ``start`` .. ``end``, newest first, at most ``limit``."""
+    a, b = tx.db.ts(start), tx.db.ts(end)
+    return [_row(r) for r in tx.all(
+        f"SELECT {_COLS} FROM notify_silences WHERE (created_at >= ? AND created_at <= ?) "
+        "OR (starts_at >= ? AND starts_at <= ?) OR (ends_at >= ? AND ends_at <= ?) "
+        "ORDER BY created_at DESC, id DESC LIMIT ?", (a, b, a, b, a, b, limit))]
+
+
 def by_id_prefix(tx: Tx, prefix: str) -> list[SilenceRow]:
     return [_row(r) for r in tx.all(f"SELECT {_COLS} FROM notify_silences WHERE id LIKE ?", (prefix + "%",))]
 
