@@ -65,6 +65,14 @@ class Incidents(Model):
         return self.severity_names[:2]
 
 
+class AlertIncident(Model):
+    """``alerts.NAME.incident``: the rule declares an incident when it fires (rules/incidents.py)."""
+
+    severity: str = Field(min_length=1, description="the incident's severity, one of incidents.severities")
+    title: str | None = Field(default=None, description="the incident's title (default: the alert's summary, "
+                                                        "else its name)")
+
+
 def unknown_severity(name: str, names: list[str]) -> tuple[str, str]:
     """The message and hint for an undefined severity; "sev1" suggests "SEV1" (case differs)."""
     msg, hint = missing("severity", name, names, "severities (incidents.severities)")
@@ -92,6 +100,10 @@ def cross_check_incidents(cfg: ConfigBase, err: ErrFn, base_dir: Path | None = N
     for i, name in enumerate(inc.postmortem.required_for or ()):
         if name not in seen:
             err(("incidents", "postmortem", "required_for", i), *unknown_severity(name, names))
+    for alert, rule in getattr(cfg, "alerts", {}).items():
+        auto: AlertIncident | None = rule.incident
+        if auto is not None and auto.severity not in seen:
+            err(("alerts", alert, "incident", "severity"), *unknown_severity(auto.severity, names))
     tpl = inc.postmortem.template
     if tpl is not None and base_dir is not None and not template_path(tpl, base_dir).is_file():
         err(("incidents", "postmortem", "template"), f"post-mortem template {tpl!r} not found",

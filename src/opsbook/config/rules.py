@@ -13,6 +13,7 @@ from ..durations import Duration, PositiveDuration, parse_duration
 from ..errors import ConditionError
 from .conditions import Condition, parse_condition
 from .fields import Cron, TimeZone
+from .incidents import AlertIncident
 from .references import missing
 from .resources import Model, Secret
 
@@ -58,6 +59,7 @@ class AlertRule(Model):
     severity: Severity = "warning"
     labels: dict[str, str] = Field(default_factory=dict)
     annotations: dict[str, str] = Field(default_factory=dict, description="summary, description, runbook, ...")
+    incident: AlertIncident | None = Field(default=None, description="declare an incident when this fires")
 
     @field_validator("when")
     @classmethod

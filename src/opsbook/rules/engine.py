@@ -21,7 +21,7 @@ from ..config.rules import AlertRule
 from ..durations import format_duration
 from ..errors import SourceError
 from ..store.store import Store
-from . import heartbeats, maintenance, prometheus, slo, storage
+from . import heartbeats, incidents, maintenance, prometheus, slo, storage
 from .model import AlertInstance, AlertStateName, fingerprint
 from .sources import Need, View, fetch_checks, fetch_jobs
 from .spec import Observation, RuleSpec, number
@@ -52,6 +52,7 @@ class Evaluation:
     errors: dict[str, str] = field(default_factory=dict)
     rules: int = 0
     conflicts: list[str] = field(default_factory=list)
+    incidents: list[incidents.AutoIncident] = field(default_factory=list)
     duration_ms: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
@@ -61,6 +62,7 @@ class Evaluation:
                 "alerts": [a.to_dict() for a in self.alerts],
                 "transitions": [t.to_dict() for t in self.transitions],
                 "errors": dict(self.errors), "conflicts": list(self.conflicts),
+                "incidents": [i.to_dict() for i in self.incidents],
                 "duration_ms": round(self.duration_ms, 1)}
 
 
@@ -379,6 +381,11 @@ def evaluate(cfg: Config, store: Store, now: datetime) -> Evaluation:
     lost = set(ev.conflicts)
     ev.transitions = [Transition(s.alert.rule, s.alert.fingerprint, f, t, now, s.alert.reason)
                       for f, t, s in trans if s.alert.fingerprint not in lost]
+    # only transitions this evaluator stored: of two replicas racing, the one that lost the
+    # compare-and-set does not declare (and the store's unique index covers a closer race)
+    won = [(t, s.alert) for _, t, s in trans if s.alert.fingerprint not in lost]
+    ev.incidents = incidents.apply(cfg, store, [a for t, a in won if t == "firing"],
+                                   [a for t, a in won if t == "resolved"], now)
     storage.save_rule_status(store, env, now, ev.errors, [*rules, *(f"slo:{n}" for n in cfg.model.slos)])
     ev.alerts.sort(key=lambda a: (a.state != "firing", a.state != "pending", a.rule, a.fingerprint))
     ev.duration_ms = (time.perf_counter() - t0) * 1000

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from ..errors import IntegrityViolation
 from .db import Tx, load_json, parse_ts
 
 MIGRATIONS: list[tuple[int, str, list[str]]] = [
@@ -43,6 +44,12 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
             actor TEXT NOT NULL,
             detail {json} NOT NULL)""",
         "CREATE INDEX ix_incident_events_incident ON incident_events (incident_id, at)",
+    ]),
+    # at most one open incident per alert: replicas sharing a store that declare the same alert at
+    # once insert one row, the other insert fails and joins it (insert_unless_open)
+    (63, "incidents: one open incident per dedup_key", [
+        "CREATE UNIQUE INDEX ux_incidents_open_dedup ON incidents (dedup_key) "
+        "WHERE status IN ('triage', 'investigating', 'mitigated')",
     ]),
 ]
 
@@ -113,6 +120,26 @@ def insert(tx: Tx, *, title: str, severity: str, status: str, components: list[s
          db.ts(declared_at), created_by, db.ts(declared_at), created_by))
     assert r is not None
     return _row(r)
+
+
+def insert_unless_open(tx: Tx, **fields: Any) -> IncidentRow | None:
+    """``insert`` with a ``dedup_key``; None when an open incident already has that key (the
+    unique index decides, so two evaluators racing on one PostgreSQL store insert one row)."""
+    try:
+        with tx.savepoint():
+            return insert(tx, **fields)
+    except IntegrityViolation:
+        return None
+
+
+def latest_by_dedup(tx: Tx, dedup_key: str, statuses: tuple[str, ...] | None = None) -> IncidentRow | None:
+    """The newest incident with this key (only among ``statuses`` when given)."""
+    clause, params = "", ()  # type: tuple[str, tuple[str, ...]]
+    if statuses is not None:
+        clause, params = f" AND status IN ({', '.join('?' for _ in statuses)})", statuses
+    r = tx.one(f"SELECT {_COLS} FROM incidents WHERE dedup_key = ?{clause} ORDER BY declared_at DESC, id DESC "
+               "LIMIT 1", (dedup_key, *params))
+    return _row(r) if r else None
 
 
 def get(tx: Tx, incident_id: int) -> IncidentRow | None:
