@@ -61,8 +61,8 @@ def _run_big_command(tmp_path: Path, command: str, extra: str = "") -> dict[str,
         hwm = next(line for line in open("/proc/self/status") if line.startswith("VmHWM:"))
         obs = {{k: v for k, v in r.observations.items() if k not in ("stdout", "stderr")}}
         print(json.dumps({{"status": r.status, "summary": r.summary, "obs": obs,
-                          "stdout_len": len(r.observations["stdout"]),
-                          "stdout_end": r.observations["stdout"][-40:],
+                          "stdout_len": len(r.observations.get("stdout", "")),
+                          "stdout_end": r.observations.get("stdout", "")[-40:],
                           "hwm_kib": int(hwm.split()[1])}}))
     """)
     env = {**os.environ, "PYTHONPATH": str(ROOT)}

@@ -86,10 +86,15 @@ def child_env(explicit: dict[str, str]) -> dict[str, str]:
 async def _pump(stream: asyncio.StreamReader | None, cap: Capture, over: Callable[[], bool]) -> None:
     if stream is None:
         return
+    done = False
     while chunk := await stream.read(_CHUNK):
+        if done:
+            # killed at max_output: keep reading (and dropping) to EOF. A pipe left unread stops
+            # being read by asyncio once its buffer is full, never sees EOF, and wait() then hangs
+            # until the check's timeout.
+            continue
         cap.feed(chunk)
-        if over():
-            return
+        done = over()
 
 
 def _kill(proc: asyncio.subprocess.Process) -> None:
