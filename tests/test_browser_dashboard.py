@@ -142,3 +142,38 @@ def _fire_alert(cfg: Any, store: Store, now: datetime) -> bool:
     """Evaluate the config's alert rules with the rules engine; True when one fires."""
     evaluate(cfg, store, now)
     return any(a.state == "firing" for a in current_alerts(store))
+
+
+def test_an_operator_acknowledges_and_resolves_an_incident_from_its_page(
+        tmp_path: Path, browser_page: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from opsbook.ops import incident
+
+    set_tokens(monkeypatch)
+    cfg = make_config(tmp_path)
+    store = Store.open(f"sqlite:///{tmp_path / 'store.db'}")
+    now = datetime.now(UTC).replace(microsecond=0)
+    try:
+        seed(store, now=now)
+        iid = incident.declare(store, cfg.model.incidents, "Checkout returns 502", "SEV2", "ana", now).id
+        page = browser_page
+        csp_violations: list[str] = []
+        page.on("console", lambda m: csp_violations.append(m.text) if "Content Security Policy" in m.text else None)
+        with serve_app(create_app(context(cfg, store, now=now))) as base:
+            page.goto(base + "/login")
+            page.fill("#token", TOKENS["on-call"])
+            page.click("button[type=submit]")
+            page.wait_for_url(base + "/")
+            page.locator("section.open-incidents a", has_text="Checkout returns 502").click()
+            page.wait_for_url(f"**/incidents/{iid}")
+            assert "incident.declared" in page.locator("table.timeline").inner_text()
+            page.locator("button", has_text="Acknowledge").click()
+            page.wait_for_url(f"**/incidents/{iid}?done=incident.ack")
+            shot(page, "06-incident-acknowledged")
+            page.locator("button", has_text="Resolve").click()
+            page.wait_for_url(f"**/incidents/{iid}?done=incident.resolve")
+            assert page.locator("[data-status]").first.inner_text() == "resolved"
+            shot(page, "07-incident-resolved")
+            assert csp_violations == []
+        assert incident.show(store, iid).status == "resolved"
+    finally:
+        store.close()

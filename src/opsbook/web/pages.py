@@ -17,7 +17,7 @@ from ..errors import ApiError, OpsbookError
 from ..notify import acks, groups, silences
 from ..rules import engine, heartbeats, slo
 from ..store import rollup
-from . import audit, charts, data
+from . import audit, charts, data, incident_pages
 from .auth import Principal, check_csrf
 from .data import as_dict
 from .overview import body as overview_body
@@ -43,7 +43,9 @@ def routes(web: Web) -> list[Route]:
                 rows = [r for r in rows if r.status in _BAD]
             return overview_body(rows, only, web.now())
 
-        return web.render(request, "overview.html", principal=p,
+        # open incidents: one live store read, outside the cached body (a new one shows at once)
+        incidents = redactor.redact(await run_in_threadpool(incident_pages.open_rows, web))
+        return web.render(request, "overview.html", principal=p, incidents=incidents,
                           body=await web.cached(cfg, ("overview", only), body))
 
     async def check_page(request: Request) -> Response:
@@ -203,6 +205,7 @@ def routes(web: Web) -> list[Route]:
         Route("/silences", silence, methods=["POST"]),
         Route("/silences/{id}/expire", expire, methods=["POST"]),
         Route("/audit", audit_page, methods=["GET"]),
+        *incident_pages.routes(web),
     ]
 
 
