@@ -234,15 +234,10 @@ def flips(tx: Tx, check: str | None = None, limit: int = 100) -> list[Flip]:
 
 
 @dataclass(frozen=True)
-class WindowFlip:
-    """A status change in a time window, with the result that caused it (its document, when kept)."""
+class WindowFlip(Flip):
+    """A status change in a time window, with its row id and the result that caused it (its
+    document, when kept)."""
     id: int
-    check: str
-    env: str
-    from_status: str | None
-    to_status: str
-    at: datetime
-    summary: str
     result_id: int | None
     result: dict[str, Any] | None
 
@@ -255,8 +250,8 @@ def flips_between(tx: Tx, start: datetime, end: datetime, limit: int) -> list[Wi
                   "r.result FROM check_flips f LEFT JOIN check_results r ON r.id = f.result_id "
                   "WHERE f.at >= ? AND f.at <= ? ORDER BY f.at DESC, f.id DESC LIMIT ?",
                   (db.ts(start), db.ts(end), limit))
-    return [WindowFlip(int(i), n, e, f, t, parse_ts(at), s, int(rid) if rid is not None else None,
-                       load_json(doc) if doc is not None else None)
+    return [WindowFlip(n, e, f, t, parse_ts(at), s, id=int(i), result_id=int(rid) if rid is not None else None,
+                       result=load_json(doc) if doc is not None else None)
             for i, n, e, f, t, at, s, rid, doc in rows]
 
 

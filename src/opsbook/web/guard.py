@@ -52,7 +52,7 @@ class Guard:
             if len(q) < self.limit:
                 return
             wait = max(1, math.ceil(q[0] + WINDOW_S - t))
-        raise Throttled(wait, FAILURES_PER_MINUTE)
+        raise Throttled(wait, self.limit)
 
     def failed(self, remote: str, now: datetime) -> None:
         """One wrong credential from ``remote``."""
