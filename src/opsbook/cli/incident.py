@@ -35,7 +35,8 @@ def _dur(seconds: float | None) -> str:
 
 def _render(ctx: Ctx, inc: Incident, timeline: Timeline | None = None) -> None:
     from rich.markup import escape
-    from rich.table import Table
+
+    from ..render.table import columns_table
 
     if ctx.json:
         doc = {"schema": "opsbook.incident/1", **inc.to_dict()}
@@ -61,9 +62,7 @@ def _render(ctx: Ctx, inc: Incident, timeline: Timeline | None = None) -> None:
     for k, v in fields:
         out.print(f"  {k:>34}: {escape(str(v))}")
     if inc.events:
-        t = Table(header_style="bold")
-        for col in ("at (UTC)", "kind", "actor", "detail"):
-            t.add_column(col)
+        t = columns_table("at (UTC)", "kind", "actor", "detail")
         for e in inc.events:
             t.add_row(_when(e.at), e.kind, escape(e.actor), escape(_detail(e.kind, e.detail)))
         out.print(t)
@@ -73,13 +72,12 @@ def _render(ctx: Ctx, inc: Incident, timeline: Timeline | None = None) -> None:
 
 def _render_timeline(tl: Timeline) -> None:
     from rich.markup import escape
-    from rich.table import Table
+
+    from ..render.table import columns_table
 
     out.print(f"[bold]timeline[/] {_when(tl.start)} .. {_when(tl.end)}"
               + (" [yellow](truncated: the newest entries are shown)[/]" if tl.truncated else ""))
-    t = Table(header_style="bold")
-    for col in ("at (UTC)", "kind", "summary", "ref"):
-        t.add_column(col)
+    t = columns_table("at (UTC)", "kind", "summary", "ref")
     for e in tl.entries:
         t.add_row(_when(e.at), e.kind, escape(e.summary), e.ref)
     out.print(t)
@@ -134,10 +132,10 @@ def incident_declare(ctx: Ctx, title: str, severity: str, components: tuple[str,
 def incident_list(ctx: Ctx, only_open: bool, show_all: bool, since: str | None) -> int:
     """Incidents, newest first (open ones unless --all)."""
     from rich.markup import escape
-    from rich.table import Table
 
     from ..errors import UsageError
     from ..ops import incident
+    from ..render.table import columns_table
     from ..results import utcnow
 
     if only_open and show_all:
@@ -152,9 +150,7 @@ def incident_list(ctx: Ctx, only_open: bool, show_all: bool, since: str | None) 
     if not items:
         out.print("no open incidents" if not show_all else "no incidents")
         return 0
-    t = Table(header_style="bold")
-    for col in ("id", "severity", "status", "title", "commander", "declared (UTC)", "time to resolve"):
-        t.add_column(col)
+    t = columns_table("id", "severity", "status", "title", "commander", "declared (UTC)", "time to resolve")
     for i in items:
         r = i.row
         t.add_row(str(r.id), r.severity, r.status, escape(r.title), escape(r.commander or "-"),
@@ -279,8 +275,8 @@ def incident_action_group() -> None:
 
 def _render_actions(ctx: Ctx, items: list[Any], incident_id: int | None) -> None:
     from rich.markup import escape
-    from rich.table import Table
 
+    from ..render.table import columns_table
     from ..results import utcnow
 
     today = utcnow().date()
@@ -291,9 +287,7 @@ def _render_actions(ctx: Ctx, items: list[Any], incident_id: int | None) -> None
     if not items:
         out.print(f"incident {incident_id} has no action items" if incident_id else "no open action items")
         return
-    t = Table(header_style="bold")
-    for col in ("id", "incident", "status", "action", "owner", "due", "done"):
-        t.add_column(col)
+    t = columns_table("id", "incident", "status", "action", "owner", "due", "done")
     for a in items:
         r = a.row
         due = r.due.isoformat() if r.due else "-"
@@ -394,9 +388,9 @@ def incident_postmortem(ctx: Ctx, incident_id: int, out_file: str | None) -> int
 @common
 def incident_stats(ctx: Ctx, since: str) -> int:
     """How many incidents of each severity, and their mean time to acknowledge and resolve."""
-    from rich.table import Table
 
     from ..ops import incident, incident_stats
+    from ..render.table import columns_table
     from ..results import utcnow
 
     now = utcnow()
@@ -408,9 +402,7 @@ def incident_stats(ctx: Ctx, since: str) -> int:
         return 0
     out.print(f"incidents declared since {_when(cutoff)} (UTC)"
               + (" [yellow](truncated: the newest are counted)[/]" if st.truncated else ""))
-    t = Table(header_style="bold")
-    for col in ("severity", "count", "open", "cancelled", "MTTA", "MTTR"):
-        t.add_column(col)
+    t = columns_table("severity", "count", "open", "cancelled", "MTTA", "MTTR")
     for s in [*st.by_severity, st.total]:
         t.add_row(s.severity, str(s.count), str(s.open), str(s.cancelled), _dur(s.mtta), _dur(s.mttr))
     out.print(t)

@@ -88,9 +88,9 @@ def _record(ctx: Ctx, cfg: Config, name: str, now: datetime, receipt: dict[str, 
 def notify_status(ctx: Ctx) -> int:
     """Receivers with their last delivery, last error and outbox counts."""
     from rich.markup import escape
-    from rich.table import Table
 
     from ..notify.outbox import receivers_status
+    from ..render.table import columns_table
 
     cfg = ctx.config
     with ctx.open_store(cfg) as store:
@@ -101,9 +101,7 @@ def notify_status(ctx: Ctx) -> int:
     if not statuses:
         out.print("no receivers; add some under notify.receivers: (see docs/notify.md)")
         return 0
-    t = Table(header_style="bold")
-    for col in ("receiver", "kind", "ok", "last delivery", "last error", "pending", "dead"):
-        t.add_column(col)
+    t = columns_table("receiver", "kind", "ok", "last delivery", "last error", "pending", "dead")
     for s in statuses:
         last_err = f"{_when(s.last_error_at)} {s.last_error.get('message', '')}" if s.last_error else "-"
         t.add_row(escape(s.name), s.kind, "yes" if s.ok else "[red]no[/]", _when(s.last_success_at),
@@ -122,18 +120,17 @@ def notify_status(ctx: Ctx) -> int:
 def notify_outbox(ctx: Ctx, status: str, receiver: str | None, limit: int, payload: bool) -> int:
     """List outbox rows: what was sent, what waits for a retry, what is dead and why."""
     from rich.markup import escape
-    from rich.table import Table
 
     from ..notify import outbox
+    from ..render.table import columns_table
 
     with ctx.open_store(ctx.config) as store:
         rows = outbox.rows(store, None if status == "all" else status, limit, receiver)
     if ctx.json:
         ctx.emit({"schema": "opsbook.notify-outbox/1", "rows": [r.to_dict(payload) for r in rows]})
         return 0
-    t = Table(header_style="bold")
-    for col in ("id", "receiver", "status", "kind", "attempts", "created", "next / delivered", "title / last error"):
-        t.add_column(col)
+    t = columns_table("id", "receiver", "status", "kind", "attempts", "created", "next / delivered",
+                      "title / last error")
     for r in rows:
         when = _when(r.delivered_at) if r.status == "delivered" else (
             _when(r.next_attempt_at) if r.status == "pending" else "-")
@@ -192,9 +189,9 @@ def notify_deliver(ctx: Ctx) -> int:
 def notify_groups(ctx: Ctx) -> int:
     """Alert groups: their ids (for `opsbook alerts ack`), alerts, last notification, who acked."""
     from rich.markup import escape
-    from rich.table import Table
 
     from ..notify.groups import list_groups
+    from ..render.table import columns_table
 
     with ctx.open_store(ctx.config) as store:
         gs = list_groups(store)
@@ -204,9 +201,7 @@ def notify_groups(ctx: Ctx) -> int:
     if not gs:
         out.print("no alert groups")
         return 0
-    t = Table(header_style="bold")
-    for col in ("id", "labels", "receivers", "firing", "last notified", "acked by"):
-        t.add_column(col)
+    t = columns_table("id", "labels", "receivers", "firing", "last notified", "acked by")
     for g in gs:
         d = g.to_dict()
         labels = " ".join(f"{k}={v}" for k, v in g.labels.items())

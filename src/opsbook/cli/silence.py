@@ -50,9 +50,9 @@ def silence_add(ctx: Ctx, matchers: tuple[str, ...], duration: str, comment: str
 def silence_list(ctx: Ctx, show_all: bool) -> int:
     """Active and pending silences (--all: expired ones too)."""
     from rich.markup import escape
-    from rich.table import Table
 
     from ..notify import silences
+    from ..render.table import columns_table
     from ..results import utcnow
 
     now = utcnow()
@@ -64,9 +64,7 @@ def silence_list(ctx: Ctx, show_all: bool) -> int:
     if not items:
         out.print("no silences")
         return 0
-    t = Table(header_style="bold")
-    for col in ("id", "state", "matchers", "starts", "ends", "author", "comment"):
-        t.add_column(col)
+    t = columns_table("id", "state", "matchers", "starts", "ends", "author", "comment")
     for s in items:
         t.add_row(s.id, s.state(now), escape(" ".join(str(m) for m in s.matchers)), _when(s.starts_at),
                   _when(s.ends_at), escape(s.author), escape(s.comment))

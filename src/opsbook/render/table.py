@@ -27,6 +27,14 @@ def _short(v: Any, n: int = 60) -> str:
     return s if len(s) <= n else s[: n - 3] + "..."
 
 
+def columns_table(*columns: str) -> Table:
+    """An empty table with a bold header of ``columns``: the shape every listing command prints."""
+    t = Table(header_style="bold")
+    for col in columns:
+        t.add_column(col)
+    return t
+
+
 def results_table(results: list[CheckResult], title: str | None = None) -> Table:
     t = Table(title=title, show_lines=False, header_style="bold", expand=False)
     t.add_column("status", no_wrap=True)
