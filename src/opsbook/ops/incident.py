@@ -21,7 +21,7 @@ from ..errors import IncidentConflict, InvalidTransition, UsageError
 from ..store import Store
 from ..store import incidents as rows
 
-OPEN: tuple[str, ...] = ("triage", "investigating", "mitigated")
+OPEN = rows.OPEN
 STATUSES: tuple[str, ...] = (*OPEN, "resolved", "closed", "cancelled")
 # where each status may go next; skipping ahead is allowed (a quick fix resolves from triage)
 NEXT: dict[str, tuple[str, ...]] = {

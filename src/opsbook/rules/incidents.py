@@ -20,7 +20,6 @@ from ..store.store import Store
 from .model import AlertInstance
 
 ACTOR = "opsbook"
-OPEN: tuple[str, ...] = ("triage", "investigating", "mitigated")  # ops/incident.py OPEN
 
 
 @dataclass(frozen=True)
@@ -71,7 +70,7 @@ def apply(cfg: Config, store: Store, fired: list[AlertInstance], resolved: list[
                 out.append(AutoIncident(row.id, "declared", alert.rule, alert.fingerprint))
                 continue
             # an open incident holds the key (ours from an earlier firing, or a racing replica's)
-            row = rows.latest_by_dedup(tx, key, OPEN)
+            row = rows.latest_by_dedup(tx, key, rows.OPEN)
             if row is None:  # it was resolved between our insert and this read: the next firing opens one
                 continue
             rows.touch(tx, row.id, now, ACTOR)

@@ -54,6 +54,8 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
 ]
 
 TABLES: tuple[str, ...] = ("incidents", "incident_events")
+# the open statuses: the ones migration 63's unique index on dedup_key covers
+OPEN: tuple[str, ...] = ("triage", "investigating", "mitigated")
 
 _COLS = ("id, title, severity, status, components, summary, commander, roles, dedup_key, detected_at, declared_at, "
          "acknowledged_at, mitigated_at, resolved_at, closed_at, created_by, version, updated_at, updated_by")
