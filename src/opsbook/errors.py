@@ -342,3 +342,33 @@ class CsrfError(OpsbookError):
     """A cookie-authenticated write without the session's CSRF token (HTTP 403)."""
 
     status = 403
+
+
+class RunbookFormatError(UsageError):
+    """A runbook file is malformed (front matter, an info string, an unknown step kind, an
+    undefined ``${param}``, a duplicate step name). The message starts with ``file:line``."""
+
+    def __init__(self, message: str, *, file: str, line: int | None = None, hint: str = "") -> None:
+        self.file = file
+        self.line = line
+        where = f"{file}:{line}" if line is not None else file
+        super().__init__(f"{where}: {message}", hint=hint)
+        self.detail = message
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**super().to_dict(), "file": self.file, "line": self.line}
+
+
+class RunbookLocked(OpsbookError):
+    """Another run holds the runbook's ``lock:``; the message names the holder (run id, operator,
+    since). Exit 1: nothing ran."""
+
+    exit_code = EXIT_FAILED
+    retryable = True
+
+
+class RunbookRunConflict(OpsbookError):
+    """The run is not in a state that allows this (resume a succeeded run, approve a step nobody
+    is waiting on, approve your own run): the compare-and-set found another state. Exit 1."""
+
+    exit_code = EXIT_FAILED

@@ -32,6 +32,7 @@ from .oncall import Person, Schedule
 from .oneof import OneOf, OneOfModel, exactly_one, one_of_model
 from .resources import HttpAuth, Model, Resource, Secret
 from .rules import AlertRule, Heartbeat, MaintenanceWindow, Slo
+from .runbooks import Runbooks
 from .secrets import DataWithSecrets
 from .serve import Serve
 from .web import Api, Retention, StatusPage
@@ -218,3 +219,4 @@ class ConfigBase(Model):
     status_page: StatusPage = Field(default_factory=StatusPage)
     retention: Retention = Field(default_factory=Retention)
     incidents: Incidents = Field(default_factory=Incidents)
+    runbooks: Runbooks = Field(default_factory=Runbooks)
