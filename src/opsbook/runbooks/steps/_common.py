@@ -37,7 +37,7 @@ TERM_GRACE = 2.0  # seconds between SIGTERM and SIGKILL for a step past its time
 DRAIN = 1.0  # seconds we keep reading after the child exits (a background process may hold the pipe)
 JSON_MAX = 1024 * 1024  # stdout bigger than this is not parsed into the json observation
 _CHUNK = 64 * 1024
-_JSONISH = re.compile(rb'\s*[[{"]')  # objects, arrays, strings: not a bare word or number
+_JSONISH = re.compile(rb'\s*[\[{"]')  # objects, arrays, strings: not a bare word or number
 
 
 def attrs(step: Step, model: type[M]) -> M:
@@ -71,8 +71,13 @@ def shown(name: str, values: Mapping[str, str], secret_names: frozenset[str], qu
 
 def show_known(text: str, values: Mapping[str, str], secret_names: frozenset[str]) -> str:
     """``${name}`` of known values replaced (secrets as ***); other ``${...}`` (a shell's own
-    variables) left as written."""
-    return REF.sub(lambda m: shown(m.group(1), values, secret_names) if m.group(1) in values else m.group(0), text)
+    variables) left as written; any known secret written literally is masked too."""
+    remember_secrets(values, secret_names)
+
+    def one(m: re.Match[str]) -> str:
+        return shown(m.group(1), values, secret_names) if m.group(1) in values else m.group(0)
+
+    return redactor.text(REF.sub(one, text))
 
 
 def maybe_json(data: bytes) -> Any:

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel
 
-from ...config.secrets import REDACTED, secret_env_names
+from ...config.secrets import REDACTED, redactor, secret_env_names
 from ...errors import UsageError
 from ..model import Step
 from ..template import refs, substitute
@@ -74,12 +74,13 @@ class OpsbookStep:
     def render(self, step: Step, values: Mapping[str, str], secret_names: frozenset[str],
                cfg: Config) -> Rendered:
         argv = _argv(step)
+        remember_secrets(values, secret_names)
         # split first, then substitute: a value with a space stays one argument
         real = [substitute(a, values, secret_names) for a in argv]
         shown = [REDACTED if any(n in secret_names for n in refs(a)) else substitute(a, values, secret_names)
                  for a in argv]
         target = f"opsbook config {cfg.path}" + (f" (env {cfg.env})" if cfg.env else "")
-        return Rendered(kind=self.name, display="opsbook " + shlex.join(shown), target=target,
+        return Rendered(kind=self.name, display=redactor.text("opsbook " + shlex.join(shown)), target=target,
                         read_only=read_only(argv) and not step.mutates,
                         spec={"argv": real, "config": str(cfg.path), "env": cfg.env})
 

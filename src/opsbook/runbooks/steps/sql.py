@@ -78,7 +78,8 @@ class SqlStep:
         else:
             raise UsageError(f"step {step.name!r}: resource {a.resource!r} is a {res.kind} resource",
                              hint="a sql step runs against a postgres or sqlite resource")
-        display = REF.sub(lambda m: shown(m.group(1), values, secret_names, _literal), step.body).strip()
+        remember_secrets(values, secret_names)
+        display = redactor.text(REF.sub(lambda m: shown(m.group(1), values, secret_names, _literal), step.body).strip())
         spec = {"dialect": dialect, "resource": a.resource, "query": query,
                 "params": {n: values[n] for n in names}, "mutates": step.mutates}
         return Rendered(kind=self.name, display=display, target=target, read_only=not step.mutates, spec=spec)
