@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from opsbook.config.load import Config
 from opsbook.config.secrets import REDACTED
 from opsbook.errors import UsageError
 from opsbook.runbooks.steps.base import HEAD, TAIL, StepContext
@@ -16,11 +17,11 @@ from tests.support.steputil import Emitted, gone, kill_quietly, render, run, ste
 
 
 @pytest.fixture
-def cfg(tmp_path: Path):  # type: ignore[no-untyped-def]
+def cfg(tmp_path: Path) -> Config:
     return load("checks: {}\n", tmp_path)
 
 
-def test_a_step_reports_exit_code_stdout_stderr_and_json(cfg) -> None:  # type: ignore[no-untyped-def]
+def test_a_step_reports_exit_code_stdout_stderr_and_json(cfg: Config) -> None:
     _, out = run(cfg, step("sh", "echo '{\"version\": 3}'; echo warning >&2"))
     assert out.error is None
     assert out.observations["exit_code"] == 0
@@ -30,23 +31,23 @@ def test_a_step_reports_exit_code_stdout_stderr_and_json(cfg) -> None:  # type: 
     assert out.observations["duration"] >= 0
 
 
-def test_the_script_stops_at_the_first_failing_command(cfg) -> None:  # type: ignore[no-untyped-def]
+def test_the_script_stops_at_the_first_failing_command(cfg: Config) -> None:
     _, out = run(cfg, step("sh", "echo before\nfalse\necho after"))
     assert out.observations["exit_code"] == 1
     assert "before" in out.observations["stdout"] and "after" not in out.observations["stdout"]
 
 
-def test_bash_runs_with_pipefail(cfg) -> None:  # type: ignore[no-untyped-def]
+def test_bash_runs_with_pipefail(cfg: Config) -> None:
     _, out = run(cfg, step("sh", "false | true\necho after", shell="bash"))
     assert out.observations["exit_code"] == 1
 
 
-def test_the_step_runs_in_the_configs_directory(cfg, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_the_step_runs_in_the_configs_directory(cfg: Config, tmp_path: Path) -> None:
     _, out = run(cfg, step("sh", "pwd -P"))
     assert out.observations["stdout"].strip() == str(tmp_path.resolve())
 
 
-def test_a_step_that_hangs_is_killed_at_its_timeout_with_its_children(cfg, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_a_step_that_hangs_is_killed_at_its_timeout_with_its_children(cfg: Config, tmp_path: Path) -> None:
     body = "sleep 300 &\necho $! > child.pid\nsh -c 'trap \"\" TERM; echo $$ > stubborn.pid; sleep 300'\n"
     _, out = run(cfg, step("sh", body), timeout=1.5)
     child = int((tmp_path / "child.pid").read_text())
@@ -61,7 +62,7 @@ def test_a_step_that_hangs_is_killed_at_its_timeout_with_its_children(cfg, tmp_p
         kill_quietly(stubborn)
 
 
-def test_a_step_writing_a_gigabyte_keeps_only_head_and_tail(cfg) -> None:  # type: ignore[no-untyped-def]
+def test_a_step_writing_a_gigabyte_keeps_only_head_and_tail(cfg: Config) -> None:
     gib = 1 << 30
     emitted = Emitted(keep=False)
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
@@ -78,7 +79,7 @@ def test_a_step_writing_a_gigabyte_keeps_only_head_and_tail(cfg) -> None:  # typ
     assert grown_mib < 100, f"peak memory grew by {grown_mib:.0f} MiB"
 
 
-def test_secret_values_reach_the_child_but_never_the_display_or_output(cfg) -> None:  # type: ignore[no-untyped-def]
+def test_secret_values_reach_the_child_but_never_the_display_or_output(cfg: Config) -> None:
     secret = "tok-5ecret-value-81"
     values = {"TOKEN": secret, "region": "eu-1"}
     body = 'echo "using ${TOKEN} in ${region}"\nprintf %s "$TOKEN" > got\n'
@@ -106,7 +107,7 @@ def test_the_child_does_not_inherit_opsbook_secret_env(tmp_path: Path, monkeypat
     assert {"PATH", "target"} <= names
 
 
-def test_an_unmarked_step_is_mutating_and_only_mutates_false_lets_dry_run_run_it(cfg) -> None:  # type: ignore[no-untyped-def]
+def test_an_unmarked_step_is_mutating_and_only_mutates_false_lets_dry_run_run_it(cfg: Config) -> None:
     assert not render(cfg, step("sh", "ls")).read_only
     assert not render(cfg, step("sh", "ls", mutates="true")).read_only
     assert render(cfg, step("sh", "ls", mutates="false")).read_only
@@ -120,12 +121,12 @@ def test_lint_flags_an_unmarked_step_that_looks_mutating() -> None:
     assert kind.lint(step("sh", "df -h")) == []
 
 
-def test_an_unknown_shell_is_refused_naming_the_step(cfg) -> None:  # type: ignore[no-untyped-def]
+def test_an_unknown_shell_is_refused_naming_the_step(cfg: Config) -> None:
     with pytest.raises(UsageError, match="shell"):
         render(cfg, step("sh", "true", shell="zsh"))
 
 
-def test_an_approval_pauses_shows_its_question_and_is_never_run(cfg) -> None:  # type: ignore[no-untyped-def]
+def test_an_approval_pauses_shows_its_question_and_is_never_run(cfg: Config) -> None:
     kind = STEPS["approval"]
     s = step("approval", "Kill idle connections on ${db} (token ${TOKEN})?", approvers="alice, bob")
     r = render(cfg, s, {"db": "main", "TOKEN": "tok-5ecret-value-81"}, frozenset({"TOKEN"}))

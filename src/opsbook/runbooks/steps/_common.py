@@ -114,6 +114,8 @@ def run_child(argv: Sequence[str], *, env: Mapping[str, str], cwd: Path, timeout
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
     except OSError as e:
         return Finished(None, out, err, combined, 0.0, False, f"cannot start {argv[0]}: {e.strerror}")
+    except ValueError as e:  # a value holding a NUL byte cannot be an environment variable
+        return Finished(None, out, err, combined, 0.0, False, f"cannot start {argv[0]}: {e}")
     assert proc.stdout is not None and proc.stderr is not None
     sel = selectors.DefaultSelector()
     sel.register(proc.stdout, selectors.EVENT_READ, out)

@@ -67,7 +67,7 @@ class LineEmitter:
         if self._emit is None:
             return
         self._buf += chunk
-        cut = self._buf.rfind(b"\n") + 1
+        cut = max(self._buf.rfind(b"\n"), self._buf.rfind(b"\r")) + 1  # \r: a progress line redrawn
         if cut == 0 and len(self._buf) < self.MAX:
             return
         if cut == 0:

@@ -116,10 +116,14 @@ class WaitStep:
 
 def _check(name: str, ctx: StepContext, remaining: float) -> tuple[bool, dict[str, Any], str]:
     from ...checks.registry import KINDS
-    from ...runner import run_one
+    from ...runner import close_shared, run_one
 
     async def once() -> Any:
-        return await asyncio.wait_for(run_one(name, ctx.cfg, KINDS), max(0.01, remaining))
+        shared: dict[str, Any] = {}  # the attempt's HTTP clients and pools, closed with it
+        try:
+            return await asyncio.wait_for(run_one(name, ctx.cfg, KINDS, shared), max(0.01, remaining))
+        finally:
+            await close_shared(shared)
 
     try:
         result = run_sync(once())
