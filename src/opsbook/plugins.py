@@ -18,7 +18,8 @@ from .config.resources import RESOURCES
 from .integrity.registry import TYPES
 from .notify.receivers.registry import RECEIVERS
 from .registry import Registry
+from .runbooks.steps.registry import STEPS
 
 PLUGINS = Plugins(checks=KINDS, receivers=RECEIVERS, integrity=TYPES)
 
-REGISTRIES: tuple[Registry[Any], ...] = (KINDS, RESOURCES, RECEIVERS, TYPES, SMOKE_METHODS)
+REGISTRIES: tuple[Registry[Any], ...] = (KINDS, RESOURCES, RECEIVERS, TYPES, SMOKE_METHODS, STEPS)

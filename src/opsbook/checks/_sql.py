@@ -7,7 +7,7 @@ import datetime as dt
 import decimal
 import sqlite3
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ReadOnlyRefused
@@ -92,7 +92,8 @@ def _refused(e: psycopg.Error) -> bool:
 
 
 async def pg_read_only(
-    conn: psycopg.AsyncConnection[Any], query: str, limit: int | None
+    conn: psycopg.AsyncConnection[Any], query: str, limit: int | None,
+    params: Mapping[str, Any] | None = None,
 ) -> tuple[list[str], list[Any], int]:
     """Run one user-written statement read-only: (columns, rows, total row count).
 
@@ -101,7 +102,8 @@ async def pg_read_only(
     outside any transaction. So opsbook opens the transaction itself (READ ONLY, with a
     snapshot taken, after which it cannot be switched to read-write), sends the query with the
     extended protocol (one statement only, refused otherwise) and always rolls back. Raises
-    ``ReadOnlyRefused`` or the driver's error.
+    ``ReadOnlyRefused`` or the driver's error. ``params`` are bound to ``%(name)s`` placeholders
+    (runbook sql steps): values are never spliced into the text.
     """
     import psycopg
     from psycopg import pq
@@ -112,9 +114,9 @@ async def pg_read_only(
         try:
             if psycopg.AsyncPipeline.is_supported():
                 async with conn.pipeline():  # extended protocol, unnamed statement
-                    cur = await conn.execute(query)
+                    cur = await conn.execute(query, params)
             else:
-                cur = await conn.execute(query, prepare=True)
+                cur = await conn.execute(query, params, prepare=True)
         except psycopg.Error as e:
             if _refused(e):
                 raise ReadOnlyRefused(e.diag.message_primary or str(e).splitlines()[0]) from None
