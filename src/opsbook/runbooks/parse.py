@@ -273,7 +273,8 @@ class _Parser:
     def attrs(self, text: str, info: str, line: int) -> dict[str, str]:
         if not text.endswith("}"):
             raise self.fail(f"info string {info!r}: the {{ is never closed", line, "end the attributes with }")
-        inner, pos, out = text[1:-1], 0, {}
+        inner, pos = text[1:-1], 0
+        out: dict[str, str] = {}
         while True:
             while pos < len(inner) and inner[pos].isspace():
                 pos += 1
@@ -403,7 +404,9 @@ def _infer(v: Any) -> ParamType:
 
 def _split(text: str, sep: str) -> list[str]:
     """``text`` split at ``sep`` outside quotes (an expect may compare with 'a;b')."""
-    parts, cur, quote = [], [], ""
+    parts: list[str] = []
+    cur: list[str] = []
+    quote = ""
     for ch in text:
         if quote:
             quote = "" if ch == quote else quote
