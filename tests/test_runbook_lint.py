@@ -10,7 +10,7 @@ import pytest
 
 from opsbook.ops.load import load
 from opsbook.runbooks.lint import lint
-from opsbook.runbooks.load import find, load_all, load_all_with_errors, runbook_dir
+from opsbook.runbooks.load import find, load_all, load_all_with_errors, load_file, runbook_dir
 from opsbook.runbooks.parse import parse
 from opsbook.runbooks.steps.registry import STEPS
 from tests.support.clirun import opsbook
@@ -111,6 +111,14 @@ def test_runbook_dir_is_relative_to_the_config_and_find_suggests_close_names(pro
     assert list(ok) == ["hello"] and list(bad) == ["broken"]
 
 
+def test_an_unchanged_file_is_parsed_once_and_an_edited_one_again(project: Path) -> None:
+    path = project / "books" / "hello.md"
+    first = load_file(path, KINDS)
+    assert load_file(path, KINDS) is first
+    path.write_text(SH_BOOK.replace("Say hello", "Say hello again"))
+    assert load_file(path, KINDS).title == "Say hello again"
+
+
 def test_list_json_names_each_runbook_and_exits_2_naming_a_broken_file(project: Path) -> None:
     r = opsbook("runbook", "list", "--json", cwd=project)
     assert r.code == 0, r.text
@@ -132,6 +140,10 @@ def test_show_json_gives_the_parsed_items_and_an_unknown_name_exits_2(project: P
     assert human.code == 0 and "echo hi" in human.stdout and "Say hello" in human.stdout
     missing = opsbook("runbook", "show", "helo", cwd=project)
     assert missing.code == 2 and "did you mean 'hello'" in missing.stderr
+    (project / "books" / "broken.md").write_text("---\ntitle: x\nparams:\n  n: {type: int, default: many}\n---\n")
+    broken = opsbook("runbook", "show", "broken", "--json", cwd=project)
+    assert broken.code == 2 and broken.json["error"]["line"] == 4
+    assert broken.json["error"]["type"] == "RunbookFormatError"
 
 
 def test_lint_exits_2_on_an_error_1_on_a_warning_with_strict_and_0_otherwise(project: Path) -> None:

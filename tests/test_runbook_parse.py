@@ -115,6 +115,8 @@ BAD = [
     ("```sh {name=a'b}\nls\n```\n", 1, "unbalanced quote"),
     ("```sh {name=a\nls\n```\n", 1, "never closed"),
     ("```sh name=a\nls\n```\n", 1, "inside {...}"),
+    ("```sh {name=a} mutates=true\nls\n```\n", 1, "text after the closing }"),
+    ("```{name=a}\nls\n```\n", 1, "starts with its kind"),
     ("\n```shh {name=a}\nls\n```\n", 2, "did you mean 'sh'"),
     ("```sh {name=a timeout=soon}\nls\n```\n", 1, "not a duration"),
     ("```sh {name=a retries=-1}\nls\n```\n", 1, "retries"),

@@ -271,6 +271,9 @@ class _Parser:
         return self.build(kind, attrs, body, line, section, n)
 
     def attrs(self, text: str, info: str, line: int) -> dict[str, str]:
+        if not text.endswith("}") and "}" in text:
+            raise self.fail(f"info string {info!r}: text after the closing }}", line,
+                            "every attribute goes inside the braces")
         if not text.endswith("}"):
             raise self.fail(f"info string {info!r}: the {{ is never closed", line, "end the attributes with }")
         inner, pos = text[1:-1], 0
