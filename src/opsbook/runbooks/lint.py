@@ -93,7 +93,8 @@ def lint(runbook: Runbook, kinds: Mapping[str, StepKind], cfg: Config | None = N
     names = {p.name for p in runbook.params}
     for step in steps:
         marked = "mutates" in step.attrs
-        if not marked and looks_mutating(step):
+        flagged = not marked and looks_mutating(step)
+        if flagged:
             add(step.line, "warning", "looks-mutating", f"step {step.name!r} {_MARK}")
         if step.section == "main" and mutating_line is None and (step.mutates or (not marked and looks_mutating(step))):
             mutating_line = step.line
@@ -101,6 +102,8 @@ def lint(runbook: Runbook, kinds: Mapping[str, StepKind], cfg: Config | None = N
         if kind is not None:
             _attrs(step, kind, add)
             for message in kind.lint(step):
+                if flagged and "mutates=" in message:
+                    continue  # the same advice as looks-mutating above: say it once
                 add(step.line, "warning", step.kind, f"step {step.name!r}: {message}")
         if step.when:
             _when(step, names, add)
