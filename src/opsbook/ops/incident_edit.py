@@ -112,10 +112,12 @@ def close(store: Store, cfg: Incidents, incident_id: int, actor: str, now: datet
     post-mortem is not written, unless ``without_postmortem`` gives the reason to close anyway."""
     if without_postmortem is not None and not without_postmortem.strip():
         raise UsageError("--without-postmortem needs a reason", hint='e.g. --without-postmortem "duplicate of 12"')
+    with store.read() as tx:
+        status = _get(tx, incident_id).status
+    if status != "resolved":
+        return move(store, incident_id, "closed", actor, now)  # refused there, with the allowed moves
     with store.transaction() as tx:
         row = _get(tx, incident_id)
-        if row.status != "resolved":
-            return move(store, incident_id, "closed", actor, now)  # refused there, with the allowed moves
         due = postmortem_due(cfg, row)
         waived = due is not None and not rows.has_event(tx, incident_id, POSTMORTEM_DONE)
         if waived and without_postmortem is None:
