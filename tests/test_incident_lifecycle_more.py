@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -143,7 +144,7 @@ def test_closing_without_a_post_mortem_records_the_reason_and_a_sev3_needs_none(
 def test_the_cli_edits_merges_and_closes_with_json_and_exit_codes(tmp_path: Path) -> None:
     (tmp_path / "opsbook.yaml").write_text("version: 1\n")
 
-    def run(*args: str) -> tuple[int, dict]:  # type: ignore[type-arg]
+    def run(*args: str) -> tuple[int, dict[str, Any]]:
         r = opsbook("incident", *args, "--json", cwd=tmp_path, env={"USER": "ana"})
         return r.code, r.json
 

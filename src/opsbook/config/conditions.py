@@ -94,8 +94,8 @@ def compare(op: str, a: Any, b: Any) -> bool:
 def parse_condition(text: str) -> Condition:
     words = text.split()
     if not words or words[0] not in ("check", "job", "heartbeat", "incident"):
-        raise ConditionError("a condition starts with check, job, heartbeat or incident, "
-                             "e.g. \"check api-ready failing\"")
+        raise ConditionError("a condition starts with check, job or heartbeat, e.g. \"check api-ready failing\" "
+                             "(or is \"incident postmortem overdue\")")
     source: Source = words[0]  # type: ignore[assignment]
     if source == "incident":
         if words[1:] != ["postmortem", "overdue"]:
