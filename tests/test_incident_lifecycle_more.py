@@ -177,3 +177,14 @@ def test_the_cli_edits_merges_and_closes_with_json_and_exit_codes(tmp_path: Path
     assert [e["detail"] for e in doc["events"] if e["kind"] == "postmortem"] == [{"file": str(pm.resolve())}]
     shown = opsbook("incident", "show", ida, cwd=tmp_path)
     assert "severity: 'SEV2' -> 'SEV1'" in shown.stdout and "post-mortem written to" in shown.stdout
+
+
+def test_a_merged_incident_is_counted_in_stats_but_left_out_of_the_means(any_store: Store) -> None:
+    from opsbook.ops import incident_stats
+
+    dup, main = declare(any_store, "dup"), declare(any_store, "main")
+    incident.ack(any_store, dup, "bob", at(50))  # a slow ack on the duplicate would skew the mean
+    incident.ack(any_store, main, "bob", at(10))
+    incident_edit.merge(any_store, dup, main, "bob", at(60))
+    (sev2,) = [s for s in incident_stats.compute(any_store, CFG, None, at(90)).by_severity if s.count]
+    assert (sev2.count, sev2.cancelled, sev2.open, sev2.mtta) == (2, 1, 1, 600.0)
