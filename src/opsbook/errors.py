@@ -145,6 +145,14 @@ class IncidentConflict(OpsbookError):
     exit_code = EXIT_FAILED
 
 
+class PostmortemMissing(OpsbookError):
+    """`incident close` refused: the incident's severity requires a post-mortem and none was
+    written. Exit 1 like a gate refusing: the input was right, the incident is not ready; write
+    it (or close with --without-postmortem REASON) and retry."""
+
+    exit_code = EXIT_FAILED
+
+
 class DeliveryError(OpsbookError):
     """A notification could not be delivered to a receiver.
 

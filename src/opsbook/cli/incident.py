@@ -1,4 +1,4 @@
-"""``opsbook incident declare|list|show|ack|assign|note|update|mitigate|resolve|close|cancel``."""
+"""``opsbook incident declare|list|show|ack|assign|note|update|edit|merge|mitigate|resolve|close|cancel``."""
 
 from __future__ import annotations
 
@@ -94,6 +94,16 @@ def _detail(kind: str, d: dict[str, Any]) -> str:
         return f"public, {d.get('status')}: {d.get('message')}"
     if kind == "declared":
         return f"{d.get('severity')} {d.get('title')}"
+    if kind == "edit":
+        return f"{d.get('field')}: {d.get('from')!r} -> {d.get('to')!r}"
+    if kind == "merged":
+        return f"merged into {d.get('into')}" + (f": {d['reason']}" if d.get("reason") else "")
+    if kind == "merge":
+        return f"incident {d.get('merged')} merged into this one"
+    if kind == "postmortem":
+        return f"post-mortem written to {d.get('file')}"
+    if kind == "postmortem_waived":
+        return f"closed without a post-mortem: {d.get('reason')}"
     if kind == "action":
         return f"action {d.get('action')} {'done' if d.get('done') else 'added'}: {d.get('text')}"
     return ", ".join(f"{k}={v}" for k, v in d.items())
@@ -232,8 +242,69 @@ def _mover(name: str, to: str, doc: str) -> click.Command:
 incident_ack = _mover("ack", "investigating", "Acknowledge: someone is on it (triage -> investigating).")
 incident_mitigate = _mover("mitigate", "mitigated", "The impact is stopped; the cause may not be fixed yet.")
 incident_resolve = _mover("resolve", "resolved", "The cause is fixed; the incident is over.")
-incident_close = _mover("close", "closed", "Close a resolved incident: nothing more to do on it.")
 incident_cancel = _mover("cancel", "cancelled", "Cancel an open incident (a false alarm, a duplicate).")
+
+
+@incident_group.command("close")
+@click.argument("incident_id", type=int)
+@click.option("--without-postmortem", "reason", default=None, metavar="REASON",
+              help="close although its required post-mortem is not written (recorded with REASON)")
+@as_option
+@common
+def incident_close(ctx: Ctx, incident_id: int, reason: str | None, actor: str | None) -> int:
+    """Close a resolved incident: nothing more to do on it. Refused (exit 1) while a post-mortem
+    its severity requires is not written."""
+    from ..ops import incident_edit
+    from ..results import utcnow
+
+    cfg = ctx.config
+    with ctx.open_store(cfg) as store:
+        inc = incident_edit.close(store, cfg.model.incidents, incident_id, actor or me(), utcnow(),
+                                  without_postmortem=reason)
+    _render(ctx, inc)
+    return 0
+
+
+@incident_group.command("edit")
+@click.argument("incident_id", type=int)
+@click.option("--severity", "-s", default=None, help="a severity from incidents.severities (e.g. SEV1)")
+@click.option("--title", default=None, help="the new title")
+@click.option("--summary", default=None, help="the new summary (what is known)")
+@click.option("--expect-version", "version", type=int, default=None, metavar="N",
+              help="refuse (exit 1) unless the incident is still at version N (as you last saw it)")
+@as_option
+@common
+def incident_edit(ctx: Ctx, incident_id: int, severity: str | None, title: str | None, summary: str | None,
+                  version: int | None, actor: str | None) -> int:
+    """Change an incident's severity, title or summary (internal; `incident update` posts publicly)."""
+    from ..ops import incident, incident_edit
+    from ..results import utcnow
+
+    cfg = ctx.config
+    if severity is not None:
+        incident.check_severity(cfg.model.incidents, severity)  # before the store is opened
+    with ctx.open_store(cfg) as store:
+        inc = incident_edit.edit(store, cfg.model.incidents, incident_id, actor or me(), utcnow(),
+                                 severity=severity, title=title, summary=summary, expected_version=version)
+    _render(ctx, inc)
+    return 0
+
+
+@incident_group.command("merge")
+@click.argument("incident_id", type=int)
+@click.option("--into", "into", type=int, required=True, metavar="OTHER", help="the incident that goes on")
+@click.option("--reason", default="", help="why (shown on both incidents)")
+@as_option
+@common
+def incident_merge(ctx: Ctx, incident_id: int, into: int, reason: str, actor: str | None) -> int:
+    """Merge a duplicate incident into OTHER: it becomes merged (finished); its alerts join OTHER."""
+    from ..ops import incident_edit
+    from ..results import utcnow
+
+    with ctx.open_store(ctx.config) as store:
+        inc = incident_edit.merge(store, incident_id, into, actor or me(), utcnow(), reason=reason)
+    _render(ctx, inc)
+    return 0
 
 
 @incident_group.command("update")
@@ -350,15 +421,19 @@ def incident_action_list(ctx: Ctx, incident_id: int | None) -> int:
 
 @incident_group.command("postmortem")
 @click.argument("incident_id", type=int)
-@click.option("--out", "out_file", default=None, metavar="FILE", help="write the Markdown here (0600), not to stdout")
+@click.option("--out", "out_file", default=None, metavar="FILE",
+              help="write the Markdown here (0600), not to stdout; records the post-mortem as written")
+@as_option
 @common
-def incident_postmortem(ctx: Ctx, incident_id: int, out_file: str | None) -> int:
-    """A post-mortem draft in Markdown: times, impact, error budget spent, timeline, action items."""
+def incident_postmortem(ctx: Ctx, incident_id: int, out_file: str | None, actor: str | None) -> int:
+    """A post-mortem draft in Markdown: times, impact, error budget spent, timeline, action items.
+    With --out the file is written and the incident records it (a `postmortem` event): that
+    settles a required post-mortem (`incident close`, `incident postmortem overdue`)."""
     from pathlib import Path
 
     from ..errors import CouldNotRun
     from ..fsmode import private_dir, write_private
-    from ..ops import postmortem
+    from ..ops import incident_edit, postmortem
     from ..render.postmortem import markdown
     from ..results import utcnow
 
@@ -373,6 +448,9 @@ def incident_postmortem(ctx: Ctx, incident_id: int, out_file: str | None) -> int
         except OSError as e:
             raise CouldNotRun(f"cannot write the post-mortem to {out_file}: {e.strerror or e}",
                               hint="check the directory exists and is writable") from None
+        with ctx.open_store(cfg) as store:
+            incident_edit.record_postmortem(store, incident_id, actor or me(), utcnow(),
+                                            file=str(Path(out_file).resolve()))
     if ctx.json:
         ctx.emit({**doc, "written": out_file, "markdown": None if out_file else text})
     elif out_file:

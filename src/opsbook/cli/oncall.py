@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import TYPE_CHECKING
+from datetime import datetime, tzinfo
 
 import click
 
 from ..errors import UsageError
 from .common import Ctx, at_option, common, me, out, parse_at, parse_seconds
-
-if TYPE_CHECKING:
-    from zoneinfo import ZoneInfo
 
 
 @click.group("oncall")
@@ -19,7 +15,7 @@ def oncall_group() -> None:
     """On-call schedules: who is on call, the shifts ahead, overrides."""
 
 
-def _local(t: str | datetime | None, tz: ZoneInfo) -> str:
+def _local(t: str | datetime | None, tz: tzinfo) -> str:
     if t is None:
         return "-"
     d = datetime.fromisoformat(t) if isinstance(t, str) else t
@@ -94,7 +90,24 @@ def oncall_show(ctx: Ctx, schedule: str, days: float, start: str | None) -> int:
     return 0
 
 
-@oncall_group.command("override")
+class _OverrideGroup(click.Group):
+    """`oncall override SCHEDULE --person ...` (the form from before `list`/`delete` existed) is
+    `oncall override add SCHEDULE ...`: a first word that is not a subcommand goes to `add`."""
+
+    def resolve_command(self, ctx: click.Context, args: list[str]) -> tuple[str | None, click.Command | None,
+                                                                              list[str]]:
+        if args and args[0] not in self.commands and not args[0].startswith("-"):
+            args = ["add", *args]
+        return super().resolve_command(ctx, args)
+
+
+@oncall_group.group("override", cls=_OverrideGroup)
+def oncall_override_group() -> None:
+    """Overrides: someone takes a schedule's shift (add, list, delete). `oncall override SCHEDULE
+    --person NAME ...` is short for `oncall override add SCHEDULE ...`."""
+
+
+@oncall_override_group.command("add")
 @click.argument("schedule")
 @click.option("--person", required=True, help="who takes the shift (a name from people:)")
 @click.option("--from", "start", default=None, metavar="TIME", help="start (ISO 8601; default now)")
@@ -126,4 +139,55 @@ def oncall_override(ctx: Ctx, schedule: str, person: str, start: str | None, end
     o = result.override
     out.print(f"override {o.id}: {person} on call for {schedule} from {_local(o.starts_at, tz)} "
               f"until {_local(o.ends_at, tz)}", markup=False)
+    return 0
+
+
+@oncall_override_group.command("list")
+@click.argument("schedule", required=False)
+@click.option("--all", "show_all", is_flag=True, help="ended overrides too")
+@common
+def oncall_override_list(ctx: Ctx, schedule: str | None, show_all: bool) -> int:
+    """Overrides of SCHEDULE (or every schedule) that have not ended yet (--all: every one)."""
+    from datetime import UTC
+
+    from rich.markup import escape
+
+    from ..ops import oncall
+    from ..render.table import columns_table
+
+    cfg = ctx.config
+    with ctx.open_store(cfg) as store:
+        result = oncall.list_overrides(cfg, store, schedule, datetime.now(UTC), ended=show_all)
+    if ctx.json:
+        ctx.emit(result.to_dict())
+        return 0
+    if not result.overrides:
+        out.print(f"no overrides{' for ' + escape(schedule) if schedule else ''}")
+        return 0
+    t = columns_table("id", "schedule", "person", "from (UTC)", "until (UTC)", "by", "reason")
+    for o in result.overrides:
+        t.add_row(o.id, escape(o.schedule), escape(o.person), _local(o.starts_at, UTC),
+                  _local(o.ends_at, UTC), escape(o.created_by), escape(o.reason or "-"))
+    out.print(t)
+    return 0
+
+
+@oncall_override_group.command("delete")
+@click.argument("override_id")
+@click.option("--by", "by", default=None, help="who removes it (default: $USER)")
+@common
+def oncall_override_delete(ctx: Ctx, override_id: str, by: str | None) -> int:
+    """Remove an override (its shift goes back to the schedule's layers)."""
+    from datetime import UTC
+
+    from ..ops import oncall
+
+    cfg = ctx.config
+    with ctx.open_store(cfg) as store:
+        gone = oncall.delete_override(store, override_id)
+    if ctx.json:
+        ctx.emit({"schema": oncall.OVERRIDE_DELETED_SCHEMA, "deleted": gone.to_dict(),
+                  "by": by or me(), "at": datetime.now(UTC).isoformat()})
+        return 0
+    out.print(f"override {gone.id} deleted ({gone.person} on call for {gone.schedule})", markup=False)
     return 0

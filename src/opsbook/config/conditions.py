@@ -5,6 +5,8 @@
     job KIND NAME failing | passing
     job KIND NAME <metric> <op> <value> [in <window>]  e.g. job backup daily last_success_age > 26h
     heartbeat NAME late | down | failed
+    incident postmortem overdue                        one instance per incident whose required
+                                                       post-mortem is past due and not written
 
 The comparison reuses the assertion language's literals, so durations are written 15m, 26h,
 500ms and compare as milliseconds (the unit check observations use).
@@ -21,7 +23,7 @@ from ..durations import parse_duration
 from ..errors import AssertionSyntaxError, ConditionError
 from .assertions import Assertion
 
-Source = Literal["check", "job", "heartbeat"]
+Source = Literal["check", "job", "heartbeat", "incident"]
 
 # metrics a check/job condition can name besides the latest result's observations
 CHECK_METRICS = ("status", "duration", "age", "consecutive_failures", "failures", "results", "failure_ratio")
@@ -91,9 +93,14 @@ def compare(op: str, a: Any, b: Any) -> bool:
 @functools.lru_cache(maxsize=65536)  # rules are evaluated every cycle; parse each text once
 def parse_condition(text: str) -> Condition:
     words = text.split()
-    if not words or words[0] not in ("check", "job", "heartbeat"):
-        raise ConditionError("a condition starts with check, job or heartbeat, e.g. \"check api-ready failing\"")
+    if not words or words[0] not in ("check", "job", "heartbeat", "incident"):
+        raise ConditionError("a condition starts with check, job or heartbeat, e.g. \"check api-ready failing\" "
+                             "(or is \"incident postmortem overdue\")")
     source: Source = words[0]  # type: ignore[assignment]
+    if source == "incident":
+        if words[1:] != ["postmortem", "overdue"]:
+            raise ConditionError(f"expected: {_shape(source)}")
+        return Condition(text, source, "postmortem", "overdue")
     n_target = 2 if source == "job" else 1
     if len(words) < 2 + n_target:
         raise ConditionError(f"expected: {_shape(source)}")
@@ -140,4 +147,5 @@ def _shape(source: str) -> str:
         "check": "check NAME failing | check NAME failures > 3 in 5m | check NAME days_left < 14",
         "job": "job KIND NAME failing | job KIND NAME last_success_age > 26h",
         "heartbeat": "heartbeat NAME down",
+        "incident": "incident postmortem overdue",
     }[source]

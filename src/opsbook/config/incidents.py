@@ -71,6 +71,19 @@ class AlertIncident(Model):
     severity: str = Field(min_length=1, description="the incident's severity, one of incidents.severities")
     title: str | None = Field(default=None, description="the incident's title (default: the alert's summary, "
                                                         "else its name)")
+    components: list[str] | None = Field(
+        default=None, description="the affected components, stored on the incident (default: the status_page "
+                                  "components whose checks the alert reads)")
+
+
+class SloIncident(Model):
+    """``slos.NAME.incident``: a page-tier burn of the SLO declares an incident (rules/incidents.py)."""
+
+    severity: str = Field(min_length=1, description="the incident's severity, one of incidents.severities")
+    title: str | None = Field(default=None, description="the incident's title (default: SLO NAME is burning "
+                                                        "its error budget)")
+    components: list[str] | None = Field(
+        default=None, description="the affected components (default: the status_page components of the SLO's check)")
 
 
 def unknown_severity(name: str, names: list[str]) -> tuple[str, str]:
@@ -100,10 +113,19 @@ def cross_check_incidents(cfg: ConfigBase, err: ErrFn, base_dir: Path | None = N
     for i, name in enumerate(inc.postmortem.required_for or ()):
         if name not in seen:
             err(("incidents", "postmortem", "required_for", i), *unknown_severity(name, names))
-    for alert, rule in getattr(cfg, "alerts", {}).items():
-        auto: AlertIncident | None = rule.incident
-        if auto is not None and auto.severity not in seen:
-            err(("alerts", alert, "incident", "severity"), *unknown_severity(auto.severity, names))
+    page = getattr(cfg, "status_page", None)
+    comps = [c.name for c in page.components] if page is not None else []
+    for section in ("alerts", "slos"):
+        for name, rule in getattr(cfg, section, {}).items():
+            auto: AlertIncident | SloIncident | None = rule.incident
+            if auto is None:
+                continue
+            if auto.severity not in seen:
+                err((section, name, "incident", "severity"), *unknown_severity(auto.severity, names))
+            for i, comp in enumerate(auto.components or ()):
+                if comps and comp not in comps:  # without a status page any name goes, as with --component
+                    err((section, name, "incident", "components", i),
+                        *missing("component", comp, comps, "components (status_page.components)"))
     tpl = inc.postmortem.template
     if tpl is not None and base_dir is not None and not template_path(tpl, base_dir).is_file():
         err(("incidents", "postmortem", "template"), f"post-mortem template {tpl!r} not found",

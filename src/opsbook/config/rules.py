@@ -13,7 +13,7 @@ from ..durations import Duration, PositiveDuration, parse_duration
 from ..errors import ConditionError
 from .conditions import Condition, parse_condition
 from .fields import Cron, TimeZone
-from .incidents import AlertIncident
+from .incidents import AlertIncident, SloIncident
 from .references import missing
 from .resources import Model, Secret
 
@@ -114,6 +114,7 @@ class Slo(Model):
     min_events: int = Field(default=1, ge=1, description="below this many events a burn alert does not fire")
     freeze_at: float | None = Field(default=None, description="budget consumed at which `gate budget` refuses")
     burn_alerts: bool = Field(default=True, description="evaluate the multiwindow burn-rate alerts")
+    incident: SloIncident | None = Field(default=None, description="a page-tier burn declares an incident")
     labels: dict[str, str] = Field(default_factory=dict)
     annotations: dict[str, str] = Field(default_factory=dict)
 

@@ -2,6 +2,7 @@
 
     triage -> investigating -> mitigated -> resolved -> closed
        \\___________\\______________\\-> cancelled
+       \\___________\\______________\\-> merged (into another one: ops/incident_edit.py)
 
 Each move is a compare-and-set on the row's status plus an event row, in one transaction: of two
 operators racing, one wins and the other gets IncidentConflict naming who moved it. A move the
@@ -22,7 +23,7 @@ from ..store import Store
 from ..store import incidents as rows
 
 OPEN = rows.OPEN
-STATUSES: tuple[str, ...] = (*OPEN, "resolved", "closed", "cancelled")
+STATUSES: tuple[str, ...] = (*OPEN, "resolved", "closed", "cancelled", "merged")
 # where each status may go next; skipping ahead is allowed (a quick fix resolves from triage)
 NEXT: dict[str, tuple[str, ...]] = {
     "triage": ("investigating", "mitigated", "resolved", "cancelled"),
@@ -31,6 +32,7 @@ NEXT: dict[str, tuple[str, ...]] = {
     "resolved": ("closed",),
     "closed": (),
     "cancelled": (),
+    "merged": (),  # `incident merge` makes this move, not move()
 }
 # the command that makes each move, for messages
 VERB: dict[str, str] = {"investigating": "ack", "mitigated": "mitigate", "resolved": "resolve", "closed": "close",
@@ -89,6 +91,7 @@ class Incident:
             "acknowledged_at": _iso(r.acknowledged_at), "mitigated_at": _iso(r.mitigated_at),
             "resolved_at": _iso(r.resolved_at), "closed_at": _iso(r.closed_at), "created_by": r.created_by,
             "version": r.version, "updated_at": _iso(r.updated_at), "updated_by": r.updated_by,
+            "merged_into": r.merged_into,
             **self.durations(),
         }
         if with_events:

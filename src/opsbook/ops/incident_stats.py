@@ -62,7 +62,8 @@ class Stats:
 
 
 def _stats(name: str, items: list[rows.IncidentRow]) -> SeverityStats:
-    live = [r for r in items if r.status != "cancelled"]
+    # a merged incident is a duplicate: like a cancelled one, counted but not in the means
+    live = [r for r in items if r.status not in ("cancelled", "merged")]
     return SeverityStats(
         name, len(items), sum(r.status in OPEN for r in items), len(items) - len(live),
         [(r.acknowledged_at - r.detected_at).total_seconds() for r in live if r.acknowledged_at],

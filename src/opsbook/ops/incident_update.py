@@ -42,14 +42,18 @@ def check_status(status: str) -> str:
 def publish(store: Store, cfg: Config, incident_id: int, message: str, status: str, author: str, now: datetime, *,
             components: Iterable[str] = ()) -> Published:
     """Post a public update on the incident (any status: a cancelled false alarm may need its
-    all-clear too)."""
+    all-clear too). Until an update names components, one that names none affects the incident's
+    own components that are on the status page (declared with --component or by an alert rule)
+    as degraded, so /status shows them."""
     if not message.strip():
         raise UsageError("a public update needs a message",
                          hint='e.g. opsbook incident update 7 --public "We are investigating" --status investigating')
     check_status(status)
     comps = parse_components(cfg, components)
     with store.transaction() as tx:
-        _get(tx, incident_id)
+        row = _get(tx, incident_id)
+        if not comps and status != "resolved":
+            comps = _default_components(cfg, tx, row)
         u = rows.insert(tx, incident_id=incident_id, kind="incident", status=status, message=message.strip(),
                         components=comps, at=now, author=author, expires_at=None)
         incident_rows.touch(tx, incident_id, now, author)
@@ -57,3 +61,11 @@ def publish(store: Store, cfg: Config, incident_id: int, message: str, status: s
                                 {"public": True, "status": status, "message": u.message, "components": comps,
                                  "update_id": u.id})
         return Published(u, _full(tx, _get(tx, incident_id)))
+
+
+def _default_components(cfg: Config, tx: Any, row: incident_rows.IncidentRow) -> dict[str, str]:
+    named = any(e.kind == "update" and e.detail.get("components") for e in incident_rows.events(tx, row.id))
+    if named:  # the page carries the components of the latest update naming any
+        return {}
+    page = {c.name for c in cfg.model.status_page.components}
+    return {c: "degraded" for c in row.components if c in page}

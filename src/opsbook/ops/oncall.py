@@ -23,6 +23,8 @@ from ..store.store import Store
 NOW_SCHEMA = "opsbook.oncall-now/1"
 SHIFTS_SCHEMA = "opsbook.oncall-shifts/1"
 OVERRIDE_SCHEMA = "opsbook.oncall-override/1"
+OVERRIDES_SCHEMA = "opsbook.oncall-overrides/1"
+OVERRIDE_DELETED_SCHEMA = "opsbook.oncall-override-deleted/1"
 
 
 def schedule_of(cfg: Config, name: str) -> Schedule:
@@ -142,3 +144,33 @@ def override(cfg: Config, store: Store, schedule: str, person: str, starts_at: d
     with store.transaction() as tx:
         rows.add(tx, row)
     return OverrideResult(row)
+
+
+@dataclass(frozen=True)
+class Overrides:
+    schedule: str | None
+    at: datetime
+    overrides: list[rows.OverrideRow]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"schema": OVERRIDES_SCHEMA, "schedule": self.schedule, "at": self.at.isoformat(),
+                "overrides": [o.to_dict() for o in self.overrides]}
+
+
+def list_overrides(cfg: Config, store: Store, schedule: str | None, now: datetime, *, ended: bool = False) -> Overrides:
+    """The overrides of ``schedule`` (None: every schedule) that have not ended at ``now`` (``ended``:
+    those too), by start time."""
+    if schedule is not None:
+        schedule_of(cfg, schedule)
+    with store.read() as tx:
+        return Overrides(schedule, now, rows.listing(tx, schedule, None if ended else now))
+
+
+def delete_override(store: Store, override_id: str) -> rows.OverrideRow:
+    """Remove one override; an unknown id is a usage error (exit 2) naming how to list them."""
+    with store.transaction() as tx:
+        row = rows.get(tx, override_id)
+        if row is None or not rows.delete(tx, override_id):
+            raise UsageError(f"no on-call override {override_id!r}",
+                             hint="`opsbook oncall override list` shows their ids")
+        return row

@@ -51,6 +51,10 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
         "CREATE UNIQUE INDEX ux_incidents_open_dedup ON incidents (dedup_key) "
         "WHERE status IN ('triage', 'investigating', 'mitigated')",
     ]),
+    # `incident merge`: the merged incident points at the one that goes on (alerts follow it)
+    (67, "incidents: merged_into", [
+        "ALTER TABLE incidents ADD COLUMN merged_into {bigint}",
+    ]),
 ]
 
 TABLES: tuple[str, ...] = ("incidents", "incident_events")
@@ -58,7 +62,8 @@ TABLES: tuple[str, ...] = ("incidents", "incident_events")
 OPEN: tuple[str, ...] = ("triage", "investigating", "mitigated")
 
 _COLS = ("id, title, severity, status, components, summary, commander, roles, dedup_key, detected_at, declared_at, "
-         "acknowledged_at, mitigated_at, resolved_at, closed_at, created_by, version, updated_at, updated_by")
+         "acknowledged_at, mitigated_at, resolved_at, closed_at, created_by, version, updated_at, updated_by, "
+         "merged_into")
 
 # the timestamp column each status sets; the only names interpolated into SQL below
 _STAMP: dict[str, str] = {"investigating": "acknowledged_at", "mitigated": "mitigated_at",
@@ -89,6 +94,7 @@ class IncidentRow:
     version: int
     updated_at: datetime
     updated_by: str
+    merged_into: int | None = None
 
 
 @dataclass(frozen=True)
@@ -108,7 +114,7 @@ def _ts(v: Any) -> datetime | None:
 def _row(r: tuple[Any, ...]) -> IncidentRow:
     return IncidentRow(int(r[0]), r[1], r[2], r[3], load_json(r[4]), r[5], r[6], load_json(r[7]), r[8],
                        parse_ts(r[9]), parse_ts(r[10]), _ts(r[11]), _ts(r[12]), _ts(r[13]), _ts(r[14]), r[15],
-                       int(r[16]), parse_ts(r[17]), r[18])
+                       int(r[16]), parse_ts(r[17]), r[18], int(r[19]) if r[19] is not None else None)
 
 
 def insert(tx: Tx, *, title: str, severity: str, status: str, components: list[str], summary: str,
@@ -184,6 +190,64 @@ def assign(tx: Tx, incident_id: int, version: int, roles: dict[str, str], at: da
                f"updated_by = ? WHERE id = ? AND version = ? RETURNING {_COLS}",
                (db.json(roles), roles.get("commander"), db.ts(at), actor, incident_id, version))
     return _row(r) if r else None
+
+
+def edit(tx: Tx, incident_id: int, version: int, fields: dict[str, str], at: datetime,
+         actor: str) -> IncidentRow | None:
+    """Set title/severity/summary (``fields``) if the row is still at ``version``; None otherwise."""
+    cols = [c for c in ("title", "severity", "summary") if c in fields]  # the only names put in the SQL
+    sets = "".join(f"{c} = ?, " for c in cols)
+    r = tx.one(f"UPDATE incidents SET {sets}version = version + 1, updated_at = ?, updated_by = ? "
+               f"WHERE id = ? AND version = ? RETURNING {_COLS}",
+               (*(fields[c] for c in cols), tx.db.ts(at), actor, incident_id, version))
+    return _row(r) if r else None
+
+
+def set_components(tx: Tx, incident_id: int, components: list[str]) -> None:
+    tx.execute("UPDATE incidents SET components = ? WHERE id = ?", (tx.db.json(components), incident_id))
+
+
+def merge(tx: Tx, incident_id: int, expected: str, into: int, at: datetime, actor: str) -> IncidentRow | None:
+    """Compare-and-set the status from ``expected`` to ``merged``, pointing at ``into``; it is
+    finished, so closed_at is stamped. None when the row was not in ``expected`` any more."""
+    t = tx.db.ts(at)
+    r = tx.one(f"UPDATE incidents SET status = 'merged', merged_into = ?, closed_at = COALESCE(closed_at, ?), "
+               f"version = version + 1, updated_at = ?, updated_by = ? WHERE id = ? AND status = ? "
+               f"RETURNING {_COLS}", (into, t, t, actor, incident_id, expected))
+    return _row(r) if r else None
+
+
+def surviving(tx: Tx, row: IncidentRow, limit: int = 20) -> IncidentRow:
+    """Follow ``merged_into`` to the incident that went on (the row itself when not merged)."""
+    seen = {row.id}
+    while row.merged_into is not None and len(seen) <= limit:
+        nxt = get(tx, row.merged_into)
+        if nxt is None or nxt.id in seen:
+            break
+        seen.add(nxt.id)
+        row = nxt
+    return row
+
+
+def has_event(tx: Tx, incident_id: int, kinds: tuple[str, ...]) -> bool:
+    marks = ", ".join("?" for _ in kinds)
+    return tx.one(f"SELECT 1 FROM incident_events WHERE incident_id = ? AND kind IN ({marks}) LIMIT 1",
+                  (incident_id, *kinds)) is not None
+
+
+def postmortem_pending(tx: Tx, severities: tuple[str, ...], done_kinds: tuple[str, ...],
+                       resolved_before: datetime, limit: int = 1000) -> list[IncidentRow]:
+    """Resolved or closed incidents of ``severities`` resolved before ``resolved_before`` without an
+    event of ``done_kinds`` (the post-mortem written, or waived), oldest first."""
+    if not severities:
+        return []
+    sev = ", ".join("?" for _ in severities)
+    kinds = ", ".join("?" for _ in done_kinds)
+    return [_row(r) for r in tx.all(
+        f"SELECT {_COLS} FROM incidents i WHERE status IN ('resolved', 'closed') AND severity IN ({sev}) "
+        f"AND resolved_at IS NOT NULL AND resolved_at < ? AND NOT EXISTS (SELECT 1 FROM incident_events e "
+        f"WHERE e.incident_id = i.id AND e.kind IN ({kinds})) ORDER BY resolved_at, id LIMIT ?",
+        (*severities, tx.db.ts(resolved_before), *done_kinds, limit))]
 
 
 def touch(tx: Tx, incident_id: int, at: datetime, actor: str) -> None:

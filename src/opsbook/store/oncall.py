@@ -68,3 +68,22 @@ def overlapping(tx: Tx, schedule: str, start: datetime, end: datetime) -> list[O
 def delete(tx: Tx, override_id: str) -> bool:
     """Remove one override; False when there was none with this id (someone else removed it)."""
     return tx.one("DELETE FROM oncall_overrides WHERE id = ? RETURNING id", (override_id,)) is not None
+
+
+def listing(tx: Tx, schedule: str | None, ends_after: datetime | None, limit: int = 1000) -> list[OverrideRow]:
+    """Overrides (of ``schedule``, or all) ending after ``ends_after`` (None: every one), by start."""
+    where, params = [], []  # type: tuple[list[str], list[Any]]
+    if schedule is not None:
+        where.append("schedule = ?")
+        params.append(schedule)
+    if ends_after is not None:
+        where.append("ends_at > ?")
+        params.append(tx.db.ts(ends_after))
+    clause = f"WHERE {' AND '.join(where)}" if where else ""
+    return [_row(r) for r in tx.all(f"SELECT {_COLS} FROM oncall_overrides {clause} "
+                                    "ORDER BY starts_at, created_at, id LIMIT ?", (*params, limit))]
+
+
+def get(tx: Tx, override_id: str) -> OverrideRow | None:
+    r = tx.one(f"SELECT {_COLS} FROM oncall_overrides WHERE id = ?", (override_id,))
+    return _row(r) if r else None
