@@ -119,7 +119,7 @@ def incident_declare(ctx: Ctx, title: str, severity: str, components: tuple[str,
     with ctx.open_store(cfg) as store:
         inc = incident.declare(store, cfg.model.incidents, title, severity, actor or me(), now,
                                components=list(components), summary=summary,
-                               detected_at=parse_at(detected) if detected else None)
+                               detected_at=parse_at(detected) if detected else None, model=cfg.model)
     _render(ctx, inc)
     return 0
 

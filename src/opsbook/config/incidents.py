@@ -49,6 +49,8 @@ class Incidents(Model):
     roles: list[str] = Field(default_factory=lambda: ["commander", "communications", "scribe"],
                              description="roles people are assigned during an incident; commander is required")
     postmortem: Postmortem = Field(default_factory=Postmortem, description="the post-mortem policy")
+    escalation: dict[str, str] = Field(default_factory=dict, description="severity (or default) -> the "
+                                       "escalation policy its incidents get (docs/escalation.md)")
 
     @property
     def severity_names(self) -> list[str]:
@@ -71,6 +73,8 @@ class AlertIncident(Model):
     severity: str = Field(min_length=1, description="the incident's severity, one of incidents.severities")
     title: str | None = Field(default=None, description="the incident's title (default: the alert's summary, "
                                                         "else its name)")
+    escalation: str | None = Field(default=None, description="the escalation policy (escalation:) its incidents "
+                                                             "get, over incidents.escalation")
 
 
 def unknown_severity(name: str, names: list[str]) -> tuple[str, str]:

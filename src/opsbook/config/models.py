@@ -25,6 +25,7 @@ from ..durations import Duration, PositiveDuration
 from ..registry import Registry
 from .backups import Backup, Drill
 from .fields import Expect, WarnExpect
+from .escalation import Policy as EscalationPolicy
 from .incidents import Incidents
 from .integrity import INTEGRITY_TYPE, IntegrityCheck, IntegritySuite
 from .notify import RECEIVER_KIND, Notify, Receiver
@@ -219,4 +220,5 @@ class ConfigBase(Model):
     status_page: StatusPage = Field(default_factory=StatusPage)
     retention: Retention = Field(default_factory=Retention)
     incidents: Incidents = Field(default_factory=Incidents)
+    escalation: dict[str, EscalationPolicy] = Field(default_factory=dict)
     runbooks: Runbooks = Field(default_factory=Runbooks)

@@ -72,6 +72,12 @@ def _incident_event(e: incident_rows.EventRow) -> Entry:
         what = f"{d.get('role')}: {d.get('person')}"
     elif e.kind == "declared":
         what = f"{d.get('severity')} {d.get('title')}"
+    elif e.kind == "escalated":
+        who = ", ".join(f"{p} ({why})" for p, why in (d.get("people") or {}).items())
+        to = ", ".join(d.get("receivers") or []) or "nobody"
+        what = f"{d.get('policy')} level {d.get('level')} (round {d.get('round')}): {who + ' via ' if who else ''}{to}"
+        if d.get("unreached"):
+            what += f"; not reached: {'; '.join(d['unreached'])}"
     elif e.kind == "action":
         what = f"action {d.get('action')} {'done' if d.get('done') else 'added'}: {d.get('text')}"
     else:

@@ -17,6 +17,7 @@ from typing import Any
 from ..config.load import Config
 from ..store import incidents as rows
 from ..store.store import Store
+from .escalation import begin as begin_escalation
 from .model import AlertInstance
 
 ACTOR = "opsbook"
@@ -67,6 +68,7 @@ def apply(cfg: Config, store: Store, fired: list[AlertInstance], resolved: list[
                 rows.add_event(tx, row.id, now, "declared", ACTOR,
                                {"title": row.title, "severity": row.severity, "components": [],
                                 **_detail(alert, "fired")})
+                begin_escalation(tx, cfg.model, row.id, row.severity, now, rule.incident.escalation)
                 out.append(AutoIncident(row.id, "declared", alert.rule, alert.fingerprint))
                 continue
             # an open incident holds the key (ours from an earlier firing, or a racing replica's)

@@ -94,7 +94,7 @@ async def declare(web: Web, request: Request) -> Any:
         check_csrf(p, request.headers.get("x-csrf-token"))
         return incident.declare(web.store, web.config().model.incidents, body.title, body.severity, p.name,
                                 web.now(), components=body.components, summary=body.summary,
-                                detected_at=body.detected_at)
+                                detected_at=body.detected_at, model=web.config().model)
 
     inc = await web.mutate(request, "operator", "incident.declare", body.title, do, {"severity": body.severity})
     return JSONResponse(_doc(inc), status_code=201)
