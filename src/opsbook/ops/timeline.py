@@ -116,7 +116,9 @@ def _notifications(r: outbox.OutboxRow, start: datetime, end: datetime) -> list[
     if r.last_error_at and start <= r.last_error_at <= end:
         msg = (r.last_error or {}).get("message", "")
         kind = "notification.dead" if r.status == outbox.DEAD else "notification.failed"
-        out.append(Entry(r.last_error_at, kind, f"to {r.receiver} (attempt {r.attempts}): {msg}", ref))
+        # once delivered, the last failure was the attempt before the one that got through
+        n = r.attempts - 1 if r.delivered_at and r.delivered_at >= r.last_error_at else r.attempts
+        out.append(Entry(r.last_error_at, kind, f"to {r.receiver} (attempt {n}): {msg}", ref))
     return out
 
 
