@@ -13,10 +13,10 @@ import pytest
 
 from opsbook.config.load import Config
 from opsbook.errors import ConfigErrors, IncidentConflict, InvalidTransition
-from opsbook.notify import outbox
+from opsbook.notify import acks, groups, outbox, pipeline
 from opsbook.notify.pipeline import deliver_due
 from opsbook.ops import escalation, incident, timeline
-from opsbook.rules.engine import evaluate
+from opsbook.rules.engine import current_alerts, evaluate
 from opsbook.store import Store
 from opsbook.store import escalations as ladder
 from tests.support.clirun import opsbook
@@ -41,6 +41,7 @@ notify:
     bob-pager: {webhook: {url: "%(url)s/bob", timeout: 2s}}
     lead-pager: {webhook: {url: "%(url)s/lead", timeout: 2s}}
     team: {webhook: {url: "%(url)s/team", timeout: 2s}}
+  route: {receiver: team, group_wait: 0s}
   delivery: {initial_backoff: 10s, max_backoff: 10s}
 people:
   alice: {contact: [alice-pager]}
@@ -129,6 +130,26 @@ def test_an_alert_declares_one_incident_that_pages_on_call_then_the_next_level_u
     kinds = [e.kind for e in timeline.for_incident(any_store, incident.show(any_store, iid).row,
                                                    T0 + minutes(40)).entries]
     assert kinds.count("incident.escalated") == 2 and kinds.count("notification.delivered") == 2
+
+
+def test_acknowledging_the_alert_group_acknowledges_its_incident_and_stops_the_escalation(
+        any_store: Store, tmp_path: Path) -> None:
+    cfg = config(tmp_path)
+    record(any_store, result("api", "fail", T0))
+    evaluate(cfg, any_store, T0)
+    record(any_store, result("api", "fail", T0 + minutes(3)))
+    (declared,) = evaluate(cfg, any_store, T0 + minutes(3)).incidents
+    pipeline.process(cfg, any_store, current_alerts(any_store), T0 + minutes(3))
+    assert fired(escalation.step(any_store, cfg, T0 + minutes(3), "w1")) == [(1, 1, ["alice-pager"])]
+    (key,) = groups.all_keys(any_store)
+    ack = acks.acknowledge(any_store, key, "alice", T0 + minutes(4))  # CLI, API, dashboard: one function
+    assert ack.incidents == [declared.incident_id] and ack.to_dict()["incidents"] == [declared.incident_id]
+    inc = incident.show(any_store, declared.incident_id)
+    assert inc.status == "investigating" and inc.row.acknowledged_at == T0 + minutes(4)
+    assert inc.events[-1].detail["via"].startswith("alert group ")
+    assert escalation.step(any_store, cfg, T0 + minutes(30), "w1") == []
+    assert escalation.state(cfg, any_store, declared.incident_id).row.stopped == "acknowledged"
+    assert acks.acknowledge(any_store, key, "bob", T0 + minutes(5)).incidents == []  # already acknowledged
 
 
 def test_two_workers_stepping_at_once_fire_each_level_exactly_once(any_store: Store, tmp_path: Path) -> None:

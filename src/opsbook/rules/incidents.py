@@ -15,7 +15,9 @@ from datetime import datetime
 from typing import Any
 
 from ..config.load import Config
+from ..store import escalations
 from ..store import incidents as rows
+from ..store.db import Tx
 from ..store.store import Store
 from .escalation import begin as begin_escalation
 from .model import AlertInstance
@@ -39,7 +41,23 @@ class AutoIncident:
 
 
 def dedup_key(alert: AlertInstance) -> str:
-    return f"alert:{alert.rule}:{alert.fingerprint}"
+    return key_of(alert.rule, alert.fingerprint)
+
+
+def key_of(rule: str, fingerprint: str) -> str:
+    """The dedup_key of the incidents an alert declares (notify/acks.py finds them by it)."""
+    return f"alert:{rule}:{fingerprint}"
+
+
+def acknowledge(tx: Tx, rule: str, fingerprint: str, by: str, now: datetime, via: str) -> int | None:
+    """Acknowledge the unacknowledged incident this alert declared, if any (someone acknowledged
+    its alert group); its escalation stops. The incident's id, or None."""
+    row = rows.latest_by_dedup(tx, key_of(rule, fingerprint), ("triage",))
+    if row is None or rows.move(tx, row.id, "triage", "investigating", now, by) is None:
+        return None
+    rows.add_event(tx, row.id, now, "ack", by, {"from": "triage", "to": "investigating", "via": via})
+    escalations.stop(tx, row.id, "acknowledged", now)
+    return row.id
 
 
 def _detail(alert: AlertInstance, what: str) -> dict[str, Any]:
