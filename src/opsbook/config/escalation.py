@@ -26,7 +26,8 @@ DEFAULT = "default"  # the incidents.escalation key used for severities not list
 
 class Targets(Model):
     oncall: list[str] = Field(default_factory=list, description="schedules (oncall:) whose on-call person is paged")
-    people: list[str] = Field(default_factory=list, description="people (people:) paged through their contact receivers")
+    people: list[str] = Field(default_factory=list,
+                              description="people (people:) paged through their contact receivers")
     receivers: list[str] = Field(default_factory=list, description="receivers (notify.receivers) notified directly")
 
     @model_validator(mode="after")

@@ -24,8 +24,8 @@ from pydantic import (
 from ..durations import Duration, PositiveDuration
 from ..registry import Registry
 from .backups import Backup, Drill
-from .fields import Expect, WarnExpect
 from .escalation import Policy as EscalationPolicy
+from .fields import Expect, WarnExpect
 from .incidents import Incidents
 from .integrity import INTEGRITY_TYPE, IntegrityCheck, IntegritySuite
 from .notify import RECEIVER_KIND, Notify, Receiver

@@ -20,8 +20,7 @@ from ..config.models import ConfigBase
 from ..config.references import missing
 from ..errors import IncidentConflict, InvalidTransition, UsageError
 from ..rules.escalation import begin as begin_escalation
-from ..store import Store
-from ..store import escalations
+from ..store import Store, escalations
 from ..store import incidents as rows
 
 OPEN = rows.OPEN
