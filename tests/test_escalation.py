@@ -4,14 +4,22 @@ durable outbox, on both store dialects, with an injected clock and a real HTTP r
 
 from __future__ import annotations
 
+import asyncio
+import io
 import json
+import random
 import threading
 from collections import Counter
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
 
+from opsbook.config.escalation import Level
 from opsbook.config.load import Config
+from opsbook.daemon import leases
+from opsbook.daemon.log import Log
+from opsbook.daemon.scheduler import Scheduler
 from opsbook.errors import ConfigErrors, IncidentConflict, InvalidTransition
 from opsbook.notify import acks, groups, outbox, pipeline
 from opsbook.notify.pipeline import deliver_due
@@ -319,3 +327,37 @@ def test_the_cli_shows_the_escalation_state_escalates_by_hand_and_refuses_bad_in
     err = json.dumps(bad.json)
     assert "escalation.standard.levels[0].notify.oncall[0]" in err and "did you mean 'primary'" in err
 
+
+
+def test_the_daemon_fires_due_levels_and_one_failing_incident_is_isolated_and_logged_once(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    out = io.StringIO()
+    cfg = load(CONFIG % {"url": "http://127.0.0.1:9"} + "serve: {jitter: 0}\n", tmp_path)
+    store = Store.open(cfg.store_url())
+    bad, good = declare(store, cfg, "breaks"), declare(store, cfg, "works")
+    real = escalation.targets
+    tried: list[datetime] = []
+
+    def targets(c: Config, s: Store, level: Level, now: datetime) -> tuple[dict[str, str], list[str], list[str]]:
+        tried.append(now)
+        if len(tried) % 2 == 1:  # the first incident of each step (the one declared first) fails
+            raise RuntimeError("the on-call lookup broke")
+        return real(c, s, level, now)
+
+    monkeypatch.setattr(escalation, "targets", targets)
+    sched = Scheduler(cfg, store, log=Log(stream=out), clock=lambda: T0, rng=random.Random(7))
+
+    async def go() -> None:
+        for secs in (2, 70):  # 70: the failing incident's claim (60 s) lapsed; it fails again
+            await sched.tick(T0 + timedelta(seconds=secs))
+            await sched.drain(30)
+
+    asyncio.run(go())
+    assert escalated(store, good) == [(1, 1)] and escalated(store, bad) == []
+    assert len(tried) == 3  # bad, good, then bad again
+    text = out.getvalue()
+    assert text.count("the on-call lookup broke") == 1  # said once, not every 5 s
+    assert f"escalated incident {good} level 1" in text
+    units = {r.unit_key for r in leases.rows(store)}
+    assert "escalation:step" in units
+    store.close()
