@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
+from starlette.testclient import TestClient
 
 from opsbook.config.escalation import Level
 from opsbook.config.load import Config
@@ -27,10 +28,12 @@ from opsbook.ops import escalation, incident, timeline
 from opsbook.rules.engine import current_alerts, evaluate
 from opsbook.store import Store
 from opsbook.store import escalations as ladder
+from opsbook.web.app import create_app
 from tests.support.clirun import opsbook
 from tests.support.helpers import load
 from tests.support.notifyutil import Recorder, recorder
 from tests.support.rulesutil import T0, minutes, record, result
+from tests.support.webutil import bearer, context, make_config, set_tokens
 
 # alice is on call on T0's day (2026-03-02): the rotation starts that day with her
 CONFIG = """
@@ -361,3 +364,37 @@ def test_the_daemon_fires_due_levels_and_one_failing_incident_is_isolated_and_lo
     units = {r.unit_key for r in leases.rows(store)}
     assert "escalation:step" in units
     store.close()
+
+
+def test_the_api_escalates_by_hand_for_operators_only_audited_and_shows_the_ladder(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    set_tokens(monkeypatch)
+    extra = """
+notify:
+  receivers: {team: {webhook: {url: "http://127.0.0.1:9/team"}}}
+escalation:
+  only-team:
+    levels: [{wait: 10m, notify: {receivers: [team]}}]
+incidents: {escalation: {default: only-team}}
+"""
+    cfg = make_config(tmp_path, extra=extra)
+    store = Store.open(f"sqlite:///{tmp_path / 'api.db'}")
+    try:
+        with TestClient(create_app(context(cfg, store))) as c:
+            r = c.post("/api/v1/incidents", json={"title": "Checkout 502", "severity": "SEV1"},
+                       headers=bearer("on-call"))
+            path = f"/api/v1/incidents/{r.json()['incident']['id']}"
+            shown = c.get(path, headers=bearer("developer")).json()["escalation"]
+            assert (shown["policy"], shown["next_level"], shown["level_reached"]) == ("only-team", 1, None)
+            assert c.post(f"{path}/escalate", headers=bearer("developer")).status_code == 403
+            r = c.post(f"{path}/escalate", headers=bearer("on-call"))
+            assert r.status_code == 200, r.text
+            doc = r.json()
+            assert (doc["level"], doc["receivers"], doc["escalation"]["stopped"]) == (1, ["team"], "exhausted")
+            r = c.post(f"{path}/escalate", headers=bearer("on-call"))
+            assert r.status_code == 400 and "exhausted" in r.json()["error"]["message"]
+            entries = c.get("/api/v1/audit", headers=bearer("admin")).json()["entries"]
+            assert [(e["action"], e["outcome"]) for e in reversed(entries) if e["action"] == "incident.escalate"] == [
+                ("incident.escalate", "denied"), ("incident.escalate", "ok"), ("incident.escalate", "error 400")]
+    finally:
+        store.close()
