@@ -386,6 +386,8 @@ incidents: {escalation: {default: only-team}}
             path = f"/api/v1/incidents/{r.json()['incident']['id']}"
             shown = c.get(path, headers=bearer("developer")).json()["escalation"]
             assert (shown["policy"], shown["next_level"], shown["level_reached"]) == ("only-team", 1, None)
+            page = c.get(path.replace("/api/v1", ""), headers={**bearer("developer"), "accept": "text/html"})
+            assert page.status_code == 200 and "only-team: no level fired yet; level 1 at" in page.text
             assert c.post(f"{path}/escalate", headers=bearer("developer")).status_code == 403
             r = c.post(f"{path}/escalate", headers=bearer("on-call"))
             assert r.status_code == 200, r.text
