@@ -163,6 +163,19 @@ def test_acknowledging_the_alert_group_acknowledges_its_incident_and_stops_the_e
     assert acks.acknowledge(any_store, key, "bob", T0 + minutes(5)).incidents == []  # already acknowledged
 
 
+def test_an_alert_rules_escalation_overrides_the_severitys_policy_and_default_covers_the_rest(
+        any_store: Store, tmp_path: Path) -> None:
+    cfg = load((CONFIG % {"url": "http://127.0.0.1:9"}).replace(
+        "incident: {severity: SEV2}", "incident: {severity: SEV2, escalation: twice}"), tmp_path)
+    record(any_store, result("api", "fail", T0))
+    evaluate(cfg, any_store, T0)
+    record(any_store, result("api", "fail", T0 + minutes(3)))
+    (declared,) = evaluate(cfg, any_store, T0 + minutes(3)).incidents
+    assert escalation.state(cfg, any_store, declared.incident_id).row.policy == "twice"
+    by_hand = declare(any_store, cfg, severity="SEV1")  # not listed: the default entry
+    assert escalation.state(cfg, any_store, by_hand).row.policy == "standard"
+
+
 def test_two_workers_stepping_at_once_fire_each_level_exactly_once(any_store: Store, tmp_path: Path) -> None:
     cfg = config(tmp_path)
     ids = [declare(any_store, cfg, f"incident {n}") for n in range(4)]
