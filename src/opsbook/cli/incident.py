@@ -1,4 +1,4 @@
-"""``opsbook incident declare|list|show|ack|assign|note|update|edit|merge|mitigate|resolve|close|cancel``."""
+"""``opsbook incident declare|list|show|ack|assign|note|update|edit|merge|mitigate|resolve|close|cancel|escalate``."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from .common import when as _when
 
 if TYPE_CHECKING:
     from ..config.load import Config
+    from ..ops.escalation import State
     from ..ops.incident import Incident
     from ..ops.timeline import Timeline
 
@@ -33,7 +34,7 @@ def _dur(seconds: float | None) -> str:
     return format_duration(float(round(seconds))) if seconds is not None else "-"
 
 
-def _render(ctx: Ctx, inc: Incident, timeline: Timeline | None = None) -> None:
+def _render(ctx: Ctx, inc: Incident, timeline: Timeline | None = None, escalation: State | None = None) -> None:
     from rich.markup import escape
 
     from ..render.table import columns_table
@@ -43,6 +44,7 @@ def _render(ctx: Ctx, inc: Incident, timeline: Timeline | None = None) -> None:
         if timeline is not None:
             doc["timeline"] = [e.to_dict() for e in timeline.entries]
             doc["timeline_truncated"] = timeline.truncated
+            doc["escalation"] = escalation.to_dict() if escalation else None
         ctx.emit(doc)
         return
     r = inc.row
@@ -59,6 +61,8 @@ def _render(ctx: Ctx, inc: Incident, timeline: Timeline | None = None) -> None:
     ]
     if r.summary:
         fields.insert(3, ("summary", r.summary))
+    if escalation is not None:
+        fields.append(("escalation", escalation.line()))
     for k, v in fields:
         out.print(f"  {k:>34}: {escape(str(v))}")
     if inc.events:
@@ -104,6 +108,9 @@ def _detail(kind: str, d: dict[str, Any]) -> str:
         return f"post-mortem written to {d.get('file')}"
     if kind == "postmortem_waived":
         return f"closed without a post-mortem: {d.get('reason')}"
+    if kind == "escalated":
+        return (f"{d.get('policy')} level {d.get('level')} (round {d.get('round')}): "
+                f"{', '.join(d.get('receivers') or []) or 'nobody'}")
     if kind == "action":
         return f"action {d.get('action')} {'done' if d.get('done') else 'added'}: {d.get('text')}"
     return ", ".join(f"{k}={v}" for k, v in d.items())
@@ -129,7 +136,7 @@ def incident_declare(ctx: Ctx, title: str, severity: str, components: tuple[str,
     with ctx.open_store(cfg) as store:
         inc = incident.declare(store, cfg.model.incidents, title, severity, actor or me(), now,
                                components=list(components), summary=summary,
-                               detected_at=parse_at(detected) if detected else None)
+                               detected_at=parse_at(detected) if detected else None, model=cfg.model)
     _render(ctx, inc)
     return 0
 
@@ -175,13 +182,48 @@ def incident_list(ctx: Ctx, only_open: bool, show_all: bool, since: str | None) 
 def incident_show(ctx: Ctx, incident_id: int) -> int:
     """An incident: its record, its derived times and its timeline (its events, alerts, check
     flips, notifications, job runs and silences around it)."""
-    from ..ops import incident, timeline
+    from ..ops import escalation, incident, timeline
     from ..results import utcnow
 
     with ctx.open_store(ctx.config) as store:
         inc = incident.show(store, incident_id)
         tl = timeline.for_incident(store, inc.row, utcnow())
-    _render(ctx, inc, tl)
+        esc = escalation.state(ctx.config, store, incident_id)
+    _render(ctx, inc, tl, esc)
+    return 0
+
+
+@incident_group.command("escalate")
+@click.argument("incident_id", type=int)
+@as_option
+@common
+def incident_escalate(ctx: Ctx, incident_id: int, actor: str | None) -> int:
+    """Fire the incident's next escalation level now, without waiting for it."""
+    from rich.markup import escape
+
+    from ..ops import escalation
+    from ..results import utcnow
+
+    cfg = ctx.config
+    who = actor or me()
+    with ctx.open_store(cfg) as store:
+        done = escalation.escalate(store, cfg, incident_id, who, utcnow(), worker=f"cli:{who}")
+        esc = escalation.state(cfg, store, incident_id)
+    if ctx.json:
+        ctx.emit({"schema": "opsbook.incident-escalation/1", **done.to_dict(),
+                  "escalation": esc.to_dict() if esc else None})
+        return 0
+    if done.action == "stopped":
+        out.print(f"incident {incident_id}: escalation stopped ({escape(done.reason)})")
+        return 0
+    who_line = ", ".join(f"{p} ({why})" for p, why in done.people.items()) or "-"
+    out.print(f"incident {incident_id}: {escape(done.policy)} level {done.level} (round {done.round}) fired")
+    out.print(f"  people: {escape(who_line)}")
+    out.print(f"  receivers: {escape(', '.join(done.receivers) or 'none')}")
+    for u in done.unreached:
+        out.print(f"  [yellow]not reached[/]: {escape(u)}")
+    if esc is not None:
+        out.print(f"  next: {escape(esc.line())}")
     return 0
 
 

@@ -49,6 +49,8 @@ class Incidents(Model):
     roles: list[str] = Field(default_factory=lambda: ["commander", "communications", "scribe"],
                              description="roles people are assigned during an incident; commander is required")
     postmortem: Postmortem = Field(default_factory=Postmortem, description="the post-mortem policy")
+    escalation: dict[str, str] = Field(default_factory=dict, description="severity (or default) -> the "
+                                       "escalation policy its incidents get (docs/escalation.md)")
 
     @property
     def severity_names(self) -> list[str]:
@@ -74,6 +76,9 @@ class AlertIncident(Model):
     components: list[str] | None = Field(
         default=None, description="the affected components, stored on the incident (default: the status_page "
                                   "components whose checks the alert reads)")
+
+    escalation: str | None = Field(default=None, description="the escalation policy (escalation:) its incidents "
+                                                             "get, over incidents.escalation")
 
 
 class SloIncident(Model):

@@ -24,6 +24,7 @@ from pydantic import (
 from ..durations import Duration, PositiveDuration
 from ..registry import Registry
 from .backups import Backup, Drill
+from .escalation import Policy as EscalationPolicy
 from .fields import Expect, WarnExpect
 from .incidents import Incidents
 from .integrity import INTEGRITY_TYPE, IntegrityCheck, IntegritySuite
@@ -219,4 +220,5 @@ class ConfigBase(Model):
     status_page: StatusPage = Field(default_factory=StatusPage)
     retention: Retention = Field(default_factory=Retention)
     incidents: Incidents = Field(default_factory=Incidents)
+    escalation: dict[str, EscalationPolicy] = Field(default_factory=dict)
     runbooks: Runbooks = Field(default_factory=Runbooks)

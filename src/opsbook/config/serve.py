@@ -50,6 +50,7 @@ class Serve(Model):
     backoff_max: PositiveDuration = Field(default=600.0, description="the backoff never exceeds this")
     rules_every: PositiveDuration = Field(default=15.0, description="how often alert rules are evaluated")
     outbox_every: PositiveDuration = Field(default=5.0, description="how often due notifications are delivered")
+    escalation_every: PositiveDuration = Field(default=5.0, description="how often due escalation levels fire")
     rollup_every: PositiveDuration = Field(default=300.0, description="how often history is rolled up and pruned")
     log_format: Literal["text", "json"] = "text"
     self_heartbeat: SelfHeartbeat | None = None

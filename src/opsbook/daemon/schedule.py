@@ -21,12 +21,12 @@ from ..config.load import Config
 from ..config.serve import Serve
 from ..errors import ConfigError
 
-CHORES = ("rules", "outbox", "rollup")  # the daemon's own periodic work, one unit each
+CHORES = ("rules", "outbox", "rollup", "escalation")  # the daemon's own periodic work, one unit each
 
 
 @dataclass(frozen=True)
 class Unit:
-    kind: str  # check | backup | drill | integrity | rules | outbox | rollup
+    kind: str  # check | backup | drill | integrity | rules | outbox | rollup | escalation
     name: str
     env: str
     every: float | None = None  # seconds, for checks and chores
@@ -63,6 +63,7 @@ def units_of(cfg: Config) -> list[Unit]:
     out.append(Unit("rules", "evaluate", env, every=serve.rules_every))
     out.append(Unit("outbox", "deliver", env, every=serve.outbox_every))
     out.append(Unit("rollup", "prune", env, every=serve.rollup_every))
+    out.append(Unit("escalation", "step", env, every=serve.escalation_every))
     return out
 
 

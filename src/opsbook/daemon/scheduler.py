@@ -224,6 +224,8 @@ class Scheduler:
                 return self._outbox(cfg, store, now)
             if unit.kind == "rollup":
                 return self._rollup(cfg, store, now)
+            if unit.kind == "escalation":
+                return self._escalation(cfg, store, now)
             return run_unit(cfg, store, unit.kind, unit.name, now)
         finally:
             store.close()
@@ -291,6 +293,16 @@ class Scheduler:
         delivered, failed = int(summary.get("delivered", 0) or 0), int(summary.get("failed", 0) or 0)
         note = f"{delivered} delivered, {failed} failed" if delivered or failed else ""
         return {"status": "pass" if not failed else "fail", "note": note}
+
+    def _escalation(self, cfg: Config, store: Store, now: datetime) -> dict[str, Any]:
+        from ..ops import escalation
+
+        steps = escalation.step(store, cfg, now, self.owner)
+        for s in steps:
+            if s.action == "error":  # one incident's failure; the others fired. Said once, not every 5 s
+                self._once(f"escalation: incident {s.incident_id} level {s.level}: {s.reason}")
+        fired = [f"incident {s.incident_id} level {s.level}" for s in steps if s.action == "fired"]
+        return {"status": "pass", "note": f"escalated {', '.join(fired)}" if fired else ""}
 
     def _rollup(self, cfg: Config, store: Store, now: datetime) -> dict[str, Any]:
         from ..store import rollup
@@ -371,8 +383,10 @@ class Scheduler:
         try:
             leases.release(self.store, self.owner)
             from ..notify import outbox, pipeline
+            from ..ops import escalation
 
             outbox.release(self.store, pipeline.worker_id())
+            escalation.release(self.store, self.owner)
         except Exception as e:  # the store is down: the leases and claims expire on their own
             self.log.warn(f"could not release this instance's leases: {error_dict(e)['message']}")
 

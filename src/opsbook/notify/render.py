@@ -15,6 +15,8 @@ def title_text(payload: dict[str, Any]) -> str:
     rest = " ".join(f"{k}={v}" for k, v in labels.items() if k != "alertname" and v)
     if kind == "test":
         head = "[TEST]"
+    elif kind == "escalation":  # an unacknowledged incident paging the next level (ops/escalation.py)
+        return str(payload.get("title") or "[ESCALATION] incident")
     elif kind == "acknowledge":
         head = f"[ACK by {payload.get('acked_by') or '?'}]"
     elif firing:

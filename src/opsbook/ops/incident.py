@@ -17,9 +17,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from ..config.incidents import Incidents, unknown_severity
+from ..config.models import ConfigBase
 from ..config.references import missing
 from ..errors import IncidentConflict, InvalidTransition, UsageError
-from ..store import Store
+from ..rules.escalation import begin as begin_escalation
+from ..store import Store, escalations
 from ..store import incidents as rows
 
 OPEN = rows.OPEN
@@ -119,8 +121,9 @@ def check_severity(cfg: Incidents, severity: str) -> str:
 
 def declare(store: Store, cfg: Incidents, title: str, severity: str, actor: str, now: datetime, *,
             components: list[str] | None = None, summary: str = "", detected_at: datetime | None = None,
-            dedup_key: str | None = None) -> Incident:
-    """A new incident in triage, with its `declared` event."""
+            dedup_key: str | None = None, model: ConfigBase | None = None) -> Incident:
+    """A new incident in triage, with its `declared` event; on its escalation policy's ladder
+    when ``model`` (the whole config, which holds the policies) is given."""
     if not title.strip():
         raise UsageError("an incident needs a title", hint='e.g. opsbook incident declare "API 5xx spike"')
     check_severity(cfg, severity)
@@ -134,6 +137,8 @@ def declare(store: Store, cfg: Incidents, title: str, severity: str, actor: str,
                           created_by=actor)
         rows.add_event(tx, row.id, now, "declared", actor,
                        {"title": row.title, "severity": severity, "components": comps})
+        if model is not None:
+            begin_escalation(tx, model, row.id, severity, now)
         return _full(tx, row)
 
 
@@ -177,6 +182,8 @@ def move(store: Store, incident_id: int, to: str, actor: str, now: datetime, *, 
         if reason:
             detail["reason"] = reason
         rows.add_event(tx, incident_id, now, kind, actor, detail)
+        # someone is on it: its escalation stops now (the escalation step checks the status too)
+        escalations.stop(tx, incident_id, "acknowledged" if to == "investigating" else to, now)
         return _full(tx, moved)
 
 

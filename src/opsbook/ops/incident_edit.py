@@ -14,7 +14,7 @@ from typing import Any
 from ..config.incidents import Incidents
 from ..errors import IncidentConflict, InvalidTransition, PostmortemMissing, UsageError
 from ..rules.postmortem_due import DONE
-from ..store import Store
+from ..store import Store, escalations
 from ..store import incidents as rows
 from .incident import OPEN, Incident, _conflict, _full, _get, check_severity, move
 
@@ -88,6 +88,7 @@ def merge(store: Store, incident_id: int, into: int, actor: str, now: datetime, 
         merged = rows.merge(tx, incident_id, row.status, into, now, actor)
         if merged is None:
             raise _conflict(tx, incident_id, row.status)
+        escalations.stop(tx, incident_id, "merged", now)  # the incident that goes on pages for both
         detail: dict[str, Any] = {"from": row.status, "to": "merged", "into": into}
         if reason:
             detail["reason"] = reason

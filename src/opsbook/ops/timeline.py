@@ -72,6 +72,12 @@ def _incident_event(e: incident_rows.EventRow) -> Entry:
         what = f"{d.get('role')}: {d.get('person')}"
     elif e.kind == "declared":
         what = f"{d.get('severity')} {d.get('title')}"
+    elif e.kind == "escalated":
+        who = ", ".join(f"{p} ({why})" for p, why in (d.get("people") or {}).items())
+        to = ", ".join(d.get("receivers") or []) or "nobody"
+        what = f"{d.get('policy')} level {d.get('level')} (round {d.get('round')}): {who + ' via ' if who else ''}{to}"
+        if d.get("unreached"):
+            what += f"; not reached: {'; '.join(d['unreached'])}"
     elif e.kind == "action":
         what = f"action {d.get('action')} {'done' if d.get('done') else 'added'}: {d.get('text')}"
     else:
@@ -110,7 +116,9 @@ def _notifications(r: outbox.OutboxRow, start: datetime, end: datetime) -> list[
     if r.last_error_at and start <= r.last_error_at <= end:
         msg = (r.last_error or {}).get("message", "")
         kind = "notification.dead" if r.status == outbox.DEAD else "notification.failed"
-        out.append(Entry(r.last_error_at, kind, f"to {r.receiver} (attempt {r.attempts}): {msg}", ref))
+        # once delivered, the last failure was the attempt before the one that got through
+        n = r.attempts - 1 if r.delivered_at and r.delivered_at >= r.last_error_at else r.attempts
+        out.append(Entry(r.last_error_at, kind, f"to {r.receiver} (attempt {n}): {msg}", ref))
     return out
 
 

@@ -18,8 +18,11 @@ from datetime import datetime
 from typing import Any
 
 from ..config.load import Config
+from ..store import escalations
 from ..store import incidents as rows
+from ..store.db import Tx
 from ..store.store import Store
+from .escalation import begin as begin_escalation
 from .model import AlertInstance
 
 ACTOR = "opsbook"
@@ -50,10 +53,27 @@ class _Auto:
     components: list[str]
     key: str
     extra: dict[str, Any]
+    escalation: str | None = None  # the alert rule's policy, over the severity's
 
 
 def dedup_key(alert: AlertInstance) -> str:
-    return f"alert:{alert.rule}:{alert.fingerprint}"
+    return key_of(alert.rule, alert.fingerprint)
+
+
+def key_of(rule: str, fingerprint: str) -> str:
+    """The dedup_key of the incidents an alert declares (notify/acks.py finds them by it)."""
+    return f"alert:{rule}:{fingerprint}"
+
+
+def acknowledge(tx: Tx, rule: str, fingerprint: str, by: str, now: datetime, via: str) -> int | None:
+    """Acknowledge the unacknowledged incident this alert declared, if any (someone acknowledged
+    its alert group); its escalation stops. The incident's id, or None."""
+    row = rows.latest_by_dedup(tx, key_of(rule, fingerprint), ("triage",))
+    if row is None or rows.move(tx, row.id, "triage", "investigating", now, by) is None:
+        return None
+    rows.add_event(tx, row.id, now, "ack", by, {"from": "triage", "to": "investigating", "via": via})
+    escalations.stop(tx, row.id, "acknowledged", now)
+    return row.id
 
 
 def _detail(alert: AlertInstance, what: str) -> dict[str, Any]:
@@ -85,7 +105,8 @@ def _auto(cfg: Config, alert: AlertInstance) -> _Auto | None:
         return None
     return _Auto(rule.incident.severity, rule.incident.title or alert.annotations.get("summary") or alert.rule,
                  rule.description or alert.reason,
-                 _components(cfg, rule.incident.components, alert.labels.get("check")), dedup_key(alert), {})
+                 _components(cfg, rule.incident.components, alert.labels.get("check")), dedup_key(alert), {},
+                 rule.incident.escalation)
 
 
 def _holder(tx: Any, key: str, statuses: tuple[str, ...] | None = None) -> rows.IncidentRow | None:
@@ -116,6 +137,7 @@ def apply(cfg: Config, store: Store, fired: list[AlertInstance], resolved: list[
                 rows.add_event(tx, row.id, now, "declared", ACTOR,
                                {"title": row.title, "severity": row.severity, "components": auto.components,
                                 **_detail(alert, "fired"), **auto.extra})
+                begin_escalation(tx, cfg.model, row.id, row.severity, now, auto.escalation)
                 out.append(AutoIncident(row.id, "declared", alert.rule, alert.fingerprint))
                 continue
             # an open incident holds the key (ours from an earlier firing, or a racing replica's),

@@ -358,6 +358,8 @@ ROUTES: list[ApiRoute] = [
              "timeline", (_INC,), inc.NoteIn, tags=("incidents",)),
     ApiRoute("POST", "/api/v1/incidents/{id}/updates", inc.add_update, "operator", "Post a public update "
              "(shown on /status)", (_INC,), inc.UpdateIn, tags=("incidents",)),
+    ApiRoute("POST", "/api/v1/incidents/{id}/escalate", inc.escalate, "operator", "Fire the incident's next "
+             "escalation level now (400 if it does not escalate any more)", (_INC,), tags=("incidents",)),
     ApiRoute("GET", "/api/v1/audit", list_audit, "admin", "The audit log, newest first",
              (("limit", "query", "1-1000, default 100"), ("before", "query", "entry id cursor")), tags=("audit",)),
 ]

@@ -1,5 +1,5 @@
-"""The incident endpoints of /api/v1: list and show (viewer); declare, move, note and post a public
-update (operator), audited through ``web.mutate`` and calling the same ops functions as the CLI.
+"""The incident endpoints of /api/v1: list and show (viewer); declare, move, note, escalate and post
+a public update (operator), audited through ``web.mutate`` and calling the same ops functions as the CLI.
 An invalid move is a 400, a lost compare-and-set a 409 (``IncidentConflict``), an unknown id a 404."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from starlette.responses import JSONResponse
 
 from ..config.secrets import redactor
 from ..errors import ApiError, UsageError
-from ..ops import incident, incident_update
+from ..ops import escalation, incident, incident_update
 from .auth import Principal, check_csrf
 from .state import Web
 
@@ -78,7 +78,24 @@ async def list_incidents(web: Web, request: Request) -> Any:
 async def get_incident(web: Web, request: Request) -> Any:
     iid = _id(request)
     _exists(web, iid)
-    return _doc(incident.show(web.store, iid))
+    doc = _doc(incident.show(web.store, iid))
+    state = escalation.state(web.config(), web.store, iid)
+    doc["escalation"] = state.to_dict() if state else None
+    return doc
+
+
+async def escalate(web: Web, request: Request) -> Any:
+    iid = _id(request)
+    _exists(web, iid)
+
+    async def do(p: Principal) -> Any:
+        check_csrf(p, request.headers.get("x-csrf-token"))
+        return escalation.escalate(web.store, web.config(), iid, p.name, web.now(), worker=f"api:{p.name}")
+
+    done = await web.mutate(request, "operator", "incident.escalate", str(iid), do)
+    state = escalation.state(web.config(), web.store, iid)
+    return {"schema": "opsbook.api.incident-escalation/1", **done.to_dict(),
+            "escalation": state.to_dict() if state else None}
 
 
 async def _body(request: Request, model: type[BaseModel]) -> Any:
@@ -94,7 +111,7 @@ async def declare(web: Web, request: Request) -> Any:
         check_csrf(p, request.headers.get("x-csrf-token"))
         return incident.declare(web.store, web.config().model.incidents, body.title, body.severity, p.name,
                                 web.now(), components=body.components, summary=body.summary,
-                                detected_at=body.detected_at)
+                                detected_at=body.detected_at, model=web.config().model)
 
     inc = await web.mutate(request, "operator", "incident.declare", body.title, do, {"severity": body.severity})
     return JSONResponse(_doc(inc), status_code=201)

@@ -17,7 +17,7 @@ from starlette.routing import Route
 
 from ..config.secrets import redactor
 from ..errors import ApiError, OpsbookError, UsageError
-from ..ops import incident, timeline
+from ..ops import escalation, incident, timeline
 from .auth import Principal, check_csrf
 from .envelope import status_of
 from .state import Web
@@ -77,8 +77,10 @@ def routes(web: Web) -> list[Route]:
         def gather() -> dict[str, Any]:
             inc = _show(web, iid)
             tl = timeline.for_incident(web.store, inc.row, web.now())
+            ladder = escalation.state(web.config(), web.store, iid)
             return {"inc": redactor.redact(inc.to_dict()), "timeline": redactor.redact(tl.to_dict()),
-                    "moves": [v for v, to in MOVES.items() if to in incident.NEXT[inc.status]]}
+                    "moves": [v for v, to in MOVES.items() if to in incident.NEXT[inc.status]],
+                    "escalation": ladder.line() if ladder else None}
 
         return web.render(request, "incident.html", principal=p, done=request.query_params.get("done"),
                           error=request.query_params.get("error"), **await run_in_threadpool(gather))
