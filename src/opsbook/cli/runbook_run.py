@@ -90,10 +90,17 @@ def _finish(ctx: Ctx, rec: Record) -> int:
 
 
 def _runbook_of(ctx: Ctx, store: Any, run_id: int) -> Runbook:
+    """The runbook a run ran, from the config of the environment it ran in (its steps'
+    resources and values are that environment's)."""
+    from ..errors import UsageError
     from ..ops import runbook as ops
     from ..runbooks.load import find
 
-    return find(ctx.config, ops.record(store, run_id).run.runbook)
+    run = ops.record(store, run_id).run
+    if run.environment and ctx.config.env != run.environment:
+        raise UsageError(f"run {run_id} runs in environment {run.environment}, not {ctx.config.env or '(none)'}",
+                         hint=f"add --env {run.environment}")
+    return find(ctx.config, run.runbook)
 
 
 @click.command("run")
