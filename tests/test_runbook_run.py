@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
+from opsbook.config.incidents import Incidents
 from opsbook.errors import RunbookLocked, RunbookRunConflict, UsageError
 from opsbook.ops import runbook as ops
 from opsbook.ops import timeline
 from opsbook.ops.incident import declare, show
-from opsbook.config.incidents import Incidents
 from opsbook.render.runbook import progress, summary, to_json, to_markdown
 from opsbook.runbooks.model import Param
 from opsbook.store import Store

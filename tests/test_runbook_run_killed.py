@@ -3,6 +3,7 @@ its heartbeat is stale, and resume continues at that step without repeating comp
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -71,10 +72,8 @@ def test_a_killed_runner_leaves_the_run_interrupted_and_resume_continues_at_that
             child.kill()
             child.wait()
         if (d / "pid").exists():
-            try:
+            with contextlib.suppress(ProcessLookupError, ValueError):
                 os.kill(int((d / "pid").read_text()), signal.SIGKILL)
-            except (ProcessLookupError, ValueError):
-                pass
     later = lambda: datetime.now(UTC) + timedelta(minutes=5)  # noqa: E731 - the heartbeat is stale by then
     assert ops.runs(any_store, clock=lambda: datetime.now(UTC))[0].status == "running"  # not stale yet: still running
     (run,) = ops.runs(any_store, clock=later)
