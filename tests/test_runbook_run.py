@@ -191,3 +191,45 @@ def test_a_record_of_a_hundred_steps_renders_as_markdown(any_store: Store, tmp_p
     md = to_markdown(rec.run, rec.steps, rec.approvals)
     assert md.startswith(f"# Runbook run {rec.run.id}: demo") and md.count("\n### step-") == 100
     assert "- **Status:** succeeded" in md and "## Rollback" not in md
+
+
+def test_ctrl_c_marks_the_run_interrupted_at_once_and_its_lock_passes_to_the_next_run(any_store: Store,
+                                                                                      tmp_path: Path) -> None:
+    cfg = config(tmp_path)
+    rb = book(sh("one", "true"), sh("two", "true"), lock="deploy")
+
+    def stop_at_two(row: object) -> None:
+        if getattr(row, "name", "") == "two" and getattr(row, "status", "") == "running":
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        ops.run(any_store, cfg, rb, {}, "ana", hooks=ops.Hooks(on_step=stop_at_two))
+    (run,) = ops.runs(any_store)
+    assert run.status == "interrupted" and run.current_step == "two"
+    assert ops.run(any_store, cfg, book(sh("x", "true"), name="other", lock="deploy"), {}, "bob").run.status \
+        == "succeeded"
+    rec = ops.resume(any_store, cfg, rb, run.id, "ana")
+    assert rec.run.status == "succeeded"
+    assert statuses(rec) == [("one", "ok"), ("two", "error"), ("two", "ok")]
+
+
+def test_an_abort_from_another_terminal_stops_the_run_after_its_current_step(any_store: Store,
+                                                                             tmp_path: Path) -> None:
+    rb = book(sh("one", "true"), sh("two", "true"), rollback=(sh("undo", "true"),))
+
+    def abort_after_one(row: object) -> None:
+        if getattr(row, "name", "") == "one" and getattr(row, "status", "") == "ok":
+            ops.abort(any_store, getattr(row, "run_id"), "bob", reason="stop")  # noqa: B009
+
+    rec = ops.run(any_store, config(tmp_path), rb, {}, "ana", hooks=ops.Hooks(on_step=abort_after_one))
+    assert rec.run.status == "aborted" and "aborted by bob: stop" in (rec.run.error or "")
+    assert statuses(rec) == [("one", "ok")] and statuses(rec, "rollback") == []
+
+
+def test_a_step_output_is_kept_as_its_head_and_tail_with_the_total_size(any_store: Store, tmp_path: Path) -> None:
+    rb = book(sh("loud", "head -c 300000 /dev/zero | tr '\\0' a; echo; echo THE-END"))
+    rec = ops.run(any_store, config(tmp_path), rb, {}, "ana")
+    step = rec.steps[0]
+    assert step.status == "ok" and step.output_bytes == 300009
+    assert len(step.output) < 2 * 64 * 1024 + 100 and step.output.rstrip().endswith("THE-END")
+    assert step.observations is not None and "stdout" not in step.observations  # kept once, in the output

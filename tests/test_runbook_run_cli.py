@@ -95,3 +95,36 @@ def test_a_failed_run_exits_1_after_its_rollback_and_bad_input_exits_2(tmp_path:
     r = opsbook("runbook", "run", "restart", "-p", "token=x", cwd=tmp_path)
     assert r.code == 2 and "may not run in environment (none)" in r.stderr
     assert opsbook("runbook", "record", "99", cwd=tmp_path).code == 2
+
+
+APPROVAL = """\
+---
+lock: db
+---
+```sh {name=look mutates=false}
+echo looking
+```
+
+```approval {name=go}
+Kill the idle connections?
+```
+
+```sh {name=kill mutates=true}
+echo killed
+```
+"""
+
+
+def test_an_approval_waits_exits_4_and_only_another_operator_may_give_it(tmp_path: Path) -> None:
+    _setup(tmp_path, APPROVAL)
+    ana, bob = {"OPSBOOK_OPERATOR": "ana"}, {"OPSBOOK_OPERATOR": "bob"}
+    r = opsbook("runbook", "run", "restart", cwd=tmp_path, env=ana)
+    assert r.code == 4 and "waits for approval go" in r.text and "opsbook runbook approve 1" in r.text
+    same = opsbook("runbook", "approve", "1", cwd=tmp_path, env=ana)
+    assert same.code == 1 and "ana started run 1: the approval must come from another operator" in same.stderr
+    ok = opsbook("runbook", "approve", "1", "--step", "go", cwd=tmp_path, env=bob)
+    assert ok.code == 0 and "opsbook runbook resume 1" in ok.stdout
+    r = opsbook("runbook", "resume", "1", "--json", cwd=tmp_path, env=ana)
+    assert r.code == 0 and [(s["name"], s["status"], s["actor"]) for s in r.json["steps"]] == [
+        ("look", "ok", None), ("go", "approved", "bob"), ("kill", "ok", None)]
+    assert r.json["approvals"][0]["decided_by"] == "bob"
