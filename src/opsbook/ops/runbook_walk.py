@@ -128,13 +128,13 @@ def _action(w: Walk, section: Section, idx: int, action: Action) -> str:
     kind = w.kinds.lookup(step.kind)
     if step.when is not None:
         try:
-            go = one.condition(step.when, w.values)
+            proceed = one.condition(step.when, w.values)
         except OpsbookError as e:  # a malformed condition is the step's error, not a silent skip
             instant(w, section, idx, step.name, step.kind, f"when {step.when}", "error", error=e.message)
             return "ok" if step.continue_on_error else "failed"
-        if not go:
+        if not proceed:
             instant(w, section, idx, step.name, step.kind, f"when {step.when}", "skipped",
-                     error=f"skipped: {step.when} is false")
+                    error=f"skipped: {step.when} is false")
             return "ok"
     needs_approval = kind.pauses or (step.confirm and w.run.environment in w.cfg.model.runbooks.require_approval)
     try:
@@ -144,7 +144,7 @@ def _action(w: Walk, section: Section, idx: int, action: Action) -> str:
         return "ok" if step.continue_on_error else "failed"
     if w.dry_run and (needs_approval or not rendered.read_only):
         instant(w, section, idx, step.name, step.kind, rendered.display, "dry_run", target=rendered.target,
-                 error="not run: " + ("waits for an approval" if needs_approval else "it changes things"))
+                error="not run: " + ("waits for an approval" if needs_approval else "it changes things"))
         w.values.update({n: f"<{n} from {step.name}>" for n, _ in step.save})
         return "ok"
     if section == "main" and needs_approval:
@@ -156,12 +156,14 @@ def _action(w: Walk, section: Section, idx: int, action: Action) -> str:
     elif step.confirm and section == "main" and not w.dry_run and not w.yes:
         if w.hooks.confirm is None:
             return _wait(w, {"kind": "confirm", "section": section, "index": idx, "name": step.name})
-        if not w.hooks.confirm(step, rendered):
+        with one.heartbeat(w.store, w.run.id, w.clock):  # a person at the prompt is not a dead runner
+            confirmed = w.hooks.confirm(step, rendered)
+        if not confirmed:
             end(w, "aborted", error=f"{w.operator} declined step {step.name}")
             return "aborted"
     if kind.pauses:  # an approval step met outside the main walk (rollback): nobody is asked
         instant(w, section, idx, step.name, step.kind, rendered.display, "skipped",
-                 error="approvals are not waited for during a rollback")
+                error="approvals are not waited for during a rollback")
         return "ok"
     ok = _execute(w, section, idx, step, kind, rendered)
     return "ok" if ok or step.continue_on_error else "failed"
@@ -221,7 +223,9 @@ def _checklist(w: Walk, section: Section, idx: int, item: Checklist) -> str:
         instant(w, section, idx, item.name, "checklist", item.text, "dry_run", error="to acknowledge")
         return "ok"
     if w.hooks.ack is not None:
-        if w.hooks.ack(item):
+        with one.heartbeat(w.store, w.run.id, w.clock):  # a person at the prompt is not a dead runner
+            acked = w.hooks.ack(item)
+        if acked:
             instant(w, section, idx, item.name, "checklist", item.text, "acked", actor=w.operator)
             return "ok"
         if section == "rollback":
@@ -229,7 +233,7 @@ def _checklist(w: Walk, section: Section, idx: int, item: Checklist) -> str:
             return "ok"
     elif section == "rollback":  # a rollback does not stop to wait for anyone
         instant(w, section, idx, item.name, "checklist", item.text, "skipped",
-                 error="not acknowledged: a non-interactive rollback does not wait")
+                error="not acknowledged: a non-interactive rollback does not wait")
         return "ok"
     ttl = w.cfg.model.runbooks.checklist_timeout
     return _wait(w, {"kind": "checklist", "section": section, "index": idx, "name": item.name, "text": item.text,
