@@ -90,9 +90,6 @@ def _start(store: Store, runbook: Runbook, values: dict[str, str], secret_names:
             (sleep or time.sleep)(min(1.0, max(0.0, deadline - time.monotonic())))
 
 
-# -- the walk ------------------------------------------------------------------------------------
-
-
 # -- continuing and deciding ---------------------------------------------------------------------
 
 
@@ -126,11 +123,13 @@ def resume(store: Store, cfg: Config, runbook: Runbook, run_id: int, operator: s
                                      hint=f"opsbook runbook ack {run_id}")
     with store.transaction() as tx:
         if runbook.lock:
+            rows.mark_stale(tx, now, stale_after)  # a dead runner's run holds no lock
             walk.take_lock(tx, runbook.lock, row, operator, now)
         moved = rows.move(tx, row, rows.RUNNING, now)
         if moved is None:
             raise walk.conflict(tx, run_id)
     w.run = moved
+    walk.incident_event(w, "resumed")
     return walk.go(w, walk.completed_actions(runbook, steps))
 
 
@@ -183,8 +182,8 @@ def approve(store: Store, cfg: Config, runbook: Runbook, run_id: int, operator: 
                                      hint="ask a colleague to run `opsbook runbook approve "
                                           f"{run_id}` (or --as names who approves)")
     if datetime.fromisoformat(str(waiting["expires_at"])) <= now:
-        w, _ = walk.walker(store, cfg, runbook, row, row.operator, {p.name: "" for p in runbook.params if p.secret},
-                       None, clock, kinds, True)
+        blanks = {p.name: "" for p in runbook.params if p.secret}  # secrets are not recorded
+        w, _ = walk.walker(store, cfg, runbook, row, row.operator, blanks, None, clock, kinds, True)
         done = walk.expired(w, now)
         assert done is not None
         raise RunbookRunConflict(f"the approval of step {waiting.get('name')} expired at {waiting['expires_at']}: "
@@ -216,8 +215,8 @@ def reject(store: Store, cfg: Config, runbook: Runbook, run_id: int, operator: s
         if moved is None:
             raise walk.conflict(tx, run_id)
     w.run = moved
-    walk.instant(w, "main", int(waiting["index"]), str(waiting["name"]), "approval", reason or "rejected", "rejected",
-             actor=operator, error=reason or None)
+    walk.instant(w, "main", int(waiting["index"]), str(waiting["name"]), "approval", reason or "rejected",
+                 "rejected", actor=operator, error=reason or None)
     why = f"rejected by {operator}" + (f": {reason}" if reason else "")
     if not runbook.actions("rollback"):
         return walk.finish(w, "aborted", why)
