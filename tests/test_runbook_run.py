@@ -233,3 +233,26 @@ def test_a_step_output_is_kept_as_its_head_and_tail_with_the_total_size(any_stor
     assert step.status == "ok" and step.output_bytes == 300009
     assert len(step.output) < 2 * 64 * 1024 + 100 and step.output.rstrip().endswith("THE-END")
     assert step.observations is not None and "stdout" not in step.observations  # kept once, in the output
+
+
+def test_of_two_runs_starting_at_once_on_one_lock_one_runs_and_the_other_is_refused(any_store: Store,
+                                                                                  tmp_path: Path) -> None:
+    import threading
+
+    cfg = config(tmp_path)
+    outcomes: list[str] = []
+    barrier = threading.Barrier(2)
+
+    def start(who: str) -> None:
+        barrier.wait()
+        try:
+            outcomes.append(ops.run(any_store, cfg, book(check("check-1", "ready?"), lock="db"), {}, who).run.status)
+        except RunbookLocked:
+            outcomes.append("locked")
+
+    threads = [threading.Thread(target=start, args=(who,)) for who in ("ana", "bob")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert sorted(outcomes) == ["locked", "waiting"]

@@ -139,3 +139,30 @@ def test_abort_stops_a_waiting_run_and_rollback_runs_its_rollback_later(any_stor
     with pytest.raises(RunbookRunConflict, match="ended already"):
         ops.abort(any_store, rec.run.id, "ana")
     assert ops.rollback(any_store, cfg, rb, rec.run.id, "ana").run.status == "rolled_back" and marker.exists()
+
+
+def test_of_two_operators_approving_at_once_one_wins(any_store: Store, tmp_path: Path) -> None:
+    import threading
+
+    cfg = config(tmp_path)
+    rb = book(approval(), sh("after", "true"))
+    rec = ops.run(any_store, cfg, rb, {}, "ana")
+    outcomes: list[str] = []
+    barrier = threading.Barrier(2)
+
+    def approve(who: str) -> None:
+        barrier.wait()
+        try:
+            ops.approve(any_store, cfg, rb, rec.run.id, who)
+            outcomes.append("approved")
+        except RunbookRunConflict:
+            outcomes.append("conflict")
+
+    threads = [threading.Thread(target=approve, args=(who,)) for who in ("bob", "carol")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert sorted(outcomes) == ["approved", "conflict"]
+    decided = ops.record(any_store, rec.run.id).approvals
+    assert len(decided) == 1 and decided[0].decision == "approved" and decided[0].decided_by in ("bob", "carol")
