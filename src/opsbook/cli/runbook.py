@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from . import runbook_run
 from .common import Ctx, common, err, out
 
 if TYPE_CHECKING:
@@ -177,6 +178,10 @@ def runbook_lint(ctx: Ctx, name: str | None, strict: bool) -> int:
     checked = len(books) + sum(f.code == "format" for f in findings)
     err.print(f"{checked} runbook(s): {errors} error(s), {warnings} warning(s)", markup=False)
     return code
+
+
+for _command in runbook_run.COMMANDS:
+    runbook_group.add_command(_command)
 
 
 def _esc(text: str) -> str:
