@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from ..store import Store, alerts, checks, outbox, runs, silences
 from ..store import incidents as incident_rows
@@ -22,8 +22,10 @@ LEAD_IN = timedelta(minutes=15)
 MAX_ROWS = 10_000
 
 
-@dataclass(frozen=True)
-class Entry:
+class Entry(NamedTuple):
+    """One line of a timeline (a tuple: a timeline makes ten thousand of them, and a frozen
+    dataclass took three times as long to build)."""
+
     at: datetime
     kind: str  # incident.<event>, alert.<to state>, check.<to status>, notification.<what>, run.<kind>, silence.<what>
     summary: str

@@ -62,6 +62,10 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
             expires_at {ts} NOT NULL)""",
         "CREATE INDEX ix_slo_overrides_slo ON slo_overrides (slo, env, expires_at)",
     ]),
+    # an incident's timeline reads every rule's transitions in a time window (ops/timeline.py)
+    (13, "alert transitions by time", [
+        "CREATE INDEX ix_alert_transitions_at ON alert_transitions (at)",
+    ]),
 ]
 
 TABLES: tuple[str, ...] = ("alert_state", "alert_transitions", "alert_rule_status", "slo_overrides")

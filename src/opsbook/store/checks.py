@@ -57,6 +57,10 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
         # pruning raw results and aggregating "everything since" need time order over all checks
         "CREATE INDEX ix_check_results_finished ON check_results (finished_at)",
     ]),
+    # an incident's timeline reads every check's flips in a time window (ops/timeline.py)
+    (2, "check flips by time", [
+        "CREATE INDEX ix_check_flips_at ON check_flips (at)",
+    ]),
 ]
 
 TABLES: tuple[str, ...] = ("check_results", "check_state", "check_flips")
@@ -235,24 +239,30 @@ def flips(tx: Tx, check: str | None = None, limit: int = 100) -> list[Flip]:
 
 @dataclass(frozen=True)
 class WindowFlip(Flip):
-    """A status change in a time window, with its row id and the result that caused it (its
-    document, when kept)."""
+    """A status change in a time window, with its row id and the result that caused it (for a
+    change to a bad status: that result's assertions and error, while the result is kept)."""
     id: int
     result_id: int | None
     result: dict[str, Any] | None
 
 
 def flips_between(tx: Tx, start: datetime, end: datetime, limit: int) -> list[WindowFlip]:
-    """Status changes at ``start`` .. ``end``, newest first, at most ``limit``, each with the
-    result document that caused it (None when the result was pruned)."""
+    """Status changes at ``start`` .. ``end``, newest first, at most ``limit``; a change to a bad
+    status comes with the ``assertions`` and ``error`` of the result that caused it (None when the
+    result was pruned, and for changes to pass or warn). Only those two fields are read out of the
+    document, in SQL: decoding whole documents (observations, bodies) was most of a timeline's time."""
     db = tx.db
+    doc = "json_extract(r.result, '$.{}')" if db.dialect == "sqlite" else "r.result -> '{}'"
     rows = tx.all("SELECT f.id, f.check_name, f.env, f.from_status, f.to_status, f.at, f.summary, f.result_id, "
-                  "r.result FROM check_flips f LEFT JOIN check_results r ON r.id = f.result_id "
+                  f"r.id, {doc.format('assertions')}, {doc.format('error')} "
+                  "FROM check_flips f LEFT JOIN check_results r ON r.id = f.result_id "
+                  "AND f.to_status NOT IN ('pass', 'warn') "
                   "WHERE f.at >= ? AND f.at <= ? ORDER BY f.at DESC, f.id DESC LIMIT ?",
                   (db.ts(start), db.ts(end), limit))
     return [WindowFlip(n, e, f, t, parse_ts(at), s, id=int(i), result_id=int(rid) if rid is not None else None,
-                       result=load_json(doc) if doc is not None else None)
-            for i, n, e, f, t, at, s, rid, doc in rows]
+                       result={"assertions": load_json(asserts), "error": load_json(err)} if found is not None
+                       else None)
+            for i, n, e, f, t, at, s, rid, found, asserts, err in rows]
 
 
 def totals_between(tx: Tx, start: datetime, end: datetime) -> dict[tuple[str, str], tuple[int, int]]:
