@@ -139,6 +139,13 @@ def build(url: str, hours: float, history_hours: float) -> tuple[int, dict[str, 
     incident.move(store, inc.id, "resolved", "bob", end)
     counts = store.table_counts()
     store.close()
+    if url.startswith("postgresql"):
+        # what autovacuum does on a live store a minute after a bulk load: without statistics the
+        # planner takes the freshly filled tables for empty ones
+        import psycopg
+
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute("ANALYZE")
     return inc.id, counts, time.perf_counter() - t0
 
 
@@ -191,7 +198,7 @@ class Server:
             self.child.wait()
 
 
-def page_times(server: Server, iid: int, reps: int) -> tuple[list[float], int, str]:
+def page_times(server: Server, path: str, reps: int) -> tuple[list[float], int, str]:
     import httpx
 
     with httpx.Client(base_url=server.base, timeout=60) as c:
@@ -200,12 +207,12 @@ def page_times(server: Server, iid: int, reps: int) -> tuple[list[float], int, s
         r = c.post("/login", data={"token": TOKEN, "csrf": csrf, "next": "/"})
         if r.status_code != 303:
             raise RuntimeError(f"login failed: {r.status_code}")
-        first = c.get(f"/incidents/{iid}")  # warm-up: templates compiled, connections opened
+        first = c.get(path)  # warm-up: templates compiled, connections opened
         first.raise_for_status()
         out = []
         for _ in range(reps):
             t = time.perf_counter()
-            r = c.get(f"/incidents/{iid}")
+            r = c.get(path)
             out.append((time.perf_counter() - t) * 1000)
             r.raise_for_status()
         return out, len(r.content), r.text
@@ -218,7 +225,8 @@ def measure(name: str, url: str, cfg_path: Path, args: argparse.Namespace) -> bo
     from opsbook.store import Store
 
     iid, counts, took = build(url, args.hours, args.history_hours)
-    print(f"\n== {name}: store built in {took:.1f} s; incident #{iid}")
+    print(f"\n== {name}: store built in {took:.1f} s; incident #{iid}; load average {os.getloadavg()[0]:.1f} "
+          f"on {os.cpu_count()} cores")
     print("stored rows: " + ", ".join(f"{t} {counts[t]:,}" for t in ("check_results", "check_flips",
                                                                    "alert_transitions", "notify_outbox", "runs",
                                                                    "notify_silences", "incident_events")))
@@ -232,27 +240,39 @@ def measure(name: str, url: str, cfg_path: Path, args: argparse.Namespace) -> bo
         kinds = Counter(e.kind.split(".")[0] for e in tl.entries)
         print(f"timeline window {tl.start:%H:%M} to {tl.end:%H:%M}: {len(tl.entries):,} entries "
               f"({', '.join(f'{k} {v:,}' for k, v in sorted(kinds.items()))}), truncated: {tl.truncated}")
-        times = []
+        times, cpu = [], []
         for _ in range(args.reps):
-            t = time.perf_counter()
+            t, c = time.perf_counter(), time.process_time()
             timeline.for_incident(store, row, now)
             times.append((time.perf_counter() - t) * 1000)
+            cpu.append((time.process_time() - c) * 1000)
         p95 = q(times, 0.95)
         ok &= report(f"timeline assembly ({len(tl.entries):,} entries), {args.reps} reps",
-                     f"p50 {statistics.median(times):.1f} ms, p95 {p95:.1f} ms, max {max(times):.1f} ms",
+                     f"p50 {statistics.median(times):.1f} ms, p95 {p95:.1f} ms, max {max(times):.1f} ms "
+                     f"(this process's CPU: p50 {statistics.median(cpu):.1f} ms, p95 {q(cpu, 0.95):.1f} ms)",
                      p95 < TARGET_MS, f"p95 < {TARGET_MS:g} ms")
+        page = timeline.page(store, iid, now, 200, 50)
+        t = time.perf_counter()
+        for _ in range(args.reps):
+            timeline.page(store, iid, now, 200, 50)
+        print(f"  (the page's read: the newest {len(page.timeline.entries)} entries and 50 events: "
+              f"{(time.perf_counter() - t) * 1000 / args.reps:.1f} ms mean)")
 
         server = Server(cfg_path, url)
         try:
             server.wait()
-            ptimes, size, html = page_times(server, iid, args.reps)
+            ptimes, size, html = page_times(server, f"/incidents/{iid}", args.reps)
+            full = page_times(server, f"/incidents/{iid}?limit={timeline.MAX_ROWS}", max(3, args.reps // 5))
         finally:
             server.stop()
         shown = html.count("<tr data-kind=")
         p95 = q(ptimes, 0.95)
-        ok &= report(f"GET /incidents/{iid} ({shown:,} timeline rows shown, {size / 1024:.0f} KiB), {args.reps} reps",
-                     f"p50 {statistics.median(ptimes):.1f} ms, p95 {p95:.1f} ms, max {max(ptimes):.1f} ms",
-                     p95 < TARGET_MS, f"p95 < {TARGET_MS:g} ms")
+        ok &= report(f"GET /incidents/{iid} ({shown:,} newest timeline rows shown, {size / 1024:.0f} KiB), "
+                     f"{args.reps} reps", f"p50 {statistics.median(ptimes):.1f} ms, p95 {p95:.1f} ms, "
+                     f"max {max(ptimes):.1f} ms", p95 < TARGET_MS, f"p95 < {TARGET_MS:g} ms")
+        print(f"  (for reference, not a target) GET ?limit={timeline.MAX_ROWS} "
+              f"({full[2].count('<tr data-kind='):,} rows, {full[1] / 1024:.0f} KiB): "
+              f"median {statistics.median(full[0]):.0f} ms, max {max(full[0]):.0f} ms")
 
         pm = []
         for _ in range(max(3, args.reps // 10)):

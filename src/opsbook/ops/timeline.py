@@ -15,8 +15,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
+from ..errors import UsageError
 from ..store import Store, alerts, checks, outbox, runs, silences
 from ..store import incidents as incident_rows
+from . import incident as incident_ops
 
 LEAD_IN = timedelta(minutes=15)
 MAX_ROWS = 10_000
@@ -140,15 +142,16 @@ def assemble(tx: Any, row: incident_rows.IncidentRow, now: datetime, limit: int 
     """The timeline of one incident, read in ``tx``."""
     start, end = window(row, now)
     more = limit + 1  # one over the bound says there was more
-    own = incident_rows.events(tx, row.id)
+    own = incident_rows.events(tx, row.id, more)
     flips = checks.flips_between(tx, start, end, more)
     trans = alerts.transitions_between(tx, start, end, more)
     notes = outbox.touched_between(tx, start, end, more)
     job_runs = runs.started_between(tx, start, end, more)
     sil = silences.changed_between(tx, start, end, more)
-    truncated = any(len(x) > limit for x in (flips, trans, notes, job_runs, sil))
-    # sources come newest first; oldest first, the stable sort keeps their order among equal times
-    entries = [_incident_event(e) for e in own]
+    truncated = any(len(x) > limit for x in (own, flips, trans, notes, job_runs, sil))
+    # sources come newest first (the incident's events oldest first); oldest first, the stable
+    # sort keeps their order among equal times
+    entries = [_incident_event(e) for e in own[-limit:]]
     entries += [_flip(f) for f in reversed(flips[:limit])]
     entries += [_alert(t) for t in reversed(trans[:limit])]
     entries += [e for r in reversed(notes[:limit]) for e in _notifications(r, start, end)]
@@ -163,3 +166,25 @@ def assemble(tx: Any, row: incident_rows.IncidentRow, now: datetime, limit: int 
 def for_incident(store: Store, row: incident_rows.IncidentRow, now: datetime, limit: int = MAX_ROWS) -> Timeline:
     with store.read() as tx:
         return assemble(tx, row, now, limit)
+
+
+@dataclass(frozen=True)
+class Page:
+    """What the dashboard's incident page shows: the incident with its newest events, how many
+    events that leaves out, and the newest entries of its timeline."""
+
+    incident: incident_ops.Incident
+    events_total: int
+    timeline: Timeline
+
+
+def page(store: Store, incident_id: int, now: datetime, limit: int, events: int) -> Page:
+    """One read for the page: the row, its newest ``events`` events and the newest ``limit``
+    timeline entries (each source bounded in SQL), not the thousands a long incident has."""
+    with store.read() as tx:
+        row = incident_rows.get(tx, incident_id)
+        if row is None:
+            raise UsageError(f"no incident {incident_id}", hint="`opsbook incident list --all` lists them")
+        own = [incident_ops.Event(e.at, e.kind, e.actor, e.detail) for e in incident_rows.events(tx, incident_id, events)]
+        return Page(incident_ops.Incident(row, own), incident_rows.count_events(tx, incident_id),
+                    assemble(tx, row, now, limit))

@@ -94,13 +94,15 @@ def routes(web: Web) -> list[Route]:
         limit = _limit(request)
 
         def gather() -> dict[str, Any]:
-            inc = _show(web, iid)
-            tl = timeline.for_incident(web.store, inc.row, web.now(), limit)
-            doc = inc.to_dict(with_events=False)
-            doc["events"] = [e.to_dict() for e in inc.events[-EVENTS:]]
+            try:
+                got = timeline.page(web.store, iid, web.now(), limit, EVENTS)
+            except UsageError:
+                raise ApiError(404, f"no incident {iid}", hint="/incidents lists them") from None
+            inc = got.incident
             cfg = web.config()
-            return {"inc": redactor.redact(doc), "timeline": redactor.redact(tl.to_dict()), "limit": limit,
-                    "more_limit": min(limit * 5, timeline.MAX_ROWS), "events_hidden": max(0, len(inc.events) - EVENTS),
+            return {"inc": redactor.redact(inc.to_dict()), "timeline": redactor.redact(got.timeline.to_dict()),
+                    "limit": limit, "more_limit": min(limit * 5, timeline.MAX_ROWS),
+                    "events_hidden": got.events_total - len(inc.events),
                     "moves": [v for v, to in MOVES.items() if to in incident.NEXT[inc.status]],
                     "roles": cfg.model.incidents.roles, "people": list(cfg.model.people),
                     "public_statuses": incident_update.PUBLIC_STATUSES,
