@@ -40,7 +40,6 @@ from collections import Counter
 from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 TOKEN = "bench-operator-token-0123456789"
 CONFIG = """project: bench

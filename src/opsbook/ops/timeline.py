@@ -185,6 +185,7 @@ def page(store: Store, incident_id: int, now: datetime, limit: int, events: int)
         row = incident_rows.get(tx, incident_id)
         if row is None:
             raise UsageError(f"no incident {incident_id}", hint="`opsbook incident list --all` lists them")
-        own = [incident_ops.Event(e.at, e.kind, e.actor, e.detail) for e in incident_rows.events(tx, incident_id, events)]
+        own = [incident_ops.Event(e.at, e.kind, e.actor, e.detail)
+               for e in incident_rows.events(tx, incident_id, events)]
         return Page(incident_ops.Incident(row, own), incident_rows.count_events(tx, incident_id),
                     assemble(tx, row, now, limit))

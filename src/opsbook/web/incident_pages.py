@@ -23,8 +23,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from ..config.secrets import redactor
-from ..errors import ApiError, OpsbookError, UsageError
-from ..errors import IncidentConflict
+from ..errors import ApiError, IncidentConflict, OpsbookError, UsageError
 from ..ops import incident, incident_update, timeline
 from .auth import Principal, check_csrf
 from .envelope import status_of
@@ -172,6 +171,7 @@ def _apply(web: Web, iid: int, verb: str, form: Any, expected: str | None, actor
         if not person:
             raise UsageError("assigning a role needs a person", hint="type a name (from people:, when it lists any)")
         cfg = web.config().model
-        return incident.assign(web.store, cfg.incidents, iid, str(form.get("role", "")), person, actor, now, people=list(cfg.people) or None)
+        return incident.assign(web.store, cfg.incidents, iid, str(form.get("role", "")), person, actor, now,
+                               people=list(cfg.people) or None)
     return incident.move(web.store, iid, MOVES[verb], actor, now, expected=expected,
                          reason=str(form.get("reason", "")).strip())
