@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from ..errors import IntegrityViolation
 from .db import Tx, load_json, parse_ts
@@ -164,8 +164,9 @@ def transitions(tx: Tx, env: str, limit: int = 100) -> list[dict[str, Any]]:
              "reason": why} for r, fp, f, t, at, v, why in rows]
 
 
-@dataclass(frozen=True)
-class Transition:
+class Transition(NamedTuple):
+    """One alert_transitions row (a tuple: an incident's timeline reads thousands)."""
+
     id: int
     rule: str
     fingerprint: str
