@@ -195,7 +195,7 @@ def test_a_long_incident_page_shows_its_newest_entries_and_links_to_more(
     with client(base, "developer") as c:
         page = c.get(f"/incidents/{iid}").text
         assert page.count("<tr data-kind=") == 200 and "tried fix 229" in page and "tried fix 29<" not in page
-        assert f'href="/incidents/{iid}?limit=1000"' in page
+        assert f'href="/incidents/{iid}?limit=1000" class="timeline-more">31 more</a>' in page
         assert "181 earlier events are not listed here" in page  # 231 events, the newest 50 listed
         more = c.get(f"/incidents/{iid}?limit=1000").text
         assert more.count("<tr data-kind=") == 231 and "tried fix 0<" in more

@@ -163,6 +163,15 @@ def assemble(tx: Any, row: incident_rows.IncidentRow, now: datetime, limit: int 
     return Timeline(start, end, entries, truncated)
 
 
+def count(tx: Any, row: incident_rows.IncidentRow, now: datetime) -> int:
+    """How many entries the whole timeline has (counted in SQL, nothing read): what a page that
+    shows the newest few says is left."""
+    start, end = window(row, now)
+    return (incident_rows.count_events(tx, row.id) + checks.count_flips_between(tx, start, end)
+            + alerts.count_transitions_between(tx, start, end) + outbox.count_touches_between(tx, start, end)
+            + runs.count_started_between(tx, start, end) + silences.count_changes_between(tx, start, end))
+
+
 def for_incident(store: Store, row: incident_rows.IncidentRow, now: datetime, limit: int = MAX_ROWS) -> Timeline:
     with store.read() as tx:
         return assemble(tx, row, now, limit)
@@ -171,11 +180,12 @@ def for_incident(store: Store, row: incident_rows.IncidentRow, now: datetime, li
 @dataclass(frozen=True)
 class Page:
     """What the dashboard's incident page shows: the incident with its newest events, how many
-    events that leaves out, and the newest entries of its timeline."""
+    events it has, the newest entries of its timeline and how many entries the whole one has."""
 
     incident: incident_ops.Incident
     events_total: int
     timeline: Timeline
+    entries_total: int
 
 
 def page(store: Store, incident_id: int, now: datetime, limit: int, events: int) -> Page:
@@ -188,4 +198,4 @@ def page(store: Store, incident_id: int, now: datetime, limit: int, events: int)
         own = [incident_ops.Event(e.at, e.kind, e.actor, e.detail)
                for e in incident_rows.events(tx, incident_id, events)]
         return Page(incident_ops.Incident(row, own), incident_rows.count_events(tx, incident_id),
-                    assemble(tx, row, now, limit))
+                    assemble(tx, row, now, limit), count(tx, row, now))

@@ -186,6 +186,11 @@ def transitions_between(tx: Tx, start: datetime, end: datetime, limit: int) -> l
     return [Transition(int(i), r, fp, e, f, t, parse_ts(at), v, why) for i, r, fp, e, f, t, at, v, why in rows]
 
 
+def count_transitions_between(tx: Tx, start: datetime, end: datetime) -> int:
+    r = tx.one("SELECT count(*) FROM alert_transitions WHERE at >= ? AND at <= ?", (tx.db.ts(start), tx.db.ts(end)))
+    return int(r[0]) if r else 0
+
+
 def prune_transitions(tx: Tx, before: Any) -> int:
     return int(tx.execute("DELETE FROM alert_transitions WHERE at < ?", (before,)).rowcount)
 

@@ -275,6 +275,11 @@ def flips_between(tx: Tx, start: datetime, end: datetime, limit: int) -> list[Wi
             for i, n, e, f, t, at, s, rid, found, got in rows]
 
 
+def count_flips_between(tx: Tx, start: datetime, end: datetime) -> int:
+    r = tx.one("SELECT count(*) FROM check_flips WHERE at >= ? AND at <= ?", (tx.db.ts(start), tx.db.ts(end)))
+    return int(r[0]) if r else 0
+
+
 def totals_between(tx: Tx, start: datetime, end: datetime) -> dict[tuple[str, str], tuple[int, int]]:
     """(check, env) -> (results, results not ok) finished in (start, end], the span SLOs count."""
     db = tx.db

@@ -215,6 +215,16 @@ def touched_between(tx: Tx, start: datetime, end: datetime, limit: int) -> list[
         "ORDER BY created_at DESC, id DESC LIMIT ?", (a, b, a, b, a, b, limit))]
 
 
+def count_touches_between(tx: Tx, start: datetime, end: datetime) -> int:
+    """How many queued, delivered and failed moments fall in ``start`` .. ``end`` (a row can have three)."""
+    a, b = tx.db.ts(start), tx.db.ts(end)
+    r = tx.one("SELECT (SELECT count(*) FROM notify_outbox WHERE created_at >= ? AND created_at <= ?) + "
+               "(SELECT count(*) FROM notify_outbox WHERE delivered_at >= ? AND delivered_at <= ?) + "
+               "(SELECT count(*) FROM notify_outbox WHERE last_error_at >= ? AND last_error_at <= ?)",
+               (a, b, a, b, a, b))
+    return int(r[0]) if r else 0
+
+
 def counts(tx: Tx) -> dict[str, dict[str, int]]:
     """receiver -> status -> number of rows."""
     out: dict[str, dict[str, int]] = {}

@@ -102,6 +102,7 @@ def routes(web: Web) -> list[Route]:
             return {"inc": redactor.redact(inc.to_dict()), "timeline": redactor.redact(got.timeline.to_dict()),
                     "limit": limit, "more_limit": min(limit * 5, timeline.MAX_ROWS),
                     "events_hidden": got.events_total - len(inc.events),
+                    "entries_hidden": max(0, got.entries_total - len(got.timeline.entries)),
                     "moves": [v for v, to in MOVES.items() if to in incident.NEXT[inc.status]],
                     "roles": cfg.model.incidents.roles, "people": list(cfg.model.people),
                     "public_statuses": incident_update.PUBLIC_STATUSES,
