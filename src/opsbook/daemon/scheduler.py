@@ -205,8 +205,10 @@ class Scheduler:
             return
         took = time.monotonic() - t0
         status = str(summary.get("status", "pass"))
-        if unit.kind in ("backup", "drill", "integrity"):
+        if unit.kind in ("backup", "drill", "integrity", "runbook"):
             verdict = "ok" if summary.get("ok", True) else status
+            if unit.kind == "runbook":  # the run id says where to look: `opsbook runbook record RUN`
+                verdict += f" (run {summary.get('run')})"
             self.outcome.jobs.append(f"{label} {verdict} in {took:.1f}s")
             self.outcome.docs.append({"kind": unit.kind, "name": unit.name, "status": status,
                                       "ok": bool(summary.get("ok", True)), "seconds": round(took, 3)})

@@ -17,7 +17,8 @@ from ..errors import UsageError
 from ..store import Store
 from .record import Recorder
 
-KINDS = ("check", "backup", "drill", "integrity")
+KINDS = ("check", "backup", "drill", "integrity", "runbook")
+SCHEDULER = "opsbook-serve"  # the operator a scheduled runbook run is recorded under
 
 
 def run_unit(cfg: Config, store: Store, kind: str, name: str, now: datetime | None = None) -> dict[str, Any]:
@@ -43,7 +44,24 @@ def run_unit(cfg: Config, store: Store, kind: str, name: str, now: datetime | No
         from . import integrity
 
         return integrity.run(cfg, name, rec, started=started).unit_dict()
+    if kind == "runbook":
+        return run_runbook(cfg, store, name)
     raise UsageError(f"unknown unit kind {kind!r}", hint=f"one of: {', '.join(KINDS)}")
+
+
+def run_runbook(cfg: Config, store: Store, name: str) -> dict[str, Any]:
+    """A routine runbook's scheduled run. It runs as a non-interactive run without ``--yes``: a
+    ``confirm=true`` step is never confirmed by the daemon, the run waits (``runbook resume RUN
+    --yes`` continues it) and its occurrence stays owed, so ``runbook NAME overdue`` notifies.
+    A held lock raises (RunbookLocked): the scheduler logs it once and tries the next slot."""
+    from ..runbooks.load import find
+    from . import runbook
+
+    book = find(cfg, name)
+    rec = runbook.run(store, cfg, book, {}, SCHEDULER, environment=cfg.env)
+    status = rec.run.status
+    return {"kind": "runbook", "name": name, "ok": status == "succeeded", "status": status, "run": rec.run.id,
+            "error": rec.run.error}
 
 
 async def arun_unit(cfg: Config, store: Store, kind: str, name: str) -> dict[str, Any]:

@@ -241,6 +241,22 @@ def mark_stale(tx: Tx, now: datetime, older_than: float, run_id: int | None = No
     return ids
 
 
+def last_done(tx: Tx, names: list[str], environment: str | None) -> dict[str, tuple[RunRow | None, RunRow | None]]:
+    """For each runbook: its last succeeded real run (what a due task counts as done) and its
+    newest real run still running or waiting, in ``environment`` (None: runs without one). Two
+    index seeks per name: the scheduled runbooks are few."""
+    out: dict[str, tuple[RunRow | None, RunRow | None]] = {}
+    env = environment or ""
+    for name in names:
+        done = tx.one(f"SELECT {_RUN} FROM runbook_runs WHERE runbook = ? AND status = 'succeeded' AND dry_run = ? "
+                      "AND COALESCE(environment, '') = ? ORDER BY ended_at DESC, id DESC LIMIT 1", (name, False, env))
+        open_ = tx.one(f"SELECT {_RUN} FROM runbook_runs WHERE runbook = ? AND status IN (?, ?) AND dry_run = ? "
+                       "AND COALESCE(environment, '') = ? ORDER BY started_at DESC, id DESC LIMIT 1",
+                       (name, RUNNING, WAITING, False, env))
+        out[name] = (_run(done) if done else None, _run(open_) if open_ else None)
+    return out
+
+
 def listing(tx: Tx, runbook: str | None, statuses: tuple[str, ...] | None, limit: int) -> list[RunRow]:
     where: list[str] = []
     params: list[Any] = []
