@@ -58,3 +58,31 @@ def test_annotations_are_not_checked_when_there_are_no_runbook_files(tmp_path: P
         "version: 1\nchecks:\n  up: {command: {run: 'true'}}\nalerts:\n"
         "  down: {when: check up failing, annotations: {runbook: see-the-wiki}}\n")
     assert opsbook("config", "validate", cwd=tmp_path).code == 0
+
+
+def test_the_dashboard_s_alerts_page_links_the_runbook_and_prints_its_commands(tmp_path: Path) -> None:
+    from datetime import UTC, datetime
+
+    from starlette.testclient import TestClient
+
+    from opsbook.rules import engine
+    from opsbook.store import Store
+    from opsbook.web.app import create_app
+    from tests.support.helpers import load, run
+    from tests.support.webutil import context
+
+    (tmp_path / "runbooks").mkdir()
+    (tmp_path / "runbooks" / "fix-it.md").write_text("# Fix\n\n```sh {name=a}\ntrue\n```\n")
+    cfg = load("checks:\n  up: {command: {run: 'false'}}\napi: {anonymous: viewer}\nalerts:\n"
+               "  down: {when: check up failing, annotations: {runbook: fix-it}}\n"
+               "  other: {when: check up failing, annotations: {runbook: 'https://wiki.example.com/x'}}\n", tmp_path)
+    with Store.open(f"sqlite:///{tmp_path / 'store.db'}") as store:
+        store.record_results(list(run(cfg, "up").values()))
+        now = datetime.now(UTC)  # after the result: the engine reads results up to now
+        ev = engine.evaluate(cfg, store, now)
+        assert len(ev.alerts) == 2
+        with TestClient(create_app(context(cfg, store, now)), headers={"accept": "text/html"}) as c:
+            html = c.get("/alerts").text
+    assert '<a href="/runbooks/fix-it">fix-it</a>' in html
+    assert "<code>opsbook runbook run fix-it</code>" in html and "<code>opsbook runbook run fix-it --dry-run</code>" in html
+    assert '<a href="https://wiki.example.com/x" rel="noopener">' in html
