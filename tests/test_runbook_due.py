@@ -47,7 +47,8 @@ def write(tmp_path: Path, name: str, text: str) -> None:
 
 
 def routine(cron: str, body: str) -> str:
-    return f"---\ntitle: routine\nschedule: \"{cron}\"\n---\n# Routine\n\n```sh {{name=work mutates=false}}\n{body}\n```\n"
+    return (f"---\ntitle: routine\nschedule: \"{cron}\"\n---\n# Routine\n\n"
+            f"```sh {{name=work mutates=false}}\n{body}\n```\n")
 
 
 def config(tmp_path: Path, extra: str = "") -> Config:

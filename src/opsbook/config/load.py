@@ -17,7 +17,6 @@ from pydantic import BaseModel, ValidationError
 from ..errors import ConfigError, ConfigErrors
 from .backups import cross_check_backups
 from .escalation import cross_check_escalation
-from .runbooks import cross_check_runbooks
 from .incidents import cross_check_incidents
 from .integrity import cross_check_integrity
 from .models import CheckCommon, CheckParams, ConfigBase, KindInfo, Plugins, SmokeSuite
@@ -26,6 +25,7 @@ from .oncall import cross_check_oncall
 from .references import cross_check_references, missing
 from .resources import RESOURCES, Resource
 from .rules import cross_check_rules
+from .runbooks import cross_check_runbooks
 from .secrets import register_secrets, reveal, show
 from .yamlsource import Path as YPath
 from .yamlsource import Source, dotted, load_yaml

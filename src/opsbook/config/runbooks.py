@@ -45,7 +45,7 @@ def runbook_names(cfg: ConfigBase, base_dir: Path | None) -> list[str] | None:
     """The runbook files' names (stems) in ``runbooks.dir``; None when the directory is not known."""
     if base_dir is None:
         return None
-    d = base_dir / cfg.runbooks.dir  # type: ignore[attr-defined]
+    d = base_dir / cfg.runbooks.dir
     if not d.is_dir():
         return []
     return sorted(p.stem for p in d.glob("*.md") if p.is_file() and p.name.lower() != "readme.md")
@@ -58,8 +58,8 @@ def cross_check_runbooks(cfg: ConfigBase, err: ErrFn, base_dir: Path | None) -> 
     names = runbook_names(cfg, base_dir)
     if names is None:
         return
-    where = f"runbooks in {cfg.runbooks.dir}/"  # type: ignore[attr-defined]
-    for alert, rule in cfg.alerts.items():  # type: ignore[attr-defined]
+    where = f"runbooks in {cfg.runbooks.dir}/"
+    for alert, rule in cfg.alerts.items():
         cond = rule.condition
         if cond is not None and cond.source == "runbook" and cond.target and cond.target not in names:
             err(("alerts", alert, "when"), *missing("runbook", cond.target, names, where))
