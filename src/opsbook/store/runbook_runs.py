@@ -212,10 +212,14 @@ def move(tx: Tx, run: RunRow, to: str, now: datetime, *, current_step: str | Non
     return _run(r) if r else None
 
 
-def at_step(tx: Tx, run_id: int, step: str, now: datetime) -> None:
-    """The step the running run is on (no version bump: only its own runner writes this)."""
-    tx.execute("UPDATE runbook_runs SET current_step = ?, heartbeat_at = ? WHERE id = ? AND status = ?",
-               (step, tx.db.ts(now), run_id, RUNNING))
+def at_step(tx: Tx, run_id: int, step: str, now: datetime, version: int | None = None) -> bool:
+    """The step the running run is on (no version bump: only its own runner writes this). With
+    ``version``, only while the run is still at that version: False when someone moved it (an
+    ``abort`` from another terminal), so checking and marking the step is one statement."""
+    extra = " AND version = ?" if version is not None else ""
+    r = tx.one(f"UPDATE runbook_runs SET current_step = ?, heartbeat_at = ? WHERE id = ? AND status = ?{extra} "
+               "RETURNING id", (step, tx.db.ts(now), run_id, RUNNING, *(() if version is None else (version,))))
+    return r is not None
 
 
 def heartbeat(tx: Tx, run_id: int, now: datetime) -> None:
