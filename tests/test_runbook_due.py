@@ -227,3 +227,30 @@ def test_an_overdue_condition_naming_an_unknown_runbook_is_exit_2_with_did_you_m
     (tmp_path / "opsbook.yaml").write_text("version: 1\nalerts:\n  late: {when: runbook weekly late}\n")
     r = opsbook("config", "validate", cwd=tmp_path)
     assert r.code == 2 and "runbook NAME overdue" in r.text
+
+
+def test_a_runbook_file_that_does_not_parse_is_not_scheduled_and_the_daemon_says_so_once(any_store: Store,
+                                                                                       tmp_path: Path) -> None:
+    write(tmp_path, "nightly", routine("0 3 * * *", "true"))
+    write(tmp_path, "broken", "---\nschedule: \"not cron\"\n---\n# B\n")
+    log = io.StringIO()
+    s = scheduler(config(tmp_path), any_store, Clock(MONDAY_9), log)
+    try:
+        s.apply(s.cfg, MONDAY_9)  # a reload says nothing new
+    finally:
+        s.close()
+    assert set(s.units) >= {"runbook:nightly"} and "runbook:broken" not in s.units
+    assert log.getvalue().count("runbook not scheduled: ") == 1 and "broken.md:2" in log.getvalue()
+
+
+def test_lint_flags_a_routine_runbook_that_a_scheduled_run_could_not_finish_alone(tmp_path: Path) -> None:
+    from opsbook.runbooks.lint import lint
+    from opsbook.runbooks.steps.registry import STEPS
+
+    write(tmp_path, "restart", "---\nschedule: \"0 3 * * *\"\nparams:\n  service: {required: true}\n---\n# R\n\n"
+                               "```sh {name=restart mutates=true confirm=true}\necho ${service}\n```\n")
+    write(tmp_path, "weekly", WEEKLY)
+    cfg = config(tmp_path)
+    found = {(f.code, f.level) for f in lint(find(cfg, "restart"), STEPS, cfg)}
+    assert {("scheduled-param", "error"), ("scheduled-confirm", "warning")} <= found
+    assert not {f.code for f in lint(find(cfg, "weekly"), STEPS, cfg)} & {"scheduled-param", "scheduled-confirm"}

@@ -37,7 +37,8 @@ def due_cmd(ctx: Ctx, everything: bool) -> int:
         style = {"overdue": "red", "due": "yellow"}.get(task.state, "green")
         t.add_row(escape(task.runbook), "routine" if task.routine else "task", f"[{style}]{task.state}[/]",
                   task.due_at.strftime("%Y-%m-%d %H:%M") if task.due_at else "-",
-                  format_duration(task.late_by(now)) if task.state != "ok" else "-",
+                  "-" if task.state == "ok" else format_duration(round(task.late_by(now) / 60) * 60)
+                  if task.late_by(now) >= 60 else "<1m",
                   (last.ended_at or last.started_at).strftime("%Y-%m-%d %H:%M") if last else "never",
                   escape(last.operator) if last else "-",
                   f"run {task.open.id} {task.open.status}" if task.open else "-")

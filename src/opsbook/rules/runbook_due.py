@@ -115,7 +115,7 @@ def describe(t: Task, now: datetime) -> str:
     """One line for an alert's reason and `runbook due`: how late, the last completion, what to run."""
     if t.due_at is None or t.state == "ok":
         return f"runbook {t.runbook}: next due {t.due_at.isoformat() if t.due_at else '(no occurrence yet)'}"
-    late = format_duration(t.late_by(now))
+    late = format_duration(round(t.late_by(now) / 60) * 60 or t.late_by(now))  # to the minute
     head = f"runbook {t.runbook} {t.state}: due {t.due_at.isoformat()} ({late} ago, grace {format_duration(t.grace)})"
     last = (f"last completed {(t.last.ended_at or t.last.started_at).isoformat()} by {t.last.operator} "
             f"(run {t.last.id})" if t.last else "never completed")
