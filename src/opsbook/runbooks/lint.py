@@ -122,10 +122,10 @@ def lint(runbook: Runbook, kinds: Mapping[str, StepKind], cfg: Config | None = N
             if p.required and p.default is None:
                 add(_param_line(runbook, p.name), "error", "scheduled-param",
                     f"parameter {p.name!r} is required, but a scheduled run gives no parameters: give it a default")
-        for step in runbook.actions():
-            if isinstance(step, Step) and step.confirm:
-                add(step.line, "warning", "scheduled-confirm",
-                    f"step {step.name!r} has confirm=true: `opsbook serve` never confirms, so each scheduled run "
+        for action in runbook.actions():
+            if isinstance(action, Step) and action.confirm:
+                add(action.line, "warning", "scheduled-confirm",
+                    f"step {action.name!r} has confirm=true: `opsbook serve` never confirms, so each scheduled run "
                     "waits here until someone runs `opsbook runbook resume RUN --yes`")
     if cfg is not None:
         envs = cfg.model.environments
