@@ -121,7 +121,7 @@ def test_a_failing_routine_run_is_logged_once_and_the_other_units_still_run(any_
     assert [r.status for r in ops.runs(any_store, runbook="broken", statuses=None, limit=10)] == ["failed"]
 
 
-def test_a_runbook_with_a_confirm_step_waits_under_the_scheduler_and_is_never_auto_confirmed(
+def test_a_scheduled_confirm_step_waits_is_never_auto_confirmed_and_later_occurrences_do_not_pile_up(
         any_store: Store, tmp_path: Path) -> None:
     marker = tmp_path / "restarted"
     write(tmp_path, "restart", "---\nschedule: \"0 3 * * *\"\n---\n# R\n\n"
@@ -129,8 +129,12 @@ def test_a_runbook_with_a_confirm_step_waits_under_the_scheduler_and_is_never_au
     clock = Clock(MONDAY_9)
     s = scheduler(config(tmp_path), any_store, clock, io.StringIO())
 
+    log = io.StringIO()
+    s.log = Log(stream=log)
+
     async def go() -> None:
-        for at in (MONDAY_9, MONDAY_9.replace(hour=3) + timedelta(days=1)):
+        three = MONDAY_9.replace(hour=3)
+        for at in (MONDAY_9, three + timedelta(days=1), three + timedelta(days=2)):
             clock.at = at
             await s.tick(at)
             await s.drain(60)
@@ -139,9 +143,10 @@ def test_a_runbook_with_a_confirm_step_waits_under_the_scheduler_and_is_never_au
         asyncio.run(go())
     finally:
         s.close()
-    [run] = ops.runs(any_store, runbook="restart", statuses=None, limit=10)
+    [run] = ops.runs(any_store, runbook="restart", statuses=None, limit=10)  # the next day's run did not pile up
     assert run.status == "waiting" and (run.waiting or {}).get("kind") == "confirm"
     assert not marker.exists()
+    assert f"runbook restart skipped (run {run.id})" in log.getvalue()
 
 
 def test_a_checklist_runbook_becomes_due_fires_overdue_after_its_grace_and_a_completed_run_clears_it(
