@@ -147,7 +147,8 @@ def test_bad_params_are_refused_before_anything_runs(any_store: Store, tmp_path:
     assert ops.runs(any_store) == []
 
 
-def test_a_run_with_an_incident_appears_on_its_timeline(any_store: Store, tmp_path: Path) -> None:
+def test_a_run_with_an_incident_appears_on_its_timeline_as_a_typed_runbook_entry(any_store: Store,
+                                                                                tmp_path: Path) -> None:
     clock = Clock()
     inc = declare(any_store, Incidents(), "API down", "SEV2", "ana", clock())
     rec = ops.run(any_store, config(tmp_path), book(sh("x", "true"), name="restart"), {}, "bob",
@@ -155,7 +156,15 @@ def test_a_run_with_an_incident_appears_on_its_timeline(any_store: Store, tmp_pa
     kinds = [(e.kind, e.detail.get("status")) for e in show(any_store, inc.id).events]
     assert kinds[-2:] == [("runbook", "started"), ("runbook", "succeeded")]
     tl = timeline.for_incident(any_store, show(any_store, inc.id).row, clock())
-    assert any(e.kind == "incident.runbook" and f"run={rec.run.id}" in e.summary for e in tl.entries)
+    runbook_entries = [e for e in tl.entries if e.kind.startswith("runbook.")]
+    assert [e.kind for e in runbook_entries] == ["runbook.started", "runbook.succeeded"]
+    last = runbook_entries[-1]
+    assert last.ref == f"runbook_runs:{rec.run.id}"
+    assert last.detail == {"runbook": "restart", "run": rec.run.id, "status": "succeeded", "dry_run": False,
+                           "record": f"opsbook runbook record {rec.run.id}"}
+    assert f"opsbook runbook record {rec.run.id}" in last.summary and last.summary.startswith("bob: runbook restart")
+    assert last.to_dict()["detail"]["run"] == rec.run.id
+    assert not any(e.kind == "incident.runbook" for e in tl.entries)
 
 
 def test_a_failed_run_resumes_at_the_failed_step_without_repeating_completed_ones(any_store: Store,

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from . import runbook_run
+from . import runbook_due, runbook_run
 from .common import Ctx, common, err, out
 
 if TYPE_CHECKING:
@@ -180,7 +180,7 @@ def runbook_lint(ctx: Ctx, name: str | None, strict: bool) -> int:
     return code
 
 
-for _command in runbook_run.COMMANDS:
+for _command in (*runbook_run.COMMANDS, runbook_due.due_cmd):
     runbook_group.add_command(_command)
 
 

@@ -7,6 +7,8 @@
     heartbeat NAME late | down | failed
     incident postmortem overdue                        one instance per incident whose required
                                                        post-mortem is past due and not written
+    runbook [NAME] due | overdue                       one instance per scheduled runbook (or the one
+                                                       named) whose occurrence is due / past its grace
 
 The comparison reuses the assertion language's literals, so durations are written 15m, 26h,
 500ms and compare as milliseconds (the unit check observations use).
@@ -23,13 +25,14 @@ from ..durations import parse_duration
 from ..errors import AssertionSyntaxError, ConditionError
 from .assertions import Assertion
 
-Source = Literal["check", "job", "heartbeat", "incident"]
+Source = Literal["check", "job", "heartbeat", "incident", "runbook"]
 
 # metrics a check/job condition can name besides the latest result's observations
 CHECK_METRICS = ("status", "duration", "age", "consecutive_failures", "failures", "results", "failure_ratio")
 JOB_METRICS = ("last_success_age", "last_run_age", "consecutive_failures", "failures", "runs", "failure_ratio")
 WINDOWED = ("failures", "results", "runs", "failure_ratio")
 HEARTBEAT_STATES = ("late", "down", "failed")
+RUNBOOK_STATES = ("due", "overdue")
 _OPS = ("==", "!=", "<", "<=", ">", ">=")
 _WINDOW = re.compile(r"\s+in\s+(\S+)\s*$")
 
@@ -40,7 +43,7 @@ class Condition:
 
     text: str
     source: Source
-    target: str  # check name, heartbeat name, or "KIND NAME" for a job
+    target: str  # check name, heartbeat name, runbook name ("" for any), or "KIND NAME" for a job
     mode: str
     metric: tuple[str | int, ...] = ()  # the compared value's path (metric or observation)
     op: str = ""
@@ -93,14 +96,18 @@ def compare(op: str, a: Any, b: Any) -> bool:
 @functools.lru_cache(maxsize=65536)  # rules are evaluated every cycle; parse each text once
 def parse_condition(text: str) -> Condition:
     words = text.split()
-    if not words or words[0] not in ("check", "job", "heartbeat", "incident"):
-        raise ConditionError("a condition starts with check, job or heartbeat, e.g. \"check api-ready failing\" "
-                             "(or is \"incident postmortem overdue\")")
+    if not words or words[0] not in ("check", "job", "heartbeat", "incident", "runbook"):
+        raise ConditionError("a condition starts with check, job, heartbeat or runbook, e.g. \"check api-ready "
+                             "failing\" (or is \"incident postmortem overdue\")")
     source: Source = words[0]  # type: ignore[assignment]
     if source == "incident":
         if words[1:] != ["postmortem", "overdue"]:
             raise ConditionError(f"expected: {_shape(source)}")
         return Condition(text, source, "postmortem", "overdue")
+    if source == "runbook":
+        if len(words) not in (2, 3) or words[-1] not in RUNBOOK_STATES:
+            raise ConditionError(f"expected: {_shape(source)}")
+        return Condition(text, source, words[1] if len(words) == 3 else "", words[-1])
     n_target = 2 if source == "job" else 1
     if len(words) < 2 + n_target:
         raise ConditionError(f"expected: {_shape(source)}")
@@ -148,4 +155,5 @@ def _shape(source: str) -> str:
         "job": "job KIND NAME failing | job KIND NAME last_success_age > 26h",
         "heartbeat": "heartbeat NAME down",
         "incident": "incident postmortem overdue",
+        "runbook": "runbook NAME overdue | runbook overdue | runbook NAME due",
     }[source]

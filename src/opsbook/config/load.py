@@ -25,6 +25,7 @@ from .oncall import cross_check_oncall
 from .references import cross_check_references, missing
 from .resources import RESOURCES, Resource
 from .rules import cross_check_rules
+from .runbooks import cross_check_runbooks
 from .secrets import register_secrets, reveal, show
 from .yamlsource import Path as YPath
 from .yamlsource import Source, dotted, load_yaml
@@ -196,6 +197,7 @@ def _cross_check(cfg: ConfigBase, kinds: Mapping[str, KindInfo], src: Source,
     cross_check_references(cfg, err)
     cross_check_incidents(cfg, err, base_dir)
     cross_check_escalation(cfg, err)
+    cross_check_runbooks(cfg, err, base_dir)
     for name, suite in cfg.smoke.items():
         if suite.resource is not None:
             res = cfg.resources.get(suite.resource)

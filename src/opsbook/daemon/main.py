@@ -59,7 +59,9 @@ def describe(cfg: Config) -> str:
     for u in units_of(cfg):
         kinds[u.kind] = kinds.get(u.kind, 0) + 1
     jobs = sum(kinds.get(k, 0) for k in ("backup", "drill", "integrity"))
-    return f"{kinds.get('check', 0)} checks, {jobs} scheduled jobs"
+    runbooks = kinds.get("runbook", 0)
+    return f"{kinds.get('check', 0)} checks, {jobs} scheduled jobs" + (f", {runbooks} routine runbooks" if runbooks
+                                                                      else "")
 
 
 class Daemon:

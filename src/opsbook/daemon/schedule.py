@@ -20,13 +20,15 @@ from croniter import croniter
 from ..config.load import Config
 from ..config.serve import Serve
 from ..errors import ConfigError
+from ..runbooks.load import load_all_with_errors
+from ..runbooks.model import Runbook
 
 CHORES = ("rules", "outbox", "rollup", "escalation")  # the daemon's own periodic work, one unit each
 
 
 @dataclass(frozen=True)
 class Unit:
-    kind: str  # check | backup | drill | integrity | rules | outbox | rollup | escalation
+    kind: str  # check | backup | drill | integrity | runbook | rules | outbox | rollup | escalation
     name: str
     env: str
     every: float | None = None  # seconds, for checks and chores
@@ -60,11 +62,20 @@ def units_of(cfg: Config) -> list[Unit]:
             raise ConfigError(f"no integrity suite named {n!r}", path=f"serve.schedules.integrity.{n}",
                               hint=f"suites: {', '.join(model.integrity) or '(none)'}")
         out.append(Unit("integrity", n, env, cron=expr))
+    out += [Unit("runbook", n, env, cron=rb.schedule) for n, rb in routine_runbooks(cfg).items()]
     out.append(Unit("rules", "evaluate", env, every=serve.rules_every))
     out.append(Unit("outbox", "deliver", env, every=serve.outbox_every))
     out.append(Unit("rollup", "prune", env, every=serve.rollup_every))
     out.append(Unit("escalation", "step", env, every=serve.escalation_every))
     return out
+
+
+def routine_runbooks(cfg: Config) -> dict[str, Runbook]:
+    """Runbooks with ``schedule:`` and no checklist or approval: `opsbook serve` runs them. A
+    file that does not parse is left out (`opsbook runbook lint` names it); runbooks with manual
+    items are due tasks instead (rules/runbook_due.py), never run by the daemon."""
+    books, _ = load_all_with_errors(cfg)
+    return {n: rb for n, rb in books.items() if rb.routine}
 
 
 def next_cron(expr: str, after: datetime, tz: str) -> datetime:

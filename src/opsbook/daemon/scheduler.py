@@ -23,6 +23,7 @@ from ..config.load import Config
 from ..errors import Busy, OpsbookError
 from ..ops.units import arun_unit, run_unit
 from ..results import CheckResult
+from ..runbooks.load import load_all_with_errors
 from ..runner import run_checks
 from ..store import Flip, Store
 from . import leases
@@ -101,6 +102,9 @@ class Scheduler:
             rows.append((u, slot, slot + timedelta(seconds=delay)))
         leases.sync_units(self.store, rows)
         self.cfg, self.units = cfg, {u.key: u for u in units}
+        _, broken = load_all_with_errors(cfg)  # parsed already by units_of (cached): said once, not scheduled
+        for e in broken.values():
+            self._once(f"runbook not scheduled: {e.message}")
 
     # -- the tick --------------------------------------------------------------------------------
 
@@ -205,8 +209,10 @@ class Scheduler:
             return
         took = time.monotonic() - t0
         status = str(summary.get("status", "pass"))
-        if unit.kind in ("backup", "drill", "integrity"):
+        if unit.kind in ("backup", "drill", "integrity", "runbook"):
             verdict = "ok" if summary.get("ok", True) else status
+            if unit.kind == "runbook":  # the run id says where to look: `opsbook runbook record RUN`
+                verdict += f" (run {summary.get('run')})"
             self.outcome.jobs.append(f"{label} {verdict} in {took:.1f}s")
             self.outcome.docs.append({"kind": unit.kind, "name": unit.name, "status": status,
                                       "ok": bool(summary.get("ok", True)), "seconds": round(took, 3)})

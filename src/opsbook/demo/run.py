@@ -47,7 +47,16 @@ def write_config(dest: Path, port: int, pace: dict[str, str] | None = None) -> P
     for name, value in (pace or {}).items():
         text = re.sub(rf'(?m)^  {name}: .*$', f'  {name}: "{value}"', text, count=1)
     dest.write_text(text)
+    copy_runbooks(dest.parent / "runbooks")
     return dest
+
+
+def copy_runbooks(dest: Path) -> None:
+    """The demo's runbooks (demo/runbooks/*.md) next to the config, as runbooks.dir expects."""
+    dest.mkdir(exist_ok=True)
+    for f in resources.files("opsbook.demo").joinpath("runbooks").iterdir():
+        if f.name.endswith(".md"):
+            (dest / f.name).write_text(f.read_text())
 
 
 def _shown(path: Path) -> str:
@@ -196,6 +205,11 @@ def _tour(config: Path, work: Path, url: str) -> bool:
     ok &= run_step(Step("Prove the backup restores: a drill", ["drill", "run", "restore-test"], 0,
                         "restore to a temp file, integrity_check, row counts vs the manifest, "
                         "the integrity suite, RTO; writes a drill log"), config, work)
+    ok &= run_step(Step("Run a runbook: readiness gate, an HTTP read, a shell step, all recorded",
+                        ["runbook", "run", "verify-service", "-p", f"base_url={url}", "--yes", "--as", "demo"], 0,
+                        "runbooks/verify-service.md is the procedure; each step leaves an immutable record"),
+                   config, work)
+    ok &= run_step(Step("Its record, as Markdown for a ticket", ["runbook", "record", "1"], 0), config, work)
     _say()
     _say("== Break the service: the database 'goes down'")
     set_fault(url, "down")
@@ -211,6 +225,7 @@ def _tour(config: Path, work: Path, url: str) -> bool:
         f"opsbook check api-ready --config {_shown(config)}",
         f"opsbook smoke login --config {_shown(config)} --junit smoke.xml",
         f"opsbook backup list nightly --config {_shown(config)}",
+        f"opsbook runbook show verify-service --config {_shown(config)}",
         f"opsbook history api-ready --config {_shown(config)}",
         f"python -m opsbook.demo.app --port 8080 --db {_shown(work / 'demo.db')}",
         "opsbook demo --no-tour --serve    # the daemon + dashboard: watch an alert fire, notify, resolve",

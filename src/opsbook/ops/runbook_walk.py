@@ -99,9 +99,11 @@ def _walk(w: Walk, completed: set[int]) -> Record:
     for idx, action in enumerate(w.runbook.actions("main")):
         if idx in completed:
             continue
-        if not _still_running(w):
+        with w.store.transaction() as tx:  # still ours (nobody aborted it)? then it is on this step
+            entered = rows.at_step(tx, w.run.id, action.name, w.clock(), version=w.run.version)
+        if not entered:
             return record(w.store, w.run.id)
-        verdict = _action(w, "main", idx, action)
+        verdict = _action(w, "main", idx, action, entered=True)
         if verdict in ("waiting", "aborted"):
             return record(w.store, w.run.id)
         if verdict == "failed":
@@ -111,17 +113,11 @@ def _walk(w: Walk, completed: set[int]) -> Record:
     return finish(w, "failed", f"step {failed} failed") if failed else finish(w, "succeeded")
 
 
-def _still_running(w: Walk) -> bool:
-    """False when someone else moved the run (``abort`` from another terminal)."""
-    with w.store.read() as tx:
-        now_row = rows.get_run(tx, w.run.id)
-    return now_row is not None and now_row.version == w.run.version
-
-
-def _action(w: Walk, section: Section, idx: int, action: Action) -> str:
-    """ok | failed | waiting | aborted for one action."""
-    with w.store.transaction() as tx:
-        rows.at_step(tx, w.run.id, action.name, w.clock())
+def _action(w: Walk, section: Section, idx: int, action: Action, *, entered: bool = False) -> str:
+    """ok | failed | waiting | aborted for one action (``entered``: the walk marked the step already)."""
+    if not entered:
+        with w.store.transaction() as tx:
+            rows.at_step(tx, w.run.id, action.name, w.clock())
     if isinstance(action, Checklist):
         return _checklist(w, section, idx, action)
     step = action

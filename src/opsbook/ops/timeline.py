@@ -29,12 +29,15 @@ class Entry(NamedTuple):
     dataclass took three times as long to build)."""
 
     at: datetime
-    kind: str  # incident.<event>, alert.<to state>, check.<to status>, notification.<what>, run.<kind>, silence.<what>
+    kind: str  # incident.<event>, alert.<to state>, check.<to status>, notification.<what>, run.<kind>,
+    # silence.<what>, runbook.<status>
     summary: str
     ref: str
+    detail: dict[str, Any] | None = None  # typed fields of entries that have them (runbook: runbook, run, ...)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"at": self.at.isoformat(), "kind": self.kind, "summary": self.summary, "ref": self.ref}
+        d = {"at": self.at.isoformat(), "kind": self.kind, "summary": self.summary, "ref": self.ref}
+        return {**d, "detail": self.detail} if self.detail is not None else d
 
 
 @dataclass(frozen=True)
@@ -66,8 +69,24 @@ def failing_assertions(doc: dict[str, Any] | None) -> list[str]:
     return lines
 
 
+def _runbook_event(e: incident_rows.EventRow) -> Entry:
+    """A runbook run put on the incident (``runbook run --incident ID``): which runbook, which run,
+    what happened to it, and the command that shows its record. ``ref`` names the run's row."""
+    d = e.detail
+    run = d.get("run")
+    status = str(d.get("status") or "?")
+    dry = bool(d.get("dry_run"))
+    record = f"opsbook runbook record {run}"
+    summary = (f"{e.actor}: runbook {d.get('runbook')} run {run}{' (dry-run)' if dry else ''} {status}; "
+               f"record: `{record}`")
+    detail = {"runbook": d.get("runbook"), "run": run, "status": status, "dry_run": dry, "record": record}
+    return Entry(e.at, f"runbook.{status}", summary, f"runbook_runs:{run}", detail)
+
+
 def _incident_event(e: incident_rows.EventRow) -> Entry:
     d = e.detail
+    if e.kind == "runbook" and isinstance(d.get("run"), int):
+        return _runbook_event(e)
     if e.kind == "note":
         what = str(d.get("text", ""))
     elif e.kind in ("ack", "status"):

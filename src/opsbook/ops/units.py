@@ -17,7 +17,8 @@ from ..errors import UsageError
 from ..store import Store
 from .record import Recorder
 
-KINDS = ("check", "backup", "drill", "integrity")
+KINDS = ("check", "backup", "drill", "integrity", "runbook")
+SCHEDULER = "opsbook-serve"  # the operator a scheduled runbook run is recorded under
 
 
 def run_unit(cfg: Config, store: Store, kind: str, name: str, now: datetime | None = None) -> dict[str, Any]:
@@ -43,7 +44,34 @@ def run_unit(cfg: Config, store: Store, kind: str, name: str, now: datetime | No
         from . import integrity
 
         return integrity.run(cfg, name, rec, started=started).unit_dict()
+    if kind == "runbook":
+        return run_runbook(cfg, store, name)
     raise UsageError(f"unknown unit kind {kind!r}", hint=f"one of: {', '.join(KINDS)}")
+
+
+def run_runbook(cfg: Config, store: Store, name: str) -> dict[str, Any]:
+    """A routine runbook's scheduled run. It runs as a non-interactive run without ``--yes``: a
+    ``confirm=true`` step is never confirmed by the daemon, the run waits (``runbook resume RUN
+    --yes`` continues it) and its occurrence stays owed, so ``runbook NAME overdue`` notifies.
+    While a run of it is still waiting (or running), a later occurrence starts nothing: it is
+    ``skipped``, naming that run. A held lock raises (RunbookLocked): the scheduler logs it once
+    and tries the next slot."""
+    from ..runbooks.load import find
+    from ..store import runbook_runs as rows
+    from . import runbook
+    from .runbook_step import STALE_AFTER
+
+    book = find(cfg, name)
+    with store.transaction() as tx:  # a run still waiting (or running) is not joined by another one
+        rows.mark_stale(tx, datetime.now(UTC), STALE_AFTER)
+        _, open_run = rows.last_done(tx, [name], cfg.env)[name]
+    if open_run is not None:
+        return {"kind": "runbook", "name": name, "ok": False, "status": "skipped", "run": open_run.id,
+                "error": f"run {open_run.id} is still {open_run.status}"}
+    rec = runbook.run(store, cfg, book, {}, SCHEDULER, environment=cfg.env)
+    status = rec.run.status
+    return {"kind": "runbook", "name": name, "ok": status == "succeeded", "status": status, "run": rec.run.id,
+            "error": rec.run.error}
 
 
 async def arun_unit(cfg: Config, store: Store, kind: str, name: str) -> dict[str, Any]:

@@ -117,6 +117,16 @@ def lint(runbook: Runbook, kinds: Mapping[str, StepKind], cfg: Config | None = N
         if p.secret and p.default is not None:
             add(_param_line(runbook, p.name), "error", "secret-default",
                 f"parameter {p.name!r} is secret but has a default written in the file; give it at run time")
+    if runbook.routine:  # `opsbook serve` runs it: nobody gives parameters or answers prompts
+        for p in runbook.params:
+            if p.required and p.default is None:
+                add(_param_line(runbook, p.name), "error", "scheduled-param",
+                    f"parameter {p.name!r} is required, but a scheduled run gives no parameters: give it a default")
+        for action in runbook.actions():
+            if isinstance(action, Step) and action.confirm:
+                add(action.line, "warning", "scheduled-confirm",
+                    f"step {action.name!r} has confirm=true: `opsbook serve` never confirms, so each scheduled run "
+                    "waits here until someone runs `opsbook runbook resume RUN --yes`")
     if cfg is not None:
         envs = cfg.model.environments
         for env in runbook.env:

@@ -93,6 +93,7 @@ class Runbook:
     lock: str | None = None
     schedule: str | None = None  # cron
     owner: str | None = None
+    grace: float | None = None  # seconds a due task may stay undone before it is overdue; None: runbooks.grace
     items: tuple[Item, ...] = ()  # the main section, in document order
     rollback: tuple[Item, ...] = ()  # the ``## Rollback`` section
 
@@ -108,3 +109,8 @@ class Runbook:
     def manual(self) -> bool:
         """Has checklist items or approval steps: a scheduled run becomes a due task instead."""
         return any(isinstance(a, Checklist) or (isinstance(a, Step) and a.kind == "approval") for a in self.actions())
+
+    @property
+    def routine(self) -> bool:
+        """Scheduled and without manual items: ``opsbook serve`` runs it on its schedule."""
+        return self.schedule is not None and not self.manual

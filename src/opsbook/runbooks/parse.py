@@ -55,6 +55,7 @@ class _Front(BaseModel):
     lock: str | None = None
     schedule: str | None = None
     owner: str | None = None
+    grace: str | int | float | None = None
 
 
 def parse(text: str, path: Path, kinds: Collection[str]) -> Runbook:
@@ -174,12 +175,24 @@ class _Parser:
                             "minute hour day-of-month month day-of-week, e.g. '0 9 * * 1' (Mondays 09:00)")
         return expr
 
+    def grace(self, value: str | int | float | None, line: int) -> float | None:
+        if value is None:
+            return None
+        try:
+            seconds = parse_duration(value)
+        except ValueError as e:
+            raise self.fail(f"grace: {e}", line, "a duration, e.g. grace: 4h") from None
+        if seconds < 0:
+            raise self.fail("grace: must not be negative", line)
+        return seconds
+
     # -- the document --------------------------------------------------------------------------
 
     def run(self) -> Runbook:
         front, fm_lines, skip = self.front_matter()
         params = self.params(front, fm_lines)
         schedule = self.schedule(front.schedule, fm_lines.get("schedule", 2))
+        grace = self.grace(front.grace, fm_lines.get("grace", 2))
         from markdown_it import MarkdownIt
 
         # front matter lines become blank so token line numbers stay the file's
@@ -240,7 +253,7 @@ class _Parser:
             name=self.path.stem, path=self.path, title=title or self.path.stem,
             content_hash=hashlib.sha256(self.text.encode()).hexdigest(), description=front.description,
             params=params, env=tuple(front.env), lock=front.lock, schedule=schedule, owner=front.owner,
-            items=tuple(sections["main"]), rollback=tuple(sections["rollback"]),
+            grace=grace, items=tuple(sections["main"]), rollback=tuple(sections["rollback"]),
         )
         self.check_names(rb)
         return rb

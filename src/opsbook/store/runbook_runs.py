@@ -212,10 +212,14 @@ def move(tx: Tx, run: RunRow, to: str, now: datetime, *, current_step: str | Non
     return _run(r) if r else None
 
 
-def at_step(tx: Tx, run_id: int, step: str, now: datetime) -> None:
-    """The step the running run is on (no version bump: only its own runner writes this)."""
-    tx.execute("UPDATE runbook_runs SET current_step = ?, heartbeat_at = ? WHERE id = ? AND status = ?",
-               (step, tx.db.ts(now), run_id, RUNNING))
+def at_step(tx: Tx, run_id: int, step: str, now: datetime, version: int | None = None) -> bool:
+    """The step the running run is on (no version bump: only its own runner writes this). With
+    ``version``, only while the run is still at that version: False when someone moved it (an
+    ``abort`` from another terminal), so checking and marking the step is one statement."""
+    extra = " AND version = ?" if version is not None else ""
+    r = tx.one(f"UPDATE runbook_runs SET current_step = ?, heartbeat_at = ? WHERE id = ? AND status = ?{extra} "
+               "RETURNING id", (step, tx.db.ts(now), run_id, RUNNING, *(() if version is None else (version,))))
+    return r is not None
 
 
 def heartbeat(tx: Tx, run_id: int, now: datetime) -> None:
@@ -239,6 +243,22 @@ def mark_stale(tx: Tx, now: datetime, older_than: float, run_id: int | None = No
                     "WHERE run_id = ? AND status = ?",
                     [(db.ts(now), "interrupted: the runner stopped while this step ran", i, RUNNING) for i in ids])
     return ids
+
+
+def last_done(tx: Tx, names: list[str], environment: str | None) -> dict[str, tuple[RunRow | None, RunRow | None]]:
+    """For each runbook: its last succeeded real run (what a due task counts as done) and its
+    newest real run still running or waiting, in ``environment`` (None: runs without one). Two
+    index seeks per name: the scheduled runbooks are few."""
+    out: dict[str, tuple[RunRow | None, RunRow | None]] = {}
+    env = environment or ""
+    for name in names:
+        done = tx.one(f"SELECT {_RUN} FROM runbook_runs WHERE runbook = ? AND status = 'succeeded' AND dry_run = ? "
+                      "AND COALESCE(environment, '') = ? ORDER BY ended_at DESC, id DESC LIMIT 1", (name, False, env))
+        open_ = tx.one(f"SELECT {_RUN} FROM runbook_runs WHERE runbook = ? AND status IN (?, ?) AND dry_run = ? "
+                       "AND COALESCE(environment, '') = ? ORDER BY started_at DESC, id DESC LIMIT 1",
+                       (name, RUNNING, WAITING, False, env))
+        out[name] = (_run(done) if done else None, _run(open_) if open_ else None)
+    return out
 
 
 def listing(tx: Tx, runbook: str | None, statuses: tuple[str, ...] | None, limit: int) -> list[RunRow]:

@@ -11,6 +11,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
+from ..config.runbooks import runbook_ref
 from ..config.secrets import redactor
 from ..durations import parse_duration
 from ..errors import ApiError, OpsbookError
@@ -145,6 +146,8 @@ def routes(web: Web) -> list[Route]:
         p = viewer(request)
         now = web.now()
         alerts = [a for a in as_dict(engine.current_alerts(web.store)) if a["state"] in ("pending", "firing")]
+        for a in alerts:  # a runbook: annotation naming a runbook links its page and shows the commands
+            a["runbook_name"] = runbook_ref((a.get("annotations") or {}).get("runbook"))
         return web.render(
             request, "alerts.html", principal=p, alerts=redactor.redact(alerts),
             groups=redactor.redact(as_dict(groups.list_groups(web.store))),
