@@ -33,7 +33,7 @@ def document(routes: list[ApiRoute]) -> dict[str, Any]:
             "tags": list(r.tags),
             "parameters": [{"name": n, "in": where, "required": where == "path", "description": d,
                             "schema": {"type": "string"}} for n, where, d in r.params],
-            "responses": {"200" if r.method != "POST" or r.body is None else "201": {
+            "responses": {r.ok or ("200" if r.method != "POST" or r.body is None else "201"): {
                 "description": "ok", "content": {"application/json": {"schema": {"type": "object"}}}}},
         }
         for code in ("400", "404", "500", "503"):
