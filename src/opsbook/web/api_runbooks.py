@@ -216,15 +216,17 @@ def output_of(web: Web, run_id: int, step: int | None, after: int) -> dict[str, 
                            "status": rec.run.status}
     buf = live.live.get(step_id) if live is not None and step_id is not None else None
     if buf is not None:
-        start, text, dropped = buf.since(after, OUTPUT_MAX)
-        return redactor.redact({**doc, "done": False, "offset": start, "next": start + len(text.encode()),
-                                "dropped": dropped, "text": text})
+        start, piece, dropped = buf.since(after, OUTPUT_MAX)
+        live_doc: dict[str, Any] = redactor.redact({**doc, "done": False, "offset": start, "next": start + len(piece),
+                                                    "dropped": dropped, "text": piece.decode(errors="replace")})
+        return live_doc
     row = next((s for s in rec.steps if s.id == step_id), None)
     if step_id is not None and row is None:
         raise ApiError(404, f"run {run_id} has no step {step_id}", hint=f"GET /api/v1/runbook-runs/{run_id}")
     text = row.output if row is not None and row.status != "running" else ""
-    return redactor.redact({**doc, "done": row is None or row.status != "running", "offset": 0,
-                            "next": len(text.encode()), "dropped": False, "text": text})
+    ended: dict[str, Any] = redactor.redact({**doc, "done": row is None or row.status != "running", "offset": 0,
+                                             "next": len(text.encode()), "dropped": False, "text": text})
+    return ended
 
 
 async def get_output(web: Web, request: Request) -> Any:

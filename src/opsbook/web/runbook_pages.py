@@ -105,7 +105,7 @@ def routes(web: Web) -> list[Route]:
                 for s in steps:
                     buf = live.live.get(s["id"])
                     if buf is not None:
-                        s["live"] = buf.since(0, api.OUTPUT_MAX)[1]
+                        s["live"] = buf.since(0, api.OUTPUT_MAX)[1].decode(errors="replace")
             try:
                 rb: Runbook | None = api.runbook(web, rec.run.runbook)
             except OpsbookError:

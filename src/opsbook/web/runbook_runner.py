@@ -52,12 +52,12 @@ class Live:
         if len(self.data) > LIVE_MAX:
             del self.data[:len(self.data) - LIVE_MAX]
 
-    def since(self, after: int, limit: int) -> tuple[int, str, bool]:
-        """(offset of what is returned, text, whether bytes before it were dropped)."""
+    def since(self, after: int, limit: int) -> tuple[int, bytes, bool]:
+        """(offset of what is returned, its bytes, whether bytes before it were dropped)."""
         first = self.total - len(self.data)
         start = max(after, first)
         piece = bytes(self.data[start - first:start - first + limit])
-        return start, piece.decode(errors="replace"), after < first
+        return start, piece, after < first
 
 
 @dataclass
