@@ -85,6 +85,23 @@ Prose with <script>alert('prose')</script> and [a link](javascript:alert(1)).
 echo "<script>alert('output')</script>"
 ```
 """,
+    "careful": """---
+title: Careful
+params:
+  key: {secret: true, required: true}
+---
+```sh {name=drop mutates=true confirm=true}
+echo "dropping with $key"
+```
+
+```approval {name=go}
+Really?
+```
+
+```sh {name=after mutates=true}
+echo "after with $key"
+```
+""",
     "slow": """---
 title: Slow
 ---
@@ -154,7 +171,7 @@ def test_a_viewer_reads_runbooks_but_cannot_run_or_approve_and_is_audited(
     waiting = ops.run(any_store, cfg, find(cfg, "gated"), {}, "ana")
     with api(base, "developer") as c:
         listed = c.get("/api/v1/runbooks").json()
-        assert [b["name"] for b in listed["runbooks"]] == ["gated", "hello", "locked", "slow", "xss"]
+        assert [b["name"] for b in listed["runbooks"]] == ["careful", "gated", "hello", "locked", "slow", "xss"]
         assert c.get("/api/v1/runbooks/gated").json()["items"][1]["kind"] == "approval"
         assert c.post("/api/v1/runbooks/hello/run", json={}).status_code == 403
         assert c.post(f"/api/v1/runbook-runs/{waiting.run.id}/approve", json={}).status_code == 403
@@ -250,6 +267,47 @@ def test_secret_parameter_values_appear_in_no_page_and_no_response(base: str) ->
         form = page.get("/runbooks/hello").text
         assert 'type="password" name="param.token"' in form
     assert all(SECRET not in text for text in seen)
+
+
+def test_a_reject_ends_the_run_and_an_abort_of_an_ended_run_is_a_conflict(base: str, any_store: Store) -> None:
+    with api(base, "on-call") as c:
+        run_id = start(c, "gated")
+        settle(c, run_id, ("waiting",))
+        with api(base, "admin") as other:
+            r = other.post(f"/api/v1/runbook-runs/{run_id}/reject", json={"reason": "not during peak"})
+            assert r.status_code == 202, r.text
+        doc = settle(c, run_id)
+        assert doc["status"] == "aborted" and steps(doc) == [("before", "ok"), ("go", "rejected")]
+        assert doc["approvals"][0]["reason"] == "not during peak"
+        r = c.post(f"/api/v1/runbook-runs/{run_id}/abort", json={})
+        assert r.status_code == 409 and "ended already" in r.json()["error"]["message"]
+    assert outcomes(any_store, "runbook.reject") == ["ok"]
+    assert outcomes(any_store, "runbook.abort") == ["error 409"]
+
+
+def test_a_confirm_and_an_approval_with_a_secret_parameter_are_continued_from_the_page_forms(base: str) -> None:
+    with api(base, "on-call") as c:
+        run_id = start(c, "careful", params={"key": SECRET})
+        assert settle(c, run_id, ("waiting",))["waiting"]["kind"] == "confirm"
+        with client(base, "on-call") as page:
+            html = page.get(f"/runbook-runs/{run_id}").text
+            assert "Confirm drop and resume</button>" in html and SECRET not in html
+            r = page.post(f"/runbook-runs/{run_id}/resume", data={"csrf": csrf_of(html), "yes": "true",
+                                                                  "param.key": SECRET}, follow_redirects=True)
+            assert r.url.params["done"] == "resumed"
+        assert settle(c, run_id, ("waiting",))["waiting"]["kind"] == "approval"
+        with client(base, "admin") as page:
+            html = page.get(f"/runbook-runs/{run_id}").text
+            r = page.post(f"/runbook-runs/{run_id}/approve", data={"csrf": csrf_of(html)}, follow_redirects=True)
+            assert "waits to be resumed with its secret parameters (key)" in r.url.params["done"]
+        with client(base, "on-call") as page:
+            html = page.get(f"/runbook-runs/{run_id}").text
+            assert 'name="param.key"' in html and ">Resume</button>" in html
+            page.post(f"/runbook-runs/{run_id}/resume", data={"csrf": csrf_of(html), "param.key": SECRET})
+        doc = settle(c, run_id)
+        text = c.get(f"/api/v1/runbook-runs/{run_id}").text
+    assert doc["status"] == "succeeded" and steps(doc) == [("drop", "ok"), ("go", "approved"), ("after", "ok")]
+    assert "after with ***" in doc["steps"][2]["output"] and SECRET not in text
 
 
 def test_a_runbooks_html_and_a_steps_output_are_escaped(base: str) -> None:

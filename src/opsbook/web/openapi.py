@@ -55,7 +55,8 @@ def document(routes: list[ApiRoute]) -> dict[str, Any]:
     return {
         "openapi": "3.1.0",
         "info": {"title": "opsbook API", "version": __version__,
-                 "description": "Checks, runs, alerts, silences, SLOs and the audit log of `opsbook serve`. "
+                 "description": "Checks, runs, alerts, silences, SLOs, incidents, runbooks and the audit log of "
+                                "`opsbook serve`. "
                                 "Errors are always the opsbook.error/1 envelope."},
         "paths": paths,
         "components": {
