@@ -9,6 +9,7 @@ reach a page or a response as such."""
 from __future__ import annotations
 
 import contextlib
+import signal
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -350,3 +351,51 @@ def test_the_openapi_document_lists_the_runbook_routes(base: str) -> None:
                  "/api/v1/runbook-runs/{id}", "/api/v1/runbook-runs/{id}/output"):
         assert "get" in paths[path], path
     assert "ActIn" in doc["components"]["schemas"] and "RunIn" in doc["components"]["schemas"]
+
+
+@pytest.mark.slow
+def test_sigterm_of_opsbook_serve_marks_the_run_it_walks_interrupted_at_once(tmp_path: Path) -> None:
+    from opsbook.store import runbook_runs
+    from tests.support.daemonutil import serving, wait_for
+    from tests.support.helpers import free_port
+    from tests.support.webutil import ENV_OF, TOKENS
+
+    go = tmp_path / "go"
+    (tmp_path / "runbooks").mkdir()
+    (tmp_path / "runbooks" / "slow.md").write_text(BOOKS["slow"].replace("$go", str(go)))
+    port = free_port()
+    cfg = tmp_path / "opsbook.yaml"
+    cfg.write_text(f"""version: 1
+serve: {{host: 127.0.0.1, port: {port}, tick: 0.2s, drain_timeout: 1s}}
+runbooks: {{dir: runbooks, step_timeout: 60s}}
+api:
+  tokens:
+    on-call: {{token: {{env: OPSBOOK_T_ONCALL}}, role: operator}}
+""")
+    env = {ENV_OF["on-call"]: TOKENS["on-call"]}
+    try:
+        with serving(cfg, env=env) as serve:
+            base = f"http://127.0.0.1:{port}"
+
+            def up() -> bool:
+                with contextlib.suppress(httpx.HTTPError):
+                    return httpx.get(base + "/api/v1/openapi.json", timeout=2).status_code == 200
+                return False
+
+            wait_for(up, 20, "the dashboard", serve.log)
+            with api(base, "on-call") as c:
+                run_id = start(c, "slow")
+                wait_for(lambda: "waiting for the go file" in c.get(f"/api/v1/runbook-runs/{run_id}/output")
+                         .json()["text"], 20, "the step's output", serve.log)
+            serve.signal(signal.SIGTERM)
+            assert serve.wait(30) == 0, serve.log()
+        store = Store.open(f"sqlite:///{tmp_path / '.opsbook' / 'opsbook.db'}")
+        try:
+            with store.read() as tx:  # read as it is: no heartbeat rule applied by this read
+                row = runbook_runs.get_run(tx, run_id)
+                (step,) = runbook_runs.steps(tx, run_id)
+        finally:
+            store.close()
+        assert row is not None and row.status == "interrupted" and step.status == "error"
+    finally:
+        go.touch()  # the step's shell (its own process group) ends now

@@ -45,18 +45,21 @@ class Live:
 
     data: bytearray = field(default_factory=bytearray)
     total: int = 0  # bytes written so far; ``data`` holds bytes total-len(data) .. total
+    lock: threading.Lock = field(default_factory=threading.Lock)  # the walk writes, requests read
 
     def add(self, chunk: bytes) -> None:
-        self.data += chunk
-        self.total += len(chunk)
-        if len(self.data) > LIVE_MAX:
-            del self.data[:len(self.data) - LIVE_MAX]
+        with self.lock:
+            self.data += chunk
+            self.total += len(chunk)
+            if len(self.data) > LIVE_MAX:
+                del self.data[:len(self.data) - LIVE_MAX]
 
     def since(self, after: int, limit: int) -> tuple[int, bytes, bool]:
         """(offset of what is returned, its bytes, whether bytes before it were dropped)."""
-        first = self.total - len(self.data)
-        start = max(after, first)
-        piece = bytes(self.data[start - first:start - first + limit])
+        with self.lock:
+            first = self.total - len(self.data)
+            start = min(max(after, first), self.total)
+            piece = bytes(self.data[start - first:start - first + limit])
         return start, piece, after < first
 
 
