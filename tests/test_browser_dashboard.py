@@ -215,6 +215,10 @@ def test_an_operator_dry_runs_a_runbook_from_the_list_and_sees_its_steps_on_the_
     set_tokens(monkeypatch)
     (tmp_path / "runbooks").mkdir()
     (tmp_path / "runbooks" / "restart-app.md").write_text(RESTART)
+    go = tmp_path / "go"
+    (tmp_path / "runbooks" / "drain-queue.md").write_text(
+        "---\ntitle: Drain the queue\n---\n```sh {name=drain mutates=true timeout=60s}\n"
+        f"echo draining\nwhile [ ! -f {go} ]; do sleep 0.05; done\necho drained\n```\n")
     cfg = make_config(tmp_path, extra="runbooks: {dir: runbooks}\n")
     store = Store.open(f"sqlite:///{tmp_path / 'store.db'}")
     now = datetime.now(UTC).replace(microsecond=0)
@@ -242,6 +246,17 @@ def test_an_operator_dry_runs_a_runbook_from_the_list_and_sees_its_steps_on_the_
             assert "not run (dry-run)" in steps.nth(1).inner_text()
             assert 'systemctl restart "app"' in steps.nth(1).inner_text()
             shot(page, "10-runbook-dry-run")
+            # a real run: the page follows it live (htmx polling) without a reload
+            page.goto(base + "/runbooks/drain-queue")
+            page.locator("form.runbook-run button", has_text="Run").last.click()
+            page.wait_for_url("**/runbook-runs/*")
+            page.wait_for_selector('#run[data-status="running"] pre.output.live')
+            assert "draining" in page.locator("pre.output.live").inner_text()
+            shot(page, "11-runbook-running")
+            go.touch()
+            page.wait_for_selector('#run[data-status="succeeded"]')
+            assert "drained" in page.locator("table.run-steps pre.output").inner_text()
             assert csp_violations == []
     finally:
+        go.touch()
         store.close()

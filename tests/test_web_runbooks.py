@@ -399,3 +399,17 @@ api:
         assert row is not None and row.status == "interrupted" and step.status == "error"
     finally:
         go.touch()  # the step's shell (its own process group) ends now
+
+
+def test_the_live_output_buffer_keeps_the_last_bytes_and_says_when_it_dropped_some() -> None:
+    from opsbook.web.runbook_runner import LIVE_MAX, Live
+
+    live = Live()
+    for i in range(LIVE_MAX // 1000 + 10):
+        live.add(f"{i:04d}".encode() * 250)  # 1,000 bytes a line
+    assert len(live.data) == LIVE_MAX and live.total == (LIVE_MAX // 1000 + 10) * 1000
+    start, piece, dropped = live.since(0, 100)
+    assert dropped and start == live.total - LIVE_MAX and len(piece) == 100
+    start, piece, dropped = live.since(live.total - 4, 100)
+    assert not dropped and start == live.total - 4 and piece == live.data[-4:]
+    assert live.since(live.total + 50, 100)[1] == b""  # past the end: nothing, not an error
