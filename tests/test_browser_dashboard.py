@@ -188,3 +188,75 @@ def test_an_operator_acknowledges_assigns_resolves_and_closes_an_incident_from_i
         assert inc.status == "closed" and inc.row.commander == "carol"
     finally:
         store.close()
+
+
+RESTART = """---
+title: Restart the app
+owner: web-team
+params:
+  service: app
+---
+# Restart the app
+
+Check first, then restart: a **dry-run** shows the restart without doing it.
+
+```sh {name=check-first mutates=false}
+echo "checking ${service}"
+```
+
+```sh {name=restart mutates=true}
+systemctl restart "${service}"
+```
+"""
+
+
+def test_an_operator_dry_runs_a_runbook_from_the_list_and_sees_its_steps_on_the_run_page(
+        tmp_path: Path, browser_page: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    set_tokens(monkeypatch)
+    (tmp_path / "runbooks").mkdir()
+    (tmp_path / "runbooks" / "restart-app.md").write_text(RESTART)
+    go = tmp_path / "go"
+    (tmp_path / "runbooks" / "drain-queue.md").write_text(
+        "---\ntitle: Drain the queue\n---\n```sh {name=drain mutates=true timeout=60s}\n"
+        f"echo draining\nwhile [ ! -f {go} ]; do sleep 0.05; done\necho drained\n```\n")
+    cfg = make_config(tmp_path, extra="runbooks: {dir: runbooks}\n")
+    store = Store.open(f"sqlite:///{tmp_path / 'store.db'}")
+    now = datetime.now(UTC).replace(microsecond=0)
+    try:
+        page = browser_page
+        csp_violations: list[str] = []
+        page.on("console", lambda m: csp_violations.append(m.text) if "Content Security Policy" in m.text else None)
+        with serve_app(create_app(context(cfg, store, now=now))) as base:
+            page.goto(base + "/login")
+            page.fill("#token", TOKENS["on-call"])
+            page.click("button[type=submit]")
+            page.wait_for_url(base + "/")
+            page.locator("header nav a", has_text="Runbooks").click()
+            page.wait_for_url(base + "/runbooks")
+            row = page.locator('tr[data-runbook="restart-app"]')
+            assert "web-team" in row.inner_text()
+            shot(page, "09-runbooks")
+            row.locator("summary", has_text="Run").click()
+            row.locator("button", has_text="Dry-run").click()
+            page.wait_for_url("**/runbook-runs/*")
+            page.wait_for_selector('#run[data-status="succeeded"]')
+            steps = page.locator("table.run-steps tbody tr")
+            assert steps.count() == 2
+            assert "checking app" in steps.nth(0).inner_text()
+            assert "not run (dry-run)" in steps.nth(1).inner_text()
+            assert 'systemctl restart "app"' in steps.nth(1).inner_text()
+            shot(page, "10-runbook-dry-run")
+            # a real run: the page follows it live (htmx polling) without a reload
+            page.goto(base + "/runbooks/drain-queue")
+            page.locator("form.runbook-run button", has_text="Run").last.click()
+            page.wait_for_url("**/runbook-runs/*")
+            page.wait_for_selector('#run[data-status="running"] pre.output.live')
+            assert "draining" in page.locator("pre.output.live").inner_text()
+            shot(page, "11-runbook-running")
+            go.touch()
+            page.wait_for_selector('#run[data-status="succeeded"]')
+            assert "drained" in page.locator("table.run-steps pre.output").inner_text()
+            assert csp_violations == []
+    finally:
+        go.touch()
+        store.close()

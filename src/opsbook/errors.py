@@ -370,14 +370,17 @@ class RunbookFormatError(UsageError):
 
 class RunbookLocked(OpsbookError):
     """Another run holds the runbook's ``lock:``; the message names the holder (run id, operator,
-    since). Exit 1: nothing ran."""
+    since). Exit 1: nothing ran. HTTP 409: the state refuses it for now."""
 
     exit_code = EXIT_FAILED
     retryable = True
+    status = 409
 
 
 class RunbookRunConflict(OpsbookError):
     """The run is not in a state that allows this (resume a succeeded run, approve a step nobody
-    is waiting on, approve your own run): the compare-and-set found another state. Exit 1."""
+    is waiting on, approve your own run): the compare-and-set found another state. Exit 1,
+    HTTP 409."""
 
     exit_code = EXIT_FAILED
+    status = 409

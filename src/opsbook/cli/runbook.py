@@ -12,7 +12,7 @@ from .common import Ctx, common, err, out
 
 if TYPE_CHECKING:
     from ..runbooks.lint import Finding
-    from ..runbooks.model import Item, Runbook
+    from ..runbooks.model import Runbook
 
 
 @click.group("runbook")
@@ -21,39 +21,10 @@ def runbook_group() -> None:
 
 
 def runbook_doc(rb: Runbook, *, full: bool = True) -> dict[str, Any]:
-    """The JSON shape of a runbook: a summary, and with ``full`` every item of both sections."""
-    from ..runbooks.model import Checklist, Step
-    from ..runbooks.parse import display_path
+    """The JSON shape of a runbook (render/runbook_doc.py: the API answers the same)."""
+    from ..render.runbook_doc import runbook_doc as doc
 
-    actions = rb.actions()
-    doc: dict[str, Any] = {
-        "name": rb.name, "title": rb.title, "path": display_path(rb.path), "description": rb.description,
-        "content_hash": rb.content_hash,
-        "steps": sum(isinstance(a, Step) for a in actions),
-        "checklist": sum(isinstance(a, Checklist) for a in actions),
-        "rollback_steps": sum(isinstance(a, Step) for a in rb.actions("rollback")),
-        "schedule": rb.schedule, "owner": rb.owner, "lock": rb.lock, "env": list(rb.env), "manual": rb.manual,
-        "params": [{"name": p.name, "type": p.type, "default": None if p.secret else p.default,
-                    "choices": list(p.choices), "required": p.required, "secret": p.secret,
-                    "description": p.description} for p in rb.params],
-    }
-    if full:
-        doc["items"] = [_item_doc(i) for i in rb.items]
-        doc["rollback"] = [_item_doc(i) for i in rb.rollback]
-    return doc
-
-
-def _item_doc(item: Item) -> dict[str, Any]:
-    from ..runbooks.model import Checklist, Prose
-
-    if isinstance(item, Prose):
-        return {"type": "prose", "line": item.line, "text": item.text}
-    if isinstance(item, Checklist):
-        return {"type": "checklist", "line": item.line, "name": item.name, "text": item.text}
-    return {"type": "step", "line": item.line, "name": item.name, "kind": item.kind, "body": item.body,
-            "attrs": dict(item.attrs), "mutates": item.mutates, "confirm": item.confirm, "timeout": item.timeout,
-            "retries": item.retries, "expect": list(item.expect), "save": [list(s) for s in item.save],
-            "when": item.when, "continue_on_error": item.continue_on_error}
+    return doc(rb, full=full)
 
 
 @runbook_group.command("list")

@@ -21,6 +21,7 @@ from ..errors import ApiError, AuthError, Busy, OpsbookError, Throttled
 from ..notify import acks, groups, silences
 from ..rules import engine, heartbeats, slo
 from . import api_incidents as inc
+from . import api_runbooks as rbk
 from . import audit, data
 from .auth import Principal, check_csrf
 from .data import as_dict
@@ -41,6 +42,7 @@ class ApiRoute:
     body: type[BaseModel] | None = None
     tags: tuple[str, ...] = field(default=())
     conflicts: bool = False  # a compare-and-set: 409 when the row changed under the caller
+    ok: str = ""  # the success status when it is not 200 (201 for a POST with a body)
 
 
 # -- request bodies ------------------------------------------------------------------------------
@@ -309,6 +311,8 @@ async def openapi(web: Web, request: Request) -> Any:
 
 _ENV = ("env", "query", "environment (default: the config's)")
 _INC = ("id", "path", "incident id")
+_RB = ("name", "path", "runbook name (its file's stem)")
+_RUN = ("id", "path", "runbook run id")
 _PING = (("name", "path", "heartbeat name"), ("signal", "path", "success|start|fail"),
          ("key", "query", "the heartbeat's token (or send Authorization: Bearer TOKEN)"))
 ROUTES: list[ApiRoute] = [
@@ -364,6 +368,33 @@ ROUTES: list[ApiRoute] = [
              "(shown on /status)", (_INC,), inc.UpdateIn, tags=("incidents",)),
     ApiRoute("POST", "/api/v1/incidents/{id}/escalate", inc.escalate, "operator", "Fire the incident's next "
              "escalation level now (400 if it does not escalate any more)", (_INC,), tags=("incidents",)),
+    ApiRoute("GET", "/api/v1/runbooks", rbk.list_runbooks, "viewer", "Every runbook: summary, lint findings and "
+             "status, last run; files that do not parse under errors", tags=("runbooks",)),
+    ApiRoute("GET", "/api/v1/runbooks/{name}", rbk.get_runbook, "viewer", "One runbook parsed: front matter, "
+             "prose, steps and checklist items of both sections, lint findings", (_RB,), tags=("runbooks",)),
+    ApiRoute("POST", "/api/v1/runbooks/{name}/run", rbk.run_runbook, "operator", "Start a run (or a dry-run) "
+             "walking in the background: 202 with its id; 400 for bad parameters, 409 naming the holder of its "
+             "lock, 503 when this server walks as many runs as it may", (_RB,), rbk.RunIn, tags=("runbooks",),
+             conflicts=True, ok="202"),
+    ApiRoute("GET", "/api/v1/runbook-runs", rbk.list_runbook_runs, "viewer", "Runbook runs, newest first",
+             (("runbook", "query", "only this runbook's"), ("status", "query", "only runs in this status"),
+              ("limit", "query", "1-1000, default 50")), tags=("runbooks",)),
+    ApiRoute("GET", "/api/v1/runbook-runs/{id}", rbk.get_runbook_run, "viewer", "A run's record (opsbook."
+             "runbook_run/1, secrets redacted) and whether this server is walking it", (_RUN,), tags=("runbooks",)),
+    ApiRoute("GET", "/api/v1/runbook-runs/{id}/output", rbk.get_output, "viewer", "A step's output: the running "
+             "step's so far from byte `after` (at most 64 KiB a call), an ended step's recorded output whole",
+             (_RUN, ("step", "query", "step attempt id (default: the running or last one)"),
+              ("after", "query", "byte offset: `next` of the previous call")), tags=("runbooks",)),
+    *[ApiRoute("POST", f"/api/v1/runbook-runs/{{id}}/{verb}", rbk.HANDLERS[verb], "operator", what, (_RUN,),
+               rbk.ActIn, tags=("runbooks",), conflicts=True, ok="202" if verb in ("resume", "reject") else "200")
+      for verb, what in (
+          ("approve", "Approve the step a run waits on (409 for the run's own operator or when it waits on "
+                      "nothing); the run continues in the background unless it needs secret parameters"),
+          ("reject", "Reject the step a run waits on: the run is aborted and its rollback runs (202)"),
+          ("ack", "Acknowledge the checklist item a run waits on; the run continues as after an approval"),
+          ("abort", "Stop a run where it is (no rollback)"),
+          ("resume", "Continue a failed, interrupted or waiting run in the background (202); secret "
+                     "parameters again in params, yes to confirm a confirm=true step"))],
     ApiRoute("GET", "/api/v1/audit", list_audit, "admin", "The audit log, newest first",
              (("limit", "query", "1-1000, default 100"), ("before", "query", "entry id cursor")), tags=("audit",)),
 ]

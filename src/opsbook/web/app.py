@@ -8,8 +8,10 @@ transaction (``Database.read``). Small reads and the audit writes stay on the lo
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 import traceback
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +32,7 @@ from .envelope import error_doc, error_response, status_of
 from .limits import SECURITY_HEADERS, BodyLimit, SecurityHeaders
 from .pages import routes as page_routes
 from .public import routes as public_routes
+from .runbook_runner import pool_of
 from .state import Web
 
 STATIC = Path(__file__).parent / "static"
@@ -88,7 +91,12 @@ def create_app(ctx: WebContext) -> Starlette:
     # outermost first: headers on every response (413s included), then the body cap before any route
     middleware = [Middleware(SecurityHeaders),
                   Middleware(BodyLimit, limit=lambda: ctx.get_config().model.api.max_body)]
-    app = Starlette(routes=routes, middleware=middleware, exception_handlers={
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        yield
+        pool_of(web).shutdown()  # runbook runs walking here: interrupted now, not 30 s later
+
+    app = Starlette(routes=routes, middleware=middleware, lifespan=lifespan, exception_handlers={
         HTTPException: http_error, OpsbookError: opsbook_error, Exception: crash})
     app.state.web = web
     redactor.add(secret)

@@ -33,7 +33,7 @@ def document(routes: list[ApiRoute]) -> dict[str, Any]:
             "tags": list(r.tags),
             "parameters": [{"name": n, "in": where, "required": where == "path", "description": d,
                             "schema": {"type": "string"}} for n, where, d in r.params],
-            "responses": {"200" if r.method != "POST" or r.body is None else "201": {
+            "responses": {r.ok or ("200" if r.method != "POST" or r.body is None else "201"): {
                 "description": "ok", "content": {"application/json": {"schema": {"type": "object"}}}}},
         }
         for code in ("400", "404", "500", "503"):
@@ -55,7 +55,8 @@ def document(routes: list[ApiRoute]) -> dict[str, Any]:
     return {
         "openapi": "3.1.0",
         "info": {"title": "opsbook API", "version": __version__,
-                 "description": "Checks, runs, alerts, silences, SLOs and the audit log of `opsbook serve`. "
+                 "description": "Checks, runs, alerts, silences, SLOs, incidents, runbooks and the audit log of "
+                                "`opsbook serve`. "
                                 "Errors are always the opsbook.error/1 envelope."},
         "paths": paths,
         "components": {
