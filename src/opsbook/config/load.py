@@ -16,6 +16,7 @@ from pydantic import BaseModel, ValidationError
 
 from ..errors import ConfigError, ConfigErrors
 from .backups import cross_check_backups
+from .canaries import cross_check_canaries
 from .incidents import cross_check_incidents
 from .integrity import cross_check_integrity
 from .models import CheckCommon, CheckParams, ConfigBase, KindInfo, Plugins, SmokeSuite
@@ -194,6 +195,7 @@ def _cross_check(cfg: ConfigBase, kinds: Mapping[str, KindInfo], src: Source,
     cross_check_oncall(cfg, err)
     cross_check_references(cfg, err)
     cross_check_incidents(cfg, err, base_dir)
+    cross_check_canaries(cfg, err)
     for name, suite in cfg.smoke.items():
         if suite.resource is not None:
             res = cfg.resources.get(suite.resource)

@@ -24,6 +24,7 @@ from pydantic import (
 from ..durations import Duration, PositiveDuration
 from ..registry import Registry
 from .backups import Backup, Drill
+from .canaries import Canary
 from .fields import Expect, WarnExpect
 from .incidents import Incidents
 from .integrity import INTEGRITY_TYPE, IntegrityCheck, IntegritySuite
@@ -220,3 +221,4 @@ class ConfigBase(Model):
     retention: Retention = Field(default_factory=Retention)
     incidents: Incidents = Field(default_factory=Incidents)
     runbooks: Runbooks = Field(default_factory=Runbooks)
+    canaries: dict[str, Canary] = Field(default_factory=dict)

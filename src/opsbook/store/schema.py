@@ -23,6 +23,7 @@ from . import (
     leases,
     oncall,
     outbox,
+    rollouts,
     rollup,
     runs,
     sessions,
@@ -32,10 +33,10 @@ from . import groups as notify_groups
 from . import status_updates as public_updates
 
 # numbered ranges: checks/runs 1-9, rules 10-19, notify 20-29, serve 30-39, web 40-49, on-call 50-59,
-# incidents 60-69
+# incidents 60-69, canary rollouts 85-89
 OWNERS: tuple[ModuleType, ...] = (checks, runs, alerts, heartbeats, notify_groups, outbox, silences, leases,
                                   rollup, audit, sessions, oncall, incidents, incident_actions,
-                                  public_updates)
+                                  public_updates, rollouts)
 
 
 def _gather() -> list[tuple[int, str, list[str]]]:
@@ -56,5 +57,6 @@ TABLES: tuple[str, ...] = (
     "check_results", "check_state", "check_flips", "runs", "alert_state", "alert_transitions", "alert_rule_status",
     "heartbeat_pings", "slo_overrides", "notify_groups", "notify_outbox", "notify_silences", "notify_receivers",
     "schedule_units", "daemon_instances", "check_rollups", "rollup_watermarks", "api_audit", "api_sessions",
-    "oncall_overrides", "incidents", "incident_events", "incident_actions", "status_updates")
+    "oncall_overrides", "incidents", "incident_events", "incident_actions", "status_updates",
+    "rollouts", "rollout_measurements", "rollout_events")
 assert set(TABLES) == set(OWNER_OF), "a table without an owner, or an owner's table missing here"
