@@ -5,7 +5,7 @@ Per metric, Argo Rollouts' semantics: each measurement's ``result`` is judged by
 ``failure_condition`` (met: failed) and ``success_condition`` (met: successful); neither met
 when both are given, a NaN or no data at all is *inconclusive*. A metric fails once more than
 ``failure_limit`` measurements failed, errors once more than ``consecutive_error_limit``
-measurements in a row could not be taken, is inconclusive once more than ``inconclusive_limit``
+measurements in a row could not be taken (or when none of its ``count`` could), is inconclusive once more than ``inconclusive_limit``
 were, and succeeds after ``count`` measurements otherwise.
 
 Per comparison metric (``compare:``), Kayenta's: canary vs baseline samples (canary/stats.py)
@@ -109,6 +109,9 @@ def advance(state: MetricState, metric: MetricBase, judged: Judged, count: int) 
                 return replace(s, phase="inconclusive", message=judged.message)
         else:
             s = replace(s, successful=s.successful + 1)
+    if s.taken >= count and s.successful == 0 and s.errors:
+        # nothing measured at all is not a pass, however few errors came in a row
+        return replace(s, phase="error", message=f"no measurement succeeded ({s.errors} errors): {judged.message}")
     if s.taken >= count:
         return replace(s, phase="successful", message=f"{s.successful}/{s.taken} successful, {s.failed} failed, "
                                                       f"{s.errors} errors")

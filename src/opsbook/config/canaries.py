@@ -63,6 +63,8 @@ class CheckMetric(MetricBase):
     value: Literal["duration", "ok"] = Field(default="duration", description="a sample is the check's "
                                              "duration in ms, or 1 for a pass and 0 otherwise")
     samples: int = Field(default=10, ge=1, le=1000, description="check runs per target per measurement")
+    concurrency: int = Field(default=1, ge=1, le=100, description="runs at once; more than 1 is quicker but "
+                             "queues requests in the target, which a latency comparison then measures")
 
 
 class PrometheusMetric(MetricBase):

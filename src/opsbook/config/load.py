@@ -85,7 +85,7 @@ def _interpolate(data: Any, variables: dict[str, str], path: YPath, src: Source,
     if isinstance(data, dict):
         return {
             k: _interpolate(v, variables, (*path, k), src, errors,
-                            lenient or (len(path) == 0 and k == "smoke"))
+                            lenient or (len(path) == 0 and k in ("smoke", "canaries")))
             for k, v in data.items()
         }
     if isinstance(data, list):
@@ -99,7 +99,7 @@ def _interpolate(data: Any, variables: dict[str, str], path: YPath, src: Source,
         name = m.group(1)
         if name in variables:
             return variables[name]
-        if lenient:  # smoke steps may use values saved by earlier steps at run time
+        if lenient:  # smoke steps use values saved by earlier steps, canaries ${canary}... at run time
             return m.group(0)
         where = src.where(path)
         errors.append(ConfigError(

@@ -46,7 +46,7 @@ class CheckProvider:
         from ...runner import close_shared, run_one
 
         cfg = rebased(ctx.config, metric.check, target.url)
-        limit = asyncio.Semaphore(cfg.model.defaults.concurrency)
+        limit = asyncio.Semaphore(metric.concurrency)
         shared: dict[str, object] = {}
 
         async def once() -> tuple[str, float, str]:
