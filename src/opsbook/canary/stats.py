@@ -31,7 +31,7 @@ Verdict = Literal["pass", "fail", "nodata"]
 
 # the alternative hypothesis Mann-Whitney tests for each bad direction (canary greater: an increase)
 ALTERNATIVE: dict[str, Alternative] = {"increase": "greater", "decrease": "less", "either": "two-sided"}
-_ENUMERATE = 2  # list the differences left between two bounds once there are at most this x (m + n)
+_ENUMERATE = 0.5  # list the differences left between two bounds once there are at most this x (m + n)
 
 
 @dataclass(frozen=True)
@@ -122,11 +122,16 @@ def order_statistics(xs: Floats, ys: Floats, ks: Sequence[int]) -> list[float]:
     # value -> (how many differences are <= it, its per-row searchsorted positions)
     probes: dict[float, tuple[float, Any]] = {lo0: (0.0, np.full(m, n)), hi0: (float(total), np.zeros(m, int))}
     sub = np.sort((xs[:: max(1, m // 100), None] - ys[None, :: max(1, n // 100)]).ravel())
+    # first probes: where the subsample puts each k, and how many differences a unit of value holds there
+    slope: dict[int, float] = {}
     pending: set[float] = set()
     for k in ks:
-        q = k / total * len(sub)
-        margin = 2.5 * math.sqrt(max(q * (1 - k / total), 1.0)) + 1
-        pending |= {float(sub[max(0, int(q - margin))]), float(sub[min(len(sub) - 1, int(q + margin))])}
+        q = min(len(sub) - 1, int(k / total * len(sub)))
+        pending.add(float(sub[q]))
+        w = max(2, len(sub) // 200)
+        width = float(sub[min(len(sub) - 1, q + w)] - sub[max(0, q - w)])
+        if width > 0:
+            slope[k] = total / len(sub) * 2 * w / width
     limit = _ENUMERATE * (m + n)
     rounds = 0
     brackets: dict[int, tuple[float, float]] = {}
@@ -153,9 +158,15 @@ def order_statistics(xs: Floats, ys: Floats, ks: Sequence[int]) -> list[float]:
             last = (lo, hi)
             if rounds % 3 == 0:  # bisect now and then, so a skewed count cannot stall the search
                 guesses = [lo + (hi - lo) / 2]
-            else:  # the count is nearly linear between close bounds: probe either side of where k falls
-                per = (hi - lo) / (c_hi - c_lo)
-                guesses = [lo + per * (k - c_lo - limit / 3), lo + per * (k - c_lo + limit / 3)]
+            else:
+                if (lo == lo0 or hi == hi0) and k in slope:  # one side is still the extreme: use the
+                    near, c_near = (hi, c_hi) if lo == lo0 else (lo, c_lo)  # subsample's local density
+                    per = 1 / slope[k]
+                    at = near + per * (k - c_near)
+                else:  # between close bounds the count is nearly linear
+                    per = (hi - lo) / (c_hi - c_lo)
+                    at = lo + per * (k - c_lo)
+                guesses = [at - per * limit / 3, at + per * limit / 3]  # one either side of k
             inside = {g for g in guesses if lo < g < hi} or {g for g in [lo + (hi - lo) / 2] if lo < g < hi}
             pending |= inside
             just_below = hi - (abs(hi) + 1.0) * 1e-9  # ties: is hi itself the k-th? (not an ulp away:
@@ -163,7 +174,13 @@ def order_statistics(xs: Floats, ys: Floats, ks: Sequence[int]) -> list[float]:
                 pending.add(just_below)
         if not pending:
             break
-    return [_pick(xs, ys, probes[lo], probes[hi], k) for k, (lo, hi) in ((k, brackets[k]) for k in ks)]
+    picked: dict[int, float] = {}
+    by_bracket: dict[tuple[float, float], list[int]] = {}
+    for k in ks:
+        by_bracket.setdefault(brackets[k], []).append(k)
+    for (lo, hi), group in by_bracket.items():
+        picked.update(zip(group, _pick(xs, ys, probes[lo], probes[hi], group), strict=True))
+    return [picked[k] for k in ks]
 
 
 def _all_equal(xs: Floats, ys: Floats, stop: Any, start: Any) -> bool:
@@ -179,21 +196,30 @@ def _all_equal(xs: Floats, ys: Floats, stop: Any, start: Any) -> bool:
     return bool(first.max() == last.min())
 
 
-def _pick(xs: Floats, ys: Floats, low: tuple[float, Any], high: tuple[float, Any], k: int) -> float:
-    """The k-th smallest difference, knowing how many are <= the two probes around it: row i's
+def _pick(xs: Floats, ys: Floats, low: tuple[float, Any], high: tuple[float, Any], ks: list[int]) -> list[float]:
+    """The ks-th smallest differences, knowing how many are <= the two probes around them: row i's
     differences between them are x_i - y_j for the j from its position at high to its position at low."""
     import numpy as np
 
     (c_lo, stop), (_, start) = low, high
-    if _all_equal(xs, ys, stop, start):
-        rows = np.flatnonzero(stop > start)
-        return float(xs[rows[0]] - ys[start[rows[0]]])
     sizes = stop - start
-    rows = np.repeat(np.arange(len(xs)), sizes)
-    offsets = np.arange(int(sizes.sum())) - np.repeat(np.cumsum(sizes) - sizes, sizes)
-    diffs = xs[rows] - ys[start[rows] + offsets]
-    want = int(k - c_lo) - 1
-    return float(np.partition(diffs, want)[want])
+    count = int(sizes.sum())
+    if count > 4 * _ENUMERATE * (len(xs) + len(ys)) and _all_equal(xs, ys, stop, start):
+        rows = np.flatnonzero(sizes)
+        return [float(xs[rows[0]] - ys[start[rows[0]]])] * len(ks)
+    widest = int(sizes.max()) if count else 0
+    if widest <= 16:  # a few per row: gather a (rows x widest) grid and keep the cells inside a window
+        cols = np.arange(widest)
+        inside = cols[None, :] < sizes[:, None]
+        grid = np.minimum(start[:, None] + cols[None, :], len(ys) - 1)
+        diffs = (xs[:, None] - ys[grid])[inside]
+    else:
+        rows = np.repeat(np.arange(len(xs)), sizes)
+        offsets = np.arange(count) - np.repeat(np.cumsum(sizes) - sizes, sizes)
+        diffs = xs[rows] - ys[start[rows] + offsets]
+    wants = [int(k - c_lo) - 1 for k in ks]
+    part = np.partition(diffs, wants)
+    return [float(part[w]) for w in wants]
 
 
 def order_statistic(xs: Floats, ys: Floats, k: int) -> float:
