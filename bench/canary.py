@@ -93,9 +93,11 @@ def bench_judging(metrics: int, n: int, peer_n: int, rounds: int) -> bool:
                for c, w in zip(mine, want, strict=True))
     t_ours, t_peer = statistics.median(times), statistics.median(peer_times)
     scaled = t_peer * (n * n) / (m_sub * m_sub)
-    print(f"judging {metrics} metrics x 2 x {n:,} samples ({metrics * n * n / 1e9:g} G pairwise differences, none built)")
+    print(f"judging {metrics} metrics x 2 x {n:,} samples "
+          f"({metrics * n * n / 1e9:g} G pairwise differences, none built)")
     print(f"  {'':44} {'samples a side':>15} {'time':>12} {'per metric':>12}")
-    print(f"  {'opsbook (U + exact HL interval)':44} {n:>15,} {t_ours * 1000:>9.1f} ms {t_ours / metrics * 1000:>9.2f} ms"
+    print(f"  {'opsbook (U + exact HL interval)':44} {n:>15,} {t_ours * 1000:>9.1f} ms "
+          f"{t_ours / metrics * 1000:>9.2f} ms"
           f"   target < 100 ms: {'yes' if t_ours < 0.1 else 'NO'}")
     print(f"  {'peer: scipy mannwhitneyu + brute-force HL':44} {m_sub:>15,} {t_peer * 1000:>9.1f} ms "
           f"{t_peer / metrics * 1000:>9.2f} ms")
@@ -109,14 +111,14 @@ def bench_judging(metrics: int, n: int, peer_n: int, rounds: int) -> bool:
 
 
 def bench_interval(interval: float, count: int) -> bool:
+    import socket
+
     from opsbook.canary.analysis import Taken, analyse
     from opsbook.canary.providers.base import MeasureContext, Target
     from opsbook.canary.providers.registry import PROVIDERS
     from opsbook.config.load import load_config
     from opsbook.demo.run import start_service, stop_service
     from opsbook.plugins import PLUGINS
-
-    import socket
 
     def free_port() -> int:
         with socket.socket() as s:
@@ -130,7 +132,8 @@ def bench_interval(interval: float, count: int) -> bool:
         procs = []
         try:
             ports = [free_port(), free_port()]
-            procs = [start_service(work / "a", ports[0], ready_after=0), start_service(work / "b", ports[1], ready_after=0)]
+            procs = [start_service(work / "a", ports[0], ready_after=0),
+                     start_service(work / "b", ports[1], ready_after=0)]
             base, can = (f"http://127.0.0.1:{p}" for p in ports)
             text = f"""
 checks:

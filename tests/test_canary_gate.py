@@ -48,7 +48,8 @@ def degrade(svc: Service, rate: float = 0.05) -> None:
 
 
 # latency: the canary's check durations against the baseline's (a wide tolerance: two local services
-# on a shared machine jitter by tens of percent; +150 ms on a few ms is +1000 % and more); errors: the pass ratio per measurement
+# on a shared machine jitter by tens of percent; +150 ms on a few ms is +1000 % and more);
+# errors: the pass ratio per measurement
 CONFIG = """
 checks:
   api-health: {{http: {{url: "http://127.0.0.1:1/health"}}}}

@@ -5,8 +5,9 @@ Per metric, Argo Rollouts' semantics: each measurement's ``result`` is judged by
 ``failure_condition`` (met: failed) and ``success_condition`` (met: successful); neither met
 when both are given, a NaN or no data at all is *inconclusive*. A metric fails once more than
 ``failure_limit`` measurements failed, errors once more than ``consecutive_error_limit``
-measurements in a row could not be taken (or when none of its ``count`` could), is inconclusive once more than ``inconclusive_limit``
-were, and succeeds after ``count`` measurements otherwise.
+measurements in a row could not be taken (or when none of its ``count`` could), is
+inconclusive once more than ``inconclusive_limit`` were, and succeeds after ``count``
+measurements otherwise.
 
 Per comparison metric (``compare:``), Kayenta's: canary vs baseline samples (canary/stats.py)
 pass, fail or have no data; the passing weights make a score out of 100; a ``critical`` metric
