@@ -207,16 +207,9 @@ def _pick(xs: Floats, ys: Floats, low: tuple[float, Any], high: tuple[float, Any
     if count > 4 * _ENUMERATE * (len(xs) + len(ys)) and _all_equal(xs, ys, stop, start):
         rows = np.flatnonzero(sizes)
         return [float(xs[rows[0]] - ys[start[rows[0]]])] * len(ks)
-    widest = int(sizes.max()) if count else 0
-    if widest <= 16:  # a few per row: gather a (rows x widest) grid and keep the cells inside a window
-        cols = np.arange(widest)
-        inside = cols[None, :] < sizes[:, None]
-        grid = np.minimum(start[:, None] + cols[None, :], len(ys) - 1)
-        diffs = (xs[:, None] - ys[grid])[inside]
-    else:
-        rows = np.repeat(np.arange(len(xs)), sizes)
-        offsets = np.arange(count) - np.repeat(np.cumsum(sizes) - sizes, sizes)
-        diffs = xs[rows] - ys[start[rows] + offsets]
+    rows = np.repeat(np.arange(len(xs)), sizes)
+    offsets = np.arange(count) - np.repeat(np.cumsum(sizes) - sizes, sizes)
+    diffs = xs[rows] - ys[start[rows] + offsets]
     wants = [int(k - c_lo) - 1 for k in ks]
     part = np.partition(diffs, wants)
     return [float(part[w]) for w in wants]
