@@ -195,3 +195,26 @@ def test_the_degraded_mode_answers_the_given_share_with_500_and_150ms_slower(tmp
         per_request = (time.perf_counter() - t0) / 40
     assert codes.count(500) == 2 and codes.count(200) == 38
     assert per_request >= 0.15
+
+
+def test_a_failing_promote_command_is_exit_1_and_not_recorded_as_promoted(server: tuple[str, Stats],
+                                                                          tmp_path: Path) -> None:
+    url, _ = server
+    report, store = run(tmp_path, url, **{'promote: "echo promoted ${canary_url} > promoted.txt"': 'promote: "exit 5"'})
+    with store.read() as tx:
+        row = rollouts.get(tx, report.rollout_id)
+    store.close()
+    assert report.exit_code == 1 and report.promote_failed and not report.rollback_failed
+    assert row is not None and row.status == "aborted" and "promote command failed (exit 5)" in row.reason
+
+
+def test_an_unknown_provider_error_is_a_measurement_error_and_the_record_is_finished(
+        server: tuple[str, Stats], tmp_path: Path) -> None:
+    url, state = server
+    state.docs["canary"]["errors"]["rate"] = {"not": "a number"}
+    report, store = run(tmp_path, url)
+    with store.read() as tx:
+        row = rollouts.get(tx, report.rollout_id)
+    store.close()
+    assert report.status == "could_not_measure" and "not a number" in report.reason
+    assert row is not None and row.finished_at is not None

@@ -156,4 +156,6 @@ def gate_canary(ctx: Ctx, name: str, canary_url: str | None, baseline_url: str |
                   f"{escape(report.reason)}")
     if report.rollback_failed:
         err.print("[red bold]ROLLBACK FAILED[/]: the canary may still be serving; see the rollout's events")
+    if report.promote_failed:
+        err.print("[red bold]PROMOTE FAILED[/]: the analysis passed but the promote command did not; see the events")
     return report.exit_code

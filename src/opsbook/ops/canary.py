@@ -66,10 +66,11 @@ class CanaryReport:
     analyses: list[dict[str, Any]] = field(default_factory=list)
     commands: list[dict[str, Any]] = field(default_factory=list)
     rollback_failed: bool = False
+    promote_failed: bool = False
 
     @property
     def exit_code(self) -> int:
-        if self.rollback_failed:
+        if self.rollback_failed or self.promote_failed:
             return EXIT_FAILED
         return EXIT_OF.get(self.status, EXIT_COULD_NOT_RUN)
 
@@ -77,7 +78,8 @@ class CanaryReport:
         return {"schema": SCHEMA, "rollout": self.rollout_id, "canary": self.canary, "status": self.status,
                 "ok": self.status == "promoted", "exit_code": self.exit_code, "reason": self.reason,
                 "score": self.score, "canary_url": self.canary_url, "baseline_url": self.baseline_url,
-                "rollback_failed": self.rollback_failed, "analyses": self.analyses, "commands": self.commands}
+                "rollback_failed": self.rollback_failed, "promote_failed": self.promote_failed,
+                "analyses": self.analyses, "commands": self.commands}
 
 
 def target(can: Canary, role: Role, given: str | None) -> Target:
@@ -155,6 +157,23 @@ def run(cfg: Config, store: Store, name: str, canary_url: str | None = None, bas
     with store.transaction() as tx:
         row = rollouts.start(tx, name, c.url, b.url, cfg.env, rt.now())
     report = CanaryReport(row.id, name, c.url, b.url)
+    try:
+        report.status, report.reason = _rollout(cfg, store, can, c, b, report, rt)
+    except BaseException as e:  # Ctrl-C, a store or provider bug: the record must not stay "running"
+        report.status, report.reason = "aborted", f"stopped by {type(e).__name__}: {e}"
+        with store.transaction() as tx:
+            rollouts.finish(tx, report.rollout_id, "aborted", report.reason, report.score, rt.now(),
+                            {"analyses": report.analyses, "rollback_failed": report.rollback_failed})
+        raise
+    with store.transaction() as tx:
+        rollouts.finish(tx, report.rollout_id, report.status, report.reason, report.score, rt.now(),
+                        {"analyses": report.analyses, "rollback_failed": report.rollback_failed})
+    return report
+
+
+def _rollout(cfg: Config, store: Store, can: Canary, c: Target, b: Target, report: CanaryReport,
+             rt: Runtime) -> tuple[str, str]:
+    """The steps, then promote or roll back: the final status and its reason."""
     values = {"canary": c.name, "baseline": b.name, "canary_url": c.url, "baseline_url": b.url, "weight": ""}
 
     def event(kind: str, message: str, exit_code: int | None = None, **detail: Any) -> None:
@@ -191,7 +210,7 @@ def run(cfg: Config, store: Store, name: str, canary_url: str | None = None, bas
         event("promote", f"promote: `{can.promote}` exited {code}", code, output=out)
         if code != 0:
             status, reason = "aborted", f"the promote command failed (exit {code})"
-            report.rollback_failed = True  # exit 1: the canary is neither promoted nor rolled back
+            report.promote_failed = True  # exit 1: the canary is neither promoted nor rolled back
     if status == "rolled_back":
         got = _rollback(cfg, can, values)
         if got is None:
@@ -201,11 +220,7 @@ def run(cfg: Config, store: Store, name: str, canary_url: str | None = None, bas
             loud = "" if code == 0 else "ROLLBACK FAILED: "
             event("rollback", f"{loud}rollback: `{can.rollback}` exited {code}", code, output=out)
             report.rollback_failed = code != 0
-    report.status, report.reason = status, reason
-    with store.transaction() as tx:
-        rollouts.finish(tx, report.rollout_id, status, reason, report.score, rt.now(),
-                        {"analyses": report.analyses, "rollback_failed": report.rollback_failed})
-    return report
+    return status, reason
 
 
 def _set_weight(cfg: Config, can: Canary, step: Step, values: dict[str, str], i: int,
