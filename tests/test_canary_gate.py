@@ -49,10 +49,12 @@ def degrade(svc: Service, rate: float = 0.05) -> None:
 
 # latency: the canary's check durations against the baseline's (a wide tolerance: two local services
 # on a shared machine jitter by tens of percent; +150 ms on a few ms is +1000 % and more);
-# errors: the pass ratio per measurement
+# errors: the pass ratio per measurement, on its own path (the sample service fails every 20th call
+# to each path)
 CONFIG = """
 checks:
   api-health: {{http: {{url: "http://127.0.0.1:1/health"}}}}
+  api-ready: {{http: {{url: "http://127.0.0.1:1/readyz"}}}}
 canaries:
   api:
     canary: next
@@ -69,7 +71,7 @@ canaries:
         critical: true
       errors:
         provider: check
-        check: api-health
+        check: api-ready
         value: ok
         samples: 20
         success_condition: result >= 0.99

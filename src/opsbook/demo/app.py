@@ -6,8 +6,8 @@ It mirrors the endpoints of the seed runbooks (``/health``, ``/readyz`` with ``S
 a migrations table, a login, ``/metrics``) and has a fault switch so failures can be shown:
 ``POST /admin/fault {"mode": "down"|"slow"|"errors"|"degraded"|"none"}``, or a ``--fault-file``
 whose content is the mode (an empty file means ``down``; a missing file means no fault).
-``degraded`` is what a bad canary looks like: every answer 150 ms slower and a share of them
-(``"rate"``, default 0.05) a 500, e.g. ``{"mode": "degraded", "rate": 0.05}``.
+``degraded`` is what a bad canary looks like: every answer 150 ms slower and a share of each
+path's answers (``"rate"``, default 0.05) a 500, e.g. ``{"mode": "degraded", "rate": 0.05}``.
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ class State:
         self.metrics = Metrics()
         self._api_calls = itertools.count()
         self.rate = DEGRADED_RATE
-        self._degraded_calls = itertools.count()
+        self._degraded_calls: dict[str, itertools.count[int]] = {}
 
     def fault(self) -> str:
         """The file wins over the API switch, so an operator can break the service from outside."""
@@ -66,10 +66,10 @@ class State:
         # every other call: exactly 50 %, deterministic so tests and demos are repeatable
         return next(self._api_calls) % 2 == 1
 
-    def next_call_degrades(self) -> bool:
-        # exactly `rate` of the calls, spread evenly and deterministically (call n fails when
-        # floor((n + 1) * rate) passes an integer): 5 % is every 20th
-        n = next(self._degraded_calls)
+    def next_call_degrades(self, path: str) -> bool:
+        # exactly `rate` of each path's calls, spread evenly and deterministically (call n fails
+        # when floor((n + 1) * rate) passes an integer): 5 % is every 20th
+        n = next(self._degraded_calls.setdefault(path, itertools.count()))
         return int((n + 1) * self.rate) > int(n * self.rate)
 
 
@@ -189,7 +189,7 @@ def create_app(db_path: Path, fault_file: Path | None = None, ready_after: float
         if mode == "degraded":
             await asyncio.sleep(DEGRADED_SECONDS)
         if (mode == "errors" and path.startswith("/api") and st.next_api_call_fails()) or (
-                mode == "degraded" and st.next_call_degrades()):
+                mode == "degraded" and st.next_call_degrades(path if path in _KNOWN else "other")):
             response: Response = JSONResponse({"error": "injected fault"}, status_code=500)
         else:
             response = await call_next(request)
