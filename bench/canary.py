@@ -25,10 +25,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -52,7 +54,15 @@ def ours(pairs: list[tuple[np.ndarray, np.ndarray]]) -> tuple[float, list[stats.
     return time.perf_counter() - t, got
 
 
-def peer(pairs: list[tuple[np.ndarray, np.ndarray]], confidence: float = 0.98) -> tuple[float, list[tuple[float, ...]]]:
+def cpu_of(fn: Callable[..., object], *args: object) -> float:
+    """CPU seconds a call takes (on a shared machine less inflated by other load than wall time)."""
+    t = time.process_time()
+    fn(*args)
+    return time.process_time() - t
+
+
+def peer(pairs: list[tuple[np.ndarray, np.ndarray]],
+         confidence: float = 0.98) -> tuple[float, list[tuple[float, float, float, float, float]]]:
     import math
 
     from scipy.special import ndtri
@@ -92,6 +102,7 @@ def bench_judging(metrics: int, n: int, peer_n: int, rounds: int) -> bool:
     same = all((c.u, c.shift, c.lower, c.upper) == (w[0], w[2], w[3], w[4]) and abs(c.p_value - w[1]) < 1e-12
                for c, w in zip(mine, want, strict=True))
     t_ours, t_peer = statistics.median(times), statistics.median(peer_times)
+    cpu_ours, cpu_peer = cpu_of(ours, pairs), cpu_of(peer, sub)
     scaled = t_peer * (n * n) / (m_sub * m_sub)
     print(f"judging {metrics} metrics x 2 x {n:,} samples "
           f"({metrics * n * n / 1e9:g} G pairwise differences, none built)")
@@ -105,6 +116,8 @@ def bench_judging(metrics: int, n: int, peer_n: int, rounds: int) -> bool:
           f"{scaled / metrics * 1000:>9.1f} ms   (~{8 * n * n / 1e6:,.0f} MB of differences a metric)")
     print(f"  ratio: opsbook at {n:,} a side is {scaled / t_ours:,.0f}x faster than the scaled peer; "
           f"opsbook on the peer's {m_sub:,}: {ours(sub)[0] * 1000:.1f} ms vs {t_peer * 1000:.1f} ms")
+    print(f"  CPU time: opsbook {cpu_ours * 1000:.0f} ms at {n:,} a side, peer {cpu_peer * 1000:.0f} ms at {m_sub:,} "
+          f"a side; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
     print(f"  {fails} of {metrics} metrics fail (every fifth canary is 15 % slower); "
           f"on the subsample opsbook equals the brute force: {'yes' if same else 'NO'}")
     return same
@@ -160,7 +173,7 @@ canaries:
             def on_taken(t: Taken) -> None:
                 lags.append(time.monotonic() - start - t.offset)
 
-            result = asyncio.run(analyse(spec, measure, clock=time.monotonic, on_taken=on_taken))  # type: ignore[arg-type]
+            result = asyncio.run(analyse(spec, measure, clock=time.monotonic, on_taken=on_taken))
         finally:
             for p in procs:
                 stop_service(p)
