@@ -15,6 +15,8 @@ EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_COULD_NOT_RUN = 3
+EXIT_INCONCLUSIVE = 4  # the canary gate held for a human: neither promote nor roll back
+EXIT_ABORTED = 143  # the canary gate was stopped by SIGTERM (128 + 15): nothing promoted
 
 
 class OpsbookError(Exception):
@@ -294,6 +296,11 @@ class IntegrityViolation(StoreError):
 
 class SourceError(CouldNotRun):
     """A rule's source could not be read (Prometheus down, bad query)."""
+
+
+class MeasurementError(SourceError):
+    """A canary metric could not be measured (target down, provider unreachable, no such value):
+    counted against the metric's consecutive_error_limit, never a pass."""
 
 
 # -- web: every API error is one envelope (web/envelope.py) with one of these types --------------

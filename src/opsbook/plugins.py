@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .canary.providers.registry import PROVIDERS
 from .checks.registry import KINDS
 from .config.models import SMOKE_METHODS, Plugins
 from .config.resources import RESOURCES
@@ -22,4 +23,4 @@ from .runbooks.steps.registry import STEPS
 
 PLUGINS = Plugins(checks=KINDS, receivers=RECEIVERS, integrity=TYPES)
 
-REGISTRIES: tuple[Registry[Any], ...] = (KINDS, RESOURCES, RECEIVERS, TYPES, SMOKE_METHODS, STEPS)
+REGISTRIES: tuple[Registry[Any], ...] = (KINDS, RESOURCES, RECEIVERS, TYPES, SMOKE_METHODS, STEPS, PROVIDERS)

@@ -106,3 +106,56 @@ def gate_budget(ctx: Ctx, slo_name: str, max_consumed: str | None, override: boo
         out.print(f"gate budget {escape(slo_name)}: {word} · {escape(verdict.message)}")
         out.print(f"  {verdict.status.formula}", markup=False)
     return 0 if verdict.ok else 1
+
+
+@gate_group.command("canary")
+@click.argument("name")
+@click.option("--canary", "canary_url", default=None, metavar="URL|LABEL", help="the canary (default: the config's)")
+@click.option("--baseline", "baseline_url", default=None, metavar="URL|LABEL",
+              help="the baseline (default: the config's)")
+@click.option("--md", "markdown", is_flag=True, help="print the rollout's record as Markdown")
+@common
+def gate_canary(ctx: Ctx, name: str, canary_url: str | None, baseline_url: str | None, markdown: bool) -> int:
+    """Judge a canary against its baseline: exit 0 promote, 1 rolled back, 3 could not measure,
+    4 inconclusive (held for a human), 143 aborted by SIGTERM."""
+    import signal
+    import threading
+
+    from rich.markup import escape
+
+    from ..ops import canary
+
+    cfg = ctx.config
+    stop = threading.Event()
+
+    def on_term(signum: int, frame: object) -> None:
+        stop.set()  # the analysis sees it within a poll; the rollout is recorded as aborted
+
+    previous = signal.signal(signal.SIGTERM, on_term)
+    try:
+        with ctx.open_store(cfg) as store:
+            rt = canary.Runtime(aborted=stop.is_set, say=lambda line: err.print(line, markup=False))
+            report = canary.run(cfg, store, name, canary_url, baseline_url, rt)
+            if markdown:
+                from ..render.canary import markdown as render
+                from ..store import rollouts
+
+                with store.read() as tx:
+                    row = rollouts.get(tx, report.rollout_id)
+                    assert row is not None
+                    text = render(row, rollouts.measurements(tx, row.id), rollouts.events(tx, row.id))
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    if ctx.json:
+        ctx.emit(report.to_dict())
+    elif markdown:
+        click.echo(text, nl=False)
+    else:
+        colour = {"promoted": "green", "rolled_back": "red", "aborted": "red"}.get(report.status, "yellow")
+        out.print(f"gate canary {escape(name)}: [{colour}]{report.status}[/] (rollout #{report.rollout_id}) · "
+                  f"{escape(report.reason)}")
+    if report.rollback_failed:
+        err.print("[red bold]ROLLBACK FAILED[/]: the canary may still be serving; see the rollout's events")
+    if report.promote_failed:
+        err.print("[red bold]PROMOTE FAILED[/]: the analysis passed but the promote command did not; see the events")
+    return report.exit_code

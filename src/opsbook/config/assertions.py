@@ -464,3 +464,15 @@ def _clip(v: Any) -> Any:
     if isinstance(v, list | dict) and len(str(v)) > 500:
         return _short(v)
     return v
+
+
+def resolve(name: str, observations: Any) -> Any:
+    """The value a name such as ``json.items[0].p99`` reads, resolved as assertions resolve names;
+    ``KeyError`` when it is not there. (The canary gate's http_json provider reads numbers this way.)"""
+    tree = _Parser(name).parse()
+    if tree[0] != "path":
+        raise AssertionSyntaxError("expected a name such as data.error_rate or items[0].p99", name, 0)
+    value = _lookup(observations, tree[1])
+    if value is _MISSING:
+        raise KeyError(name)
+    return value

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ValidationError
 
 from ..errors import ConfigError, ConfigErrors
 from .backups import cross_check_backups
+from .canaries import cross_check_canaries
 from .escalation import cross_check_escalation
 from .incidents import cross_check_incidents
 from .integrity import cross_check_integrity
@@ -86,7 +87,7 @@ def _interpolate(data: Any, variables: dict[str, str], path: YPath, src: Source,
     if isinstance(data, dict):
         return {
             k: _interpolate(v, variables, (*path, k), src, errors,
-                            lenient or (len(path) == 0 and k == "smoke"))
+                            lenient or (len(path) == 0 and k in ("smoke", "canaries")))
             for k, v in data.items()
         }
     if isinstance(data, list):
@@ -100,7 +101,7 @@ def _interpolate(data: Any, variables: dict[str, str], path: YPath, src: Source,
         name = m.group(1)
         if name in variables:
             return variables[name]
-        if lenient:  # smoke steps may use values saved by earlier steps at run time
+        if lenient:  # smoke steps use values saved by earlier steps, canaries ${canary}... at run time
             return m.group(0)
         where = src.where(path)
         errors.append(ConfigError(
@@ -198,6 +199,7 @@ def _cross_check(cfg: ConfigBase, kinds: Mapping[str, KindInfo], src: Source,
     cross_check_incidents(cfg, err, base_dir)
     cross_check_escalation(cfg, err)
     cross_check_runbooks(cfg, err, base_dir)
+    cross_check_canaries(cfg, err)
     for name, suite in cfg.smoke.items():
         if suite.resource is not None:
             res = cfg.resources.get(suite.resource)

@@ -24,6 +24,7 @@ from pydantic import (
 from ..durations import Duration, PositiveDuration
 from ..registry import Registry
 from .backups import Backup, Drill
+from .canaries import Canary
 from .escalation import Policy as EscalationPolicy
 from .fields import Expect, WarnExpect
 from .incidents import Incidents
@@ -222,3 +223,4 @@ class ConfigBase(Model):
     incidents: Incidents = Field(default_factory=Incidents)
     escalation: dict[str, EscalationPolicy] = Field(default_factory=dict)
     runbooks: Runbooks = Field(default_factory=Runbooks)
+    canaries: dict[str, Canary] = Field(default_factory=dict)

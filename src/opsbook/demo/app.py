@@ -4,8 +4,10 @@
 
 It mirrors the endpoints of the seed runbooks (``/health``, ``/readyz`` with ``SELECT 1`` and
 a migrations table, a login, ``/metrics``) and has a fault switch so failures can be shown:
-``POST /admin/fault {"mode": "down"|"slow"|"errors"|"none"}``, or a ``--fault-file`` whose
-content is the mode (an empty file means ``down``; a missing file means no fault).
+``POST /admin/fault {"mode": "down"|"slow"|"errors"|"degraded"|"none"}``, or a ``--fault-file``
+whose content is the mode (an empty file means ``down``; a missing file means no fault).
+``degraded`` is what a bad canary looks like: every answer 150 ms slower and a share of each
+path's answers (``"rate"``, default 0.05) a 500, e.g. ``{"mode": "degraded", "rate": 0.05}``.
 """
 
 from __future__ import annotations
@@ -29,8 +31,10 @@ from starlette.routing import Route
 from . import db
 from .metrics import Metrics
 
-MODES = ("none", "down", "slow", "errors")
+MODES = ("none", "down", "slow", "errors", "degraded")
 SLOW_SECONDS = 0.8
+DEGRADED_SECONDS = 0.15
+DEGRADED_RATE = 0.05
 VERSION = "1.0.0"
 
 
@@ -43,6 +47,8 @@ class State:
         self.tokens: dict[str, str] = {}  # in memory: a restart logs everyone out, fine for a demo
         self.metrics = Metrics()
         self._api_calls = itertools.count()
+        self.rate = DEGRADED_RATE
+        self._degraded_calls: dict[str, itertools.count[int]] = {}
 
     def fault(self) -> str:
         """The file wins over the API switch, so an operator can break the service from outside."""
@@ -59,6 +65,12 @@ class State:
     def next_api_call_fails(self) -> bool:
         # every other call: exactly 50 %, deterministic so tests and demos are repeatable
         return next(self._api_calls) % 2 == 1
+
+    def next_call_degrades(self, path: str) -> bool:
+        # exactly `rate` of each path's calls, spread evenly and deterministically (call n fails
+        # when floor((n + 1) * rate) passes an integer): 5 % is every 20th
+        n = next(self._degraded_calls.setdefault(path, itertools.count()))
+        return int((n + 1) * self.rate) > int(n * self.rate)
 
 
 def _state(request: Request) -> State:
@@ -141,8 +153,11 @@ async def set_fault(request: Request) -> Response:
     mode = data.get("mode") if isinstance(data, dict) else None
     if mode not in MODES:
         return JSONResponse({"error": f"mode is one of {', '.join(MODES)}"}, status_code=400)
-    st.mode = mode
-    return JSONResponse({"mode": st.fault()})
+    rate = data.get("rate", DEGRADED_RATE) if isinstance(data, dict) else DEGRADED_RATE
+    if isinstance(rate, bool) or not isinstance(rate, int | float) or not 0 <= rate <= 1:
+        return JSONResponse({"error": "rate is a share between 0 and 1, e.g. 0.05"}, status_code=400)
+    st.mode, st.rate = mode, float(rate)
+    return JSONResponse({"mode": st.fault(), "rate": st.rate})
 
 
 ROUTES = [
@@ -171,7 +186,10 @@ def create_app(db_path: Path, fault_file: Path | None = None, ready_after: float
             mode = "none"  # the switch and the scrape must keep working while faulty
         if mode == "slow":
             await asyncio.sleep(SLOW_SECONDS)
-        if mode == "errors" and path.startswith("/api") and st.next_api_call_fails():
+        if mode == "degraded":
+            await asyncio.sleep(DEGRADED_SECONDS)
+        if (mode == "errors" and path.startswith("/api") and st.next_api_call_fails()) or (
+                mode == "degraded" and st.next_call_degrades(path if path in _KNOWN else "other")):
             response: Response = JSONResponse({"error": "injected fault"}, status_code=500)
         else:
             response = await call_next(request)

@@ -1,0 +1,86 @@
+"""The canary statistics: Mann-Whitney U and its p-value agree with scipy's own mannwhitneyu, the
+Hodges-Lehmann order statistics agree with brute force over every pairwise difference, and a
+metric fails only when its confidence interval is past the tolerance in the bad direction."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy.stats import mannwhitneyu
+
+from opsbook.canary import stats
+
+RNG = np.random.default_rng(20260301)
+# fixed samples: continuous, with ties, 0/1 outcomes, and of unequal sizes
+SAMPLES = [
+    (RNG.normal(100, 10, 40), RNG.normal(104, 12, 55)),
+    (RNG.integers(0, 8, 30).astype(float), RNG.integers(0, 8, 25).astype(float)),
+    (RNG.integers(0, 2, 200).astype(float), RNG.integers(0, 2, 150).astype(float)),
+    (RNG.lognormal(3, 1, 500), RNG.lognormal(3.2, 1, 400)),
+]
+
+
+@pytest.mark.parametrize("alternative", ["two-sided", "greater", "less"])
+@pytest.mark.parametrize("sample", range(len(SAMPLES)))
+def test_u_and_the_p_value_equal_scipys_mannwhitneyu(sample: int, alternative: stats.Alternative) -> None:
+    x, y = SAMPLES[sample]
+    u, p = stats.mann_whitney(x, y, alternative)
+    want = mannwhitneyu(x, y, alternative=alternative, method="asymptotic", use_continuity=True)
+    assert u == pytest.approx(float(want.statistic), abs=1e-9)
+    assert p == pytest.approx(float(want.pvalue), rel=1e-9, abs=1e-12)
+
+
+@pytest.mark.parametrize("sample", range(len(SAMPLES)))
+def test_every_order_statistic_of_the_differences_equals_brute_force(sample: int) -> None:
+    x, y = (np.sort(a) for a in SAMPLES[sample])
+    every = np.sort((x[:, None] - y[None, :]).ravel())
+    ks = sorted({1, 2, len(every) // 3, len(every) // 2, len(every) // 2 + 1, len(every) - 1, len(every)})
+    assert stats.order_statistics(x, y, ks) == [float(every[k - 1]) for k in ks]
+
+
+def test_all_order_statistics_of_small_tied_samples_equal_brute_force() -> None:
+    for m, n in [(1, 1), (2, 3), (5, 7), (31, 17)]:
+        x = np.sort(RNG.integers(0, 6, m).astype(float))
+        y = np.sort(RNG.integers(0, 6, n).astype(float))
+        every = np.sort((x[:, None] - y[None, :]).ravel())
+        assert stats.order_statistics(x, y, list(range(1, m * n + 1))) == [float(v) for v in every]
+
+
+@pytest.mark.parametrize("sample", range(len(SAMPLES)))
+def test_the_hodges_lehmann_estimate_is_the_median_of_the_pairwise_differences(sample: int) -> None:
+    x, y = SAMPLES[sample]
+    shift, lower, upper = stats.hodges_lehmann(x, y, 0.98)
+    assert shift == pytest.approx(float(np.median(np.subtract.outer(x, y))))
+    assert lower <= shift <= upper
+
+
+def test_a_canary_slower_by_half_fails_and_the_same_service_passes() -> None:
+    base = RNG.normal(100, 10, 2000)
+    slow = stats.compare(RNG.normal(150, 10, 2000), base, direction="increase")
+    same = stats.compare(RNG.normal(100, 10, 2000), base, direction="increase")
+    assert slow.verdict == "fail" and "higher" in slow.reason
+    assert same.verdict == "pass"
+    assert slow.lower / slow.baseline_median > 0.25
+
+
+def test_a_decrease_fails_only_when_decrease_is_the_bad_direction() -> None:
+    base = RNG.normal(100, 5, 500)
+    fewer = RNG.normal(50, 5, 500)
+    assert stats.compare(fewer, base, direction="increase").verdict == "pass"
+    assert stats.compare(fewer, base, direction="decrease").verdict == "fail"
+    assert stats.compare(fewer, base, direction="either").verdict == "fail"
+
+
+def test_too_few_samples_is_no_data_not_a_pass() -> None:
+    got = stats.compare([1.0, 2.0], RNG.normal(1, 1, 50), min_samples=10)
+    assert got.verdict == "nodata" and "too few samples" in got.reason
+
+
+def test_ten_thousand_a_side_gives_the_exact_interval_without_the_product() -> None:
+    x, y = np.sort(RNG.normal(100, 10, 10_000)), np.sort(RNG.normal(101, 10, 10_000))
+    sub_x, sub_y = x[::50], y[::50]  # 200 x 200: brute force is cheap, the method is the same
+    every = np.sort((sub_x[:, None] - sub_y[None, :]).ravel())
+    assert stats.order_statistics(sub_x, sub_y, [9_000, 20_000]) == [float(every[8_999]), float(every[19_999])]
+    shift, lower, upper = stats.hodges_lehmann(x, y)
+    assert lower < shift < upper
+    assert -1.0 - 1.0 < shift < -1.0 + 1.0
