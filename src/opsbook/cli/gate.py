@@ -106,3 +106,13 @@ def gate_budget(ctx: Ctx, slo_name: str, max_consumed: str | None, override: boo
         out.print(f"gate budget {escape(slo_name)}: {word} · {escape(verdict.message)}")
         out.print(f"  {verdict.status.formula}", markup=False)
     return 0 if verdict.ok else 1
+
+
+def _attach() -> None:
+    # `gate deploy` lives with the release commands (cli/release.py): it reads the release registry
+    from .release import gate_deploy
+
+    gate_group.add_command(gate_deploy)
+
+
+_attach()

@@ -23,6 +23,7 @@ from .models import CheckCommon, CheckParams, ConfigBase, KindInfo, Plugins, Smo
 from .notify import cross_check_notify
 from .oncall import cross_check_oncall
 from .references import cross_check_references, missing
+from .releases import cross_check_releases
 from .resources import RESOURCES, Resource
 from .rules import cross_check_rules
 from .secrets import register_secrets, reveal, show
@@ -196,6 +197,7 @@ def _cross_check(cfg: ConfigBase, kinds: Mapping[str, KindInfo], src: Source,
     cross_check_references(cfg, err)
     cross_check_incidents(cfg, err, base_dir)
     cross_check_escalation(cfg, err)
+    cross_check_releases(cfg, err, base_dir)
     for name, suite in cfg.smoke.items():
         if suite.resource is not None:
             res = cfg.resources.get(suite.resource)
