@@ -86,7 +86,7 @@ def _interpolate(data: Any, variables: dict[str, str], path: YPath, src: Source,
     if isinstance(data, dict):
         return {
             k: _interpolate(v, variables, (*path, k), src, errors,
-                            lenient or (len(path) == 0 and k == "smoke"))
+                            lenient or (len(path) == 0 and k in ("smoke", "releases")))
             for k, v in data.items()
         }
     if isinstance(data, list):
