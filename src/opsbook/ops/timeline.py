@@ -3,7 +3,8 @@
 The window runs from 15 minutes before detection (what led up to it) to resolution (or closing,
 or now while it is open). Into it go the incident's own events, alert transitions, check flips
 with the assertions that failed, notifications queued/delivered/failed, job runs (backups,
-drills, integrity...) and silences. Evidence is linked, not copied: each entry has a one-line
+drills, integrity...), silences and releases (deploys and rollbacks, with the service, version,
+environment, who, and a rollback's outcome in ``release``). Evidence is linked, not copied: each entry has a one-line
 summary and a ``ref`` naming the row (``alert_transitions:12``, ``check_flips:7``).
 
 Each source is read newest first and bounded; when any source had more rows than the bound, or
@@ -15,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from ..store import Store, alerts, checks, outbox, runs, silences
+from ..store import Store, alerts, checks, outbox, releases, runs, silences
 from ..store import incidents as incident_rows
 
 LEAD_IN = timedelta(minutes=15)
@@ -25,12 +26,17 @@ MAX_ROWS = 10_000
 @dataclass(frozen=True)
 class Entry:
     at: datetime
-    kind: str  # incident.<event>, alert.<to state>, check.<to status>, notification.<what>, run.<kind>, silence.<what>
+    kind: str  # incident.<event>, alert.<to state>, check.<to status>, notification.<what>, run.<kind>, silence.<what>,
+    #            release.deployed, release.rollback
     summary: str
     ref: str
+    release: dict[str, Any] | None = None  # release entries: service, version, env, by (and outcome, from)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"at": self.at.isoformat(), "kind": self.kind, "summary": self.summary, "ref": self.ref}
+        d: dict[str, Any] = {"at": self.at.isoformat(), "kind": self.kind, "summary": self.summary, "ref": self.ref}
+        if self.release is not None:
+            d["release"] = self.release
+        return d
 
 
 @dataclass(frozen=True)
@@ -142,6 +148,20 @@ def _silences(s: silences.SilenceRow, start: datetime, end: datetime) -> list[En
     return out
 
 
+def _deployed(r: releases.ReleaseRow) -> Entry:
+    info = {"service": r.service, "version": r.version, "env": r.env, "by": r.by}
+    return Entry(r.recorded_at, "release.deployed", f"{r.service} {r.version} deployed to {r.env} by {r.by}",
+                 f"releases:{r.id}", info)
+
+
+def _rollback(e: releases.EventRow) -> Entry:
+    d = e.detail
+    info = {"service": e.service, "version": d.get("to"), "from": d.get("from"), "env": e.env, "by": e.actor,
+            "outcome": d.get("outcome")}
+    return Entry(e.at, "release.rollback", f"{e.actor} rolled {e.service} back in {e.env}: {d.get('from')} -> "
+                 f"{d.get('to')}: {d.get('outcome')}", f"release_events:{e.id}", info)
+
+
 def assemble(tx: Any, row: incident_rows.IncidentRow, now: datetime, limit: int = MAX_ROWS) -> Timeline:
     """The timeline of one incident, read in ``tx``."""
     start, end = window(row, now)
@@ -152,7 +172,9 @@ def assemble(tx: Any, row: incident_rows.IncidentRow, now: datetime, limit: int 
     notes = outbox.touched_between(tx, start, end, more)
     job_runs = runs.started_between(tx, start, end, more)
     sil = silences.changed_between(tx, start, end, more)
-    truncated = any(len(x) > limit for x in (flips, trans, notes, job_runs, sil))
+    deploys = releases.listing(tx, since=start, until=end, limit=more)
+    rollbacks = releases.events(tx, kinds=("rollback_finished",), since=start, until=end, limit=more)
+    truncated = any(len(x) > limit for x in (flips, trans, notes, job_runs, sil, deploys, rollbacks))
     # sources come newest first; oldest first, the stable sort keeps their order among equal times
     entries = [_incident_event(e) for e in own]
     entries += [_flip(f) for f in reversed(flips[:limit])]
@@ -160,6 +182,8 @@ def assemble(tx: Any, row: incident_rows.IncidentRow, now: datetime, limit: int 
     entries += [e for r in reversed(notes[:limit]) for e in _notifications(r, start, end)]
     entries += [_run(r) for r in reversed(job_runs[:limit])]
     entries += [e for s in reversed(sil[:limit]) for e in _silences(s, start, end)]
+    entries += [_deployed(r) for r in reversed(deploys[:limit])]
+    entries += [_rollback(e) for e in reversed(rollbacks[:limit])]
     entries.sort(key=lambda e: e.at)
     if len(entries) > limit:
         entries, truncated = entries[-limit:], True
