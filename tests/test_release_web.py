@@ -55,7 +55,7 @@ def test_a_viewer_lists_releases_but_cannot_record_and_an_operator_records_idemp
 
 
 def test_an_operator_rolls_back_over_the_api_and_a_viewer_cannot(client: TestClient, store: Store) -> None:
-    for i, v in enumerate(("v1", "v2")):
+    for v in ("v1", "v2"):
         client.post("/api/v1/releases", json={"service": "api", "version": v, "env": "production"},
                     headers=bearer("on-call"))
     assert client.post("/api/v1/releases/api/rollback", json={"env": "production"},
@@ -78,7 +78,8 @@ def test_the_releases_page_groups_by_service_and_env_newest_first_with_rollbacks
         client: TestClient, store: Store, tmp_path: Path) -> None:
     cfg = make_config(tmp_path, extra=EXTRA)
     for i, v in enumerate(("v1", "v2")):
-        release.record(store, cfg, service="api", version=v, env="production", by="ci", now=NOW - timedelta(hours=3 - i))
+        release.record(store, cfg, service="api", version=v, env="production", by="ci",
+                       now=NOW - timedelta(hours=3 - i))
     release.record(store, cfg, service="web", version="w1", env="staging", by="ci", now=NOW - timedelta(hours=1))
     with store.transaction() as tx:
         v2 = rows.get(tx, "api", "v2", "production")

@@ -69,7 +69,8 @@ def run_command(cfg: Config, rb: RollbackConfig, version: str, env: str) -> Ran:
 
     def pump() -> None:
         assert proc.stdout is not None
-        while chunk := proc.stdout.read1(64 * 1024):
+        fd = proc.stdout.fileno()
+        while chunk := os.read(fd, 64 * 1024):  # what is there, not a full buffer: the tail stays current
             cap.feed(chunk)
 
     reader = threading.Thread(target=pump, daemon=True)
