@@ -144,7 +144,7 @@ def _fire_alert(cfg: Any, store: Store, now: datetime) -> bool:
     return any(a.state == "firing" for a in current_alerts(store))
 
 
-def test_an_operator_acknowledges_and_resolves_an_incident_from_its_page(
+def test_an_operator_acknowledges_assigns_resolves_and_closes_an_incident_from_its_page(
         tmp_path: Path, browser_page: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     from opsbook.ops import incident
 
@@ -154,7 +154,7 @@ def test_an_operator_acknowledges_and_resolves_an_incident_from_its_page(
     now = datetime.now(UTC).replace(microsecond=0)
     try:
         seed(store, now=now)
-        iid = incident.declare(store, cfg.model.incidents, "Checkout returns 502", "SEV2", "ana", now).id
+        iid = incident.declare(store, cfg.model.incidents, "Checkout returns 502", "SEV3", "ana", now).id
         page = browser_page
         csp_violations: list[str] = []
         page.on("console", lambda m: csp_violations.append(m.text) if "Content Security Policy" in m.text else None)
@@ -169,11 +169,22 @@ def test_an_operator_acknowledges_and_resolves_an_incident_from_its_page(
             page.locator("button", has_text="Acknowledge").click()
             page.wait_for_url(f"**/incidents/{iid}?done=incident.ack")
             shot(page, "06-incident-acknowledged")
+            page.select_option("form.assign select[name=role]", "commander")
+            page.fill("form.assign input[name=person]", "carol")
+            page.locator("form.assign button").click()
+            page.wait_for_url(f"**/incidents/{iid}?done=incident.assign")
+            assert "commander=carol" in page.locator("table.record").inner_text()
             page.locator("button", has_text="Resolve").click()
             page.wait_for_url(f"**/incidents/{iid}?done=incident.resolve")
             assert page.locator("[data-status]").first.inner_text() == "resolved"
             shot(page, "07-incident-resolved")
+            page.locator("button", has_text="Close").click()
+            page.wait_for_url(f"**/incidents/{iid}?done=incident.close")
+            assert page.locator("[data-status]").first.inner_text() == "closed"
+            assert "incident.assign" in page.locator("table.timeline").inner_text()
+            shot(page, "08-incident-closed")
             assert csp_violations == []
-        assert incident.show(store, iid).status == "resolved"
+        inc = incident.show(store, iid)
+        assert inc.status == "closed" and inc.row.commander == "carol"
     finally:
         store.close()

@@ -127,3 +127,5 @@ def test_an_incidents_timeline_shows_the_releases_and_rollbacks_of_its_window(st
     assert mine[1].release is not None and mine[1].release["outcome"] == "ok" and mine[1].release["from"] == "v2"
     assert "rolled api back in production: v2 -> v1: ok" in mine[1].summary
     assert tl.to_dict()["entries"][[e.kind for e in tl.entries].index("release.deployed")]["release"]["version"] == "v2"
+    with store.read() as tx:  # the page's "N more" counts them too
+        assert timeline.count(tx, inc.row, NOW + timedelta(minutes=10)) == len(tl.entries)

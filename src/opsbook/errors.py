@@ -148,9 +148,10 @@ class IncidentConflict(OpsbookError):
 class PostmortemMissing(OpsbookError):
     """`incident close` refused: the incident's severity requires a post-mortem and none was
     written. Exit 1 like a gate refusing: the input was right, the incident is not ready; write
-    it (or close with --without-postmortem REASON) and retry."""
+    it (or close with --without-postmortem REASON) and retry. HTTP 409: the state refuses it."""
 
     exit_code = EXIT_FAILED
+    status = 409
 
 
 class DeliveryError(OpsbookError):

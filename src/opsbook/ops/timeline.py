@@ -14,17 +14,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
+from ..errors import UsageError
 from ..store import Store, alerts, checks, outbox, releases, runs, silences
 from ..store import incidents as incident_rows
+from . import incident as incident_ops
 
 LEAD_IN = timedelta(minutes=15)
 MAX_ROWS = 10_000
 
 
-@dataclass(frozen=True)
-class Entry:
+class Entry(NamedTuple):
+    """One line of a timeline (a tuple: a timeline makes ten thousand of them, and a frozen
+    dataclass took three times as long to build)."""
+
     at: datetime
     kind: str  # incident.<event>, alert.<to state>, check.<to status>, notification.<what>, run.<kind>, silence.<what>,
     #            release.deployed, release.rollback
@@ -166,7 +170,7 @@ def assemble(tx: Any, row: incident_rows.IncidentRow, now: datetime, limit: int 
     """The timeline of one incident, read in ``tx``."""
     start, end = window(row, now)
     more = limit + 1  # one over the bound says there was more
-    own = incident_rows.events(tx, row.id)
+    own = incident_rows.events(tx, row.id, more)
     flips = checks.flips_between(tx, start, end, more)
     trans = alerts.transitions_between(tx, start, end, more)
     notes = outbox.touched_between(tx, start, end, more)
@@ -174,9 +178,10 @@ def assemble(tx: Any, row: incident_rows.IncidentRow, now: datetime, limit: int 
     sil = silences.changed_between(tx, start, end, more)
     deploys = releases.listing(tx, since=start, until=end, limit=more)
     rollbacks = releases.events(tx, kinds=("rollback_finished",), since=start, until=end, limit=more)
-    truncated = any(len(x) > limit for x in (flips, trans, notes, job_runs, sil, deploys, rollbacks))
-    # sources come newest first; oldest first, the stable sort keeps their order among equal times
-    entries = [_incident_event(e) for e in own]
+    truncated = any(len(x) > limit for x in (own, flips, trans, notes, job_runs, sil, deploys, rollbacks))
+    # sources come newest first (the incident's events oldest first); oldest first, the stable
+    # sort keeps their order among equal times
+    entries = [_incident_event(e) for e in own[-limit:]]
     entries += [_flip(f) for f in reversed(flips[:limit])]
     entries += [_alert(t) for t in reversed(trans[:limit])]
     entries += [e for r in reversed(notes[:limit]) for e in _notifications(r, start, end)]
@@ -190,6 +195,40 @@ def assemble(tx: Any, row: incident_rows.IncidentRow, now: datetime, limit: int 
     return Timeline(start, end, entries, truncated)
 
 
+def count(tx: Any, row: incident_rows.IncidentRow, now: datetime) -> int:
+    """How many entries the whole timeline has (counted in SQL, nothing read): what a page that
+    shows the newest few says is left."""
+    start, end = window(row, now)
+    return (incident_rows.count_events(tx, row.id) + checks.count_flips_between(tx, start, end)
+            + alerts.count_transitions_between(tx, start, end) + outbox.count_touches_between(tx, start, end)
+            + runs.count_started_between(tx, start, end) + silences.count_changes_between(tx, start, end)
+            + releases.count_between(tx, start, end))
+
+
 def for_incident(store: Store, row: incident_rows.IncidentRow, now: datetime, limit: int = MAX_ROWS) -> Timeline:
     with store.read() as tx:
         return assemble(tx, row, now, limit)
+
+
+@dataclass(frozen=True)
+class Page:
+    """What the dashboard's incident page shows: the incident with its newest events, how many
+    events it has, the newest entries of its timeline and how many entries the whole one has."""
+
+    incident: incident_ops.Incident
+    events_total: int
+    timeline: Timeline
+    entries_total: int
+
+
+def page(store: Store, incident_id: int, now: datetime, limit: int, events: int) -> Page:
+    """One read for the page: the row, its newest ``events`` events and the newest ``limit``
+    timeline entries (each source bounded in SQL), not the thousands a long incident has."""
+    with store.read() as tx:
+        row = incident_rows.get(tx, incident_id)
+        if row is None:
+            raise UsageError(f"no incident {incident_id}", hint="`opsbook incident list --all` lists them")
+        own = [incident_ops.Event(e.at, e.kind, e.actor, e.detail)
+               for e in incident_rows.events(tx, incident_id, events)]
+        return Page(incident_ops.Incident(row, own), incident_rows.count_events(tx, incident_id),
+                    assemble(tx, row, now, limit), count(tx, row, now))

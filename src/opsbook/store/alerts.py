@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from ..errors import IntegrityViolation
 from .db import Tx, load_json, parse_ts
@@ -61,6 +61,10 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
             created_at {ts} NOT NULL,
             expires_at {ts} NOT NULL)""",
         "CREATE INDEX ix_slo_overrides_slo ON slo_overrides (slo, env, expires_at)",
+    ]),
+    # an incident's timeline reads every rule's transitions in a time window (ops/timeline.py)
+    (13, "alert transitions by time", [
+        "CREATE INDEX ix_alert_transitions_at ON alert_transitions (at)",
     ]),
 ]
 
@@ -160,8 +164,9 @@ def transitions(tx: Tx, env: str, limit: int = 100) -> list[dict[str, Any]]:
              "reason": why} for r, fp, f, t, at, v, why in rows]
 
 
-@dataclass(frozen=True)
-class Transition:
+class Transition(NamedTuple):
+    """One alert_transitions row (a tuple: an incident's timeline reads thousands)."""
+
     id: int
     rule: str
     fingerprint: str
@@ -179,6 +184,11 @@ def transitions_between(tx: Tx, start: datetime, end: datetime, limit: int) -> l
     rows = tx.all("SELECT id, rule, fingerprint, env, from_state, to_state, at, value, reason FROM alert_transitions "
                   "WHERE at >= ? AND at <= ? ORDER BY at DESC, id DESC LIMIT ?", (db.ts(start), db.ts(end), limit))
     return [Transition(int(i), r, fp, e, f, t, parse_ts(at), v, why) for i, r, fp, e, f, t, at, v, why in rows]
+
+
+def count_transitions_between(tx: Tx, start: datetime, end: datetime) -> int:
+    r = tx.one("SELECT count(*) FROM alert_transitions WHERE at >= ? AND at <= ?", (tx.db.ts(start), tx.db.ts(end)))
+    return int(r[0]) if r else 0
 
 
 def prune_transitions(tx: Tx, before: Any) -> int:

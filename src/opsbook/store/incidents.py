@@ -262,8 +262,17 @@ def add_event(tx: Tx, incident_id: int, at: datetime, kind: str, actor: str, det
                (incident_id, db.ts(at), kind, actor, db.json(detail)))
 
 
-def events(tx: Tx, incident_id: int) -> list[EventRow]:
-    """The incident's events in time order (insertion order among equal times)."""
-    return [EventRow(int(r[0]), int(r[1]), parse_ts(r[2]), r[3], r[4], load_json(r[5]))
-            for r in tx.all("SELECT id, incident_id, at, kind, actor, detail FROM incident_events "
-                            "WHERE incident_id = ? ORDER BY at, id", (incident_id,))]
+def events(tx: Tx, incident_id: int, newest: int | None = None) -> list[EventRow]:
+    """The incident's events in time order (insertion order among equal times); only the
+    ``newest`` ones when given (a page shows the last few of a long incident's thousands)."""
+    sql = "SELECT id, incident_id, at, kind, actor, detail FROM incident_events WHERE incident_id = ?"
+    if newest is None:
+        rows = tx.all(sql + " ORDER BY at, id", (incident_id,))
+    else:
+        rows = tx.all(sql + " ORDER BY at DESC, id DESC LIMIT ?", (incident_id, newest))[::-1]
+    return [EventRow(int(r[0]), int(r[1]), parse_ts(r[2]), r[3], r[4], load_json(r[5])) for r in rows]
+
+
+def count_events(tx: Tx, incident_id: int) -> int:
+    r = tx.one("SELECT count(*) FROM incident_events WHERE incident_id = ?", (incident_id,))
+    return int(r[0]) if r else 0

@@ -211,6 +211,15 @@ def events(tx: Tx, *, service: str | None = None, env: str | None = None, kinds:
                                       "LIMIT ?", (*params, limit))]
 
 
+def count_between(tx: Tx, start: datetime, end: datetime) -> int:
+    """Releases recorded and rollbacks finished in [start, end]: the timeline's release entries."""
+    a, b = tx.db.ts(start), tx.db.ts(end)
+    r = tx.one("SELECT (SELECT count(*) FROM releases WHERE recorded_at >= ? AND recorded_at <= ?) + "
+               "(SELECT count(*) FROM release_events WHERE kind = 'rollback_finished' AND at >= ? AND at <= ?)",
+               (a, b, a, b))
+    return int(r[0]) if r else 0
+
+
 def events_of(tx: Tx, release_ids: list[int]) -> list[EventRow]:
     """The events of these releases (a rollback's from and to both), oldest first."""
     if not release_ids:

@@ -119,6 +119,11 @@ def started_between(tx: Tx, start: datetime, end: datetime, limit: int) -> list[
              "finished_at": parse_ts(fin) if fin is not None else None} for i, k, n, e, s, ok, st, fin in rows]
 
 
+def count_started_between(tx: Tx, start: datetime, end: datetime) -> int:
+    r = tx.one("SELECT count(*) FROM runs WHERE started_at >= ? AND started_at <= ?", (tx.db.ts(start), tx.db.ts(end)))
+    return int(r[0]) if r else 0
+
+
 def prune(tx: Tx, before: Any, keep: int) -> int:
     """Delete runs started before ``before`` (a dialect timestamp), except each (kind, name, env)'s
     newest ``keep`` runs and its last successful one; returns rows deleted."""

@@ -76,6 +76,14 @@ def changed_between(tx: Tx, start: datetime, end: datetime, limit: int) -> list[
         "ORDER BY created_at DESC, id DESC LIMIT ?", (a, b, a, b, a, b, limit))]
 
 
+def count_changes_between(tx: Tx, start: datetime, end: datetime) -> int:
+    """How many creations and endings fall in ``start`` .. ``end`` (a silence can have both)."""
+    a, b = tx.db.ts(start), tx.db.ts(end)
+    r = tx.one("SELECT (SELECT count(*) FROM notify_silences WHERE created_at >= ? AND created_at <= ?) + "
+               "(SELECT count(*) FROM notify_silences WHERE ends_at >= ? AND ends_at <= ?)", (a, b, a, b))
+    return int(r[0]) if r else 0
+
+
 def by_id_prefix(tx: Tx, prefix: str) -> list[SilenceRow]:
     return [_row(r) for r in tx.all(f"SELECT {_COLS} FROM notify_silences WHERE id LIKE ?", (prefix + "%",))]
 

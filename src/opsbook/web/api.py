@@ -41,6 +41,7 @@ class ApiRoute:
     params: tuple[tuple[str, str, str], ...] = ()  # (name, in: path|query, description)
     body: type[BaseModel] | None = None
     tags: tuple[str, ...] = field(default=())
+    conflicts: bool = False  # a compare-and-set: 409 when the row changed under the caller
 
 
 # -- request bodies ------------------------------------------------------------------------------
@@ -354,7 +355,10 @@ ROUTES: list[ApiRoute] = [
              "times", (_INC,), tags=("incidents",)),
     *[ApiRoute("POST", f"/api/v1/incidents/{{id}}/{verb}", inc.move, "operator",
                f"Move an incident to {to} (400 if the lifecycle does not allow it, 409 if it changed under you)",
-               (_INC,), inc.MoveIn, tags=("incidents",)) for verb, to in inc.MOVES.items()],
+               (_INC,), inc.MoveIn, tags=("incidents",), conflicts=True) for verb, to in inc.MOVES.items()],
+    ApiRoute("POST", "/api/v1/incidents/{id}/assign", inc.assign, "operator", "Give an incident role to a person "
+             "(400 for an unknown role or person, or a closed incident; 409 if it changed under you)", (_INC,),
+             inc.AssignIn, tags=("incidents",), conflicts=True),
     ApiRoute("POST", "/api/v1/incidents/{id}/notes", inc.add_note, "operator", "Add a note to an incident's "
              "timeline", (_INC,), inc.NoteIn, tags=("incidents",)),
     ApiRoute("POST", "/api/v1/incidents/{id}/updates", inc.add_update, "operator", "Post a public update "

@@ -1,6 +1,7 @@
-"""The incident endpoints of /api/v1: list and show (viewer); declare, move, note, escalate and post
-a public update (operator), audited through ``web.mutate`` and calling the same ops functions as the CLI.
-An invalid move is a 400, a lost compare-and-set a 409 (``IncidentConflict``), an unknown id a 404."""
+"""The incident endpoints of /api/v1: list and show (viewer); declare, move, assign a role, note,
+escalate and post a public update (operator), audited through ``web.mutate`` and calling the same ops
+functions as the CLI. An invalid move is a 400, a lost compare-and-set a 409 (``IncidentConflict``), as
+is closing without a required post-mortem; an unknown id a 404."""
 
 from __future__ import annotations
 
@@ -12,8 +13,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from ..config.secrets import redactor
-from ..errors import ApiError, UsageError
-from ..ops import escalation, incident, incident_update
+from ..errors import ApiError, IncidentConflict, UsageError
+from ..ops import escalation, incident, incident_edit, incident_update
 from .auth import Principal, check_csrf
 from .state import Web
 
@@ -33,6 +34,12 @@ class DeclareIn(BaseModel):
 class MoveIn(BaseModel):
     expected: str | None = Field(default=None, description="the status you last saw; if it changed since: 409")
     reason: str = Field(default="", description="why (cancel only)")
+
+
+class AssignIn(BaseModel):
+    role: str = Field(description="a role from incidents.roles, e.g. commander")
+    person: str = Field(min_length=1, description="who takes it (a name from people:, when the config lists people)")
+    expected: str | None = Field(default=None, description="the status you last saw; if it changed since: 409")
 
 
 class NoteIn(BaseModel):
@@ -124,11 +131,34 @@ async def move(web: Web, request: Request) -> Any:
 
     async def do(p: Principal) -> Any:
         check_csrf(p, request.headers.get("x-csrf-token"))
+        if MOVES[verb] == "closed":  # through the post-mortem policy, like `incident close`
+            return incident_edit.close(web.store, web.config().model.incidents, iid, p.name, web.now())
         return incident.move(web.store, iid, MOVES[verb], p.name, web.now(), expected=body.expected,
                              reason=body.reason)
 
     detail = {k: v for k, v in (("expected", body.expected), ("reason", body.reason)) if v}
     return _doc(await web.mutate(request, "operator", f"incident.{verb}", str(iid), do, detail or None))
+
+
+async def assign(web: Web, request: Request) -> Any:
+    iid = _id(request)
+    _exists(web, iid)
+    body: AssignIn = await _body(request, AssignIn)
+
+    async def do(p: Principal) -> Any:
+        check_csrf(p, request.headers.get("x-csrf-token"))
+        if body.expected is not None:
+            row = incident.show(web.store, iid).row
+            if row.status != body.expected:
+                raise IncidentConflict(f"incident {iid} changed under you: it was {body.expected}, {row.updated_by} "
+                                       f"made it {row.status} at {row.updated_at.isoformat()}",
+                                       hint=f"nothing was changed; GET /api/v1/incidents/{iid} and retry if needed")
+        cfg = web.config().model
+        return incident.assign(web.store, cfg.incidents, iid, body.role, body.person.strip(), p.name, web.now(),
+                               people=list(cfg.people) or None)
+
+    detail = {"role": body.role, "person": body.person}
+    return _doc(await web.mutate(request, "operator", "incident.assign", str(iid), do, detail))
 
 
 async def add_note(web: Web, request: Request) -> Any:

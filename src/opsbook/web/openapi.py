@@ -38,6 +38,8 @@ def document(routes: list[ApiRoute]) -> dict[str, Any]:
         }
         for code in ("400", "404", "500", "503"):
             op["responses"][code] = _ERR
+        if r.conflicts:
+            op["responses"]["409"] = _ERR
         if r.role is not None:
             op["security"] = [{"bearer": []}, {"session": []}]
             op["description"] = f"Needs role {r.role} or higher."
