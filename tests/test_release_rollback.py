@@ -168,3 +168,38 @@ def test_plan_refuses_what_cannot_be_rolled_back(svc: Service, tmp_path: Path, a
         release.plan(any_store, cfg, "api", "v11", "production")
     with pytest.raises(UsageError, match="did you mean 'api'"):
         release.plan(any_store, cfg, "apx", "previous", "production")
+
+
+def test_of_two_rollbacks_started_at_once_one_wins_and_the_other_runs_nothing(
+        svc: Service, tmp_path: Path, any_store: Store) -> None:
+    from opsbook.errors import ReleaseConflict
+
+    cfg = load(config_text(svc, tmp_path), tmp_path)
+    seed(any_store, cfg)
+    first = release.plan(any_store, cfg, "api", "previous", "production")
+    second = release.plan(any_store, cfg, "api", "previous", "production")
+    with any_store.transaction() as tx:  # the first one has claimed v2 and is running
+        assert rows.move(tx, first.current.id, "deployed", "rolling_back", T0) is not None
+    with pytest.raises(ReleaseConflict) as e:
+        release.rollback(any_store, cfg, second, "bob", Recorder("production", store=any_store))
+    assert e.value.exit_code == 1 and "not the deployed release any more" in e.value.message
+    assert not (tmp_path / "deployed.txt").exists()
+    assert release.current(any_store, "api", "production").version == "v2"  # type: ignore[union-attr]
+
+
+def test_a_rollback_that_breaks_midway_gives_the_release_back_and_records_the_failure(
+        svc: Service, tmp_path: Path, any_store: Store) -> None:
+    from opsbook.errors import UsageError
+
+    (tmp_path / "runbooks").mkdir()
+    (tmp_path / "runbooks" / "rollback-api.md").write_text("# Roll back\n\n```sh {name=x}\ntrue\n```\n")
+    cfg = load(config_text(svc, tmp_path, rollback="runbook: rollback-api"), tmp_path)
+    seed(any_store, cfg)
+    p = release.plan(any_store, cfg, "api", "previous", "production")
+    with pytest.raises(UsageError, match="takes no parameter 'version'"):
+        release.rollback(any_store, cfg, p, "ana", Recorder("production", store=any_store))
+    cur = release.current(any_store, "api", "production")
+    assert cur is not None and (cur.version, cur.status) == ("v2", "deployed")
+    with any_store.read() as tx:
+        done = rows.events(tx, kinds=("rollback_finished",))
+    assert done[0].detail["outcome"] == "rollback_failed" and "did not finish" in done[0].detail["message"]

@@ -19,7 +19,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from ..config.references import missing
-from ..errors import UsageError
+from ..errors import OpsbookError, ReleaseConflict, UsageError
 from ..results import utcnow
 from ..store import Store
 from ..store import releases as rows
@@ -204,46 +204,72 @@ def plan(store: Store, cfg: Config, service: str, to: str, env: str) -> Plan:
 def rollback(store: Store, cfg: Config, p: Plan, actor: str, rec: Recorder, *,
              clock: Callable[[], datetime] = utcnow, say: Callable[[str], None] | None = None) -> Rollback:
     """Run the rollback of ``p``, then its verify gates, and record all of it. Never raises for a
-    failing command or gate: the result says so (``ok`` False) and the events keep it."""
-    from .release_run import run_command, run_runbook, verify
-
+    failing command or gate: the result says so (``ok`` False) and the events keep it. The current
+    release is claimed first (``deployed`` -> ``rolling_back``, compare-and-set): a second
+    rollback started meanwhile gets ReleaseConflict and runs nothing."""
     assert p.svc.rollback is not None
     tell = say or (lambda _: None)
     how = "command" if p.svc.rollback.command is not None else "runbook"
     base = {"from": p.current.version, "to": p.target.version, "how": how}
     with store.transaction() as tx:
+        if rows.move(tx, p.current.id, "deployed", "rolling_back", clock()) is None:
+            raise ReleaseConflict(f"{p.service} {p.current.version} in {p.env} is not the deployed release any more",
+                                  hint="another rollback is running, or a release went out: "
+                                       "`opsbook release list` shows where it is")
         rows.add_event(tx, release_id=p.current.id, service=p.service, env=p.env, at=clock(), kind="rollback_started",
                        actor=actor, detail=base)
     tell(f"rolling {p.service} back in {p.env}: {p.current.version} -> {p.target.version} ({how})")
-    if how == "command":
+    result = Rollback(p.service, p.env, p.current.version, p.target.version, how, "rollback_failed", "")
+    try:
+        _run(store, cfg, p, actor, rec, clock, tell, result)
+    except BaseException as e:  # interrupted or broken: never leave the release claimed
+        result.outcome = "rollback_failed"
+        result.message = f"did not finish: {e.message if isinstance(e, OpsbookError) else type(e).__name__}"
+        raise
+    finally:
+        _finish(store, p, actor, clock, base, result)
+        rec.record("rollback", p.service, ok=result.ok, detail=result.to_dict())
+    return result
+
+
+def _run(store: Store, cfg: Config, p: Plan, actor: str, rec: Recorder, clock: Callable[[], datetime],
+         tell: Callable[[str], None], result: Rollback) -> None:
+    from .release_run import run_command, run_runbook, verify
+
+    assert p.svc.rollback is not None
+    if result.how == "command":
         res = run_command(cfg, p.svc.rollback, p.target.version, p.env)
     else:
         res = run_runbook(store, cfg, p.svc.rollback, p.target.version, p.env, actor, clock)
-    result = Rollback(p.service, p.env, p.current.version, p.target.version, how, "ok", res.message,
-                      res.exit_code, res.output, res.runbook_run)
+    result.message, result.exit_code, result.output, result.runbook_run = (res.message, res.exit_code, res.output,
+                                                                           res.runbook_run)
     if not res.ok:
-        result.outcome = "rollback_failed"
-    else:
-        now = clock()
-        with store.transaction() as tx:
-            rows.move(tx, p.current.id, "deployed", "rolled_back", now)
-            rows.move(tx, p.target.id, p.target.status, "deployed", now)
-            rows.supersede_others(tx, p.service, p.env, p.target.id, now)
-        tell(f"rollback done: {res.message}; verifying")
-        result.verify = verify(cfg, p.svc.verify, rec, tell)
-        failed = [g for g in result.verify if not g.ok]
-        if failed:
-            result.outcome = "verification_failed"
-            result.message = "verification failed: " + "; ".join(f"{g.gate} {g.name}: {g.summary}" for g in failed)
+        return
+    result.outcome = "ok"
+    now = clock()
     with store.transaction() as tx:
+        rows.move(tx, p.current.id, "rolling_back", "rolled_back", now)
+        rows.move(tx, p.target.id, p.target.status, "deployed", now)
+        rows.supersede_others(tx, p.service, p.env, p.target.id, now)
+    tell(f"rollback done: {res.message}; verifying")
+    result.verify = verify(cfg, p.svc.verify, rec, tell)
+    failed = [g for g in result.verify if not g.ok]
+    if failed:
+        result.outcome = "verification_failed"
+        result.message = "verification failed: " + "; ".join(f"{g.gate} {g.name}: {g.summary}" for g in failed)
+
+
+def _finish(store: Store, p: Plan, actor: str, clock: Callable[[], datetime], base: dict[str, Any],
+            result: Rollback) -> None:
+    with store.transaction() as tx:
+        # a rollback that did not run through leaves the release it started from current
+        rows.move(tx, p.current.id, "rolling_back", "deployed", clock())
         if result.verify:
             rows.add_event(tx, release_id=p.target.id, service=p.service, env=p.env, at=clock(), kind="verify",
-                           actor=actor, detail={"ok": not any(not g.ok for g in result.verify),
+                           actor=actor, detail={"ok": all(g.ok for g in result.verify),
                                                 "gates": [g.to_dict() for g in result.verify]})
         rows.add_event(tx, release_id=p.current.id, service=p.service, env=p.env, at=clock(),
                        kind="rollback_finished", actor=actor,
                        detail={**base, "to_release_id": p.target.id, "outcome": result.outcome,
                                "message": result.message, "exit_code": result.exit_code,
                                "output": result.output[-OUTPUT_KEPT:], "runbook_run": result.runbook_run})
-    rec.record("rollback", p.service, ok=result.ok, detail=result.to_dict())
-    return result

@@ -2,7 +2,8 @@
 
 A release is one row per (service, version, env): the unique index makes ``insert`` idempotent
 (a second CI run inserts nothing and reads the row back). Its ``status`` moves by compare-and-set
-(``WHERE status = ?``): ``deployed`` (the current one of its service and env), ``superseded``
+(``WHERE status = ?``): ``deployed`` (the current one of its service and env), ``rolling_back``
+(claimed by a rollback running now: of two rollbacks started at once, one wins), ``superseded``
 (a newer one was deployed over it), ``rolled_back`` (a rollback went from it to another).
 Events are immutable rows: a rollback's start and finish with its outcome, verify results,
 deploy-gate overrides. ops/release.py decides what happens; this module only keeps it.
@@ -49,7 +50,7 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
 ]
 
 TABLES: tuple[str, ...] = ("releases", "release_events")
-STATUSES: tuple[str, ...] = ("deployed", "superseded", "rolled_back")
+STATUSES: tuple[str, ...] = ("deployed", "rolling_back", "superseded", "rolled_back")
 
 _COLS = "id, service, version, env, commit_sha, committed_at, deployed_by, url, recorded_at, status, status_at"
 
@@ -155,8 +156,9 @@ def listing(tx: Tx, *, service: str | None = None, env: str | None = None, since
 
 
 def current(tx: Tx, service: str, env: str) -> ReleaseRow | None:
-    """The release deployed now: the newest ``deployed`` one (there is one, ops keeps it so)."""
-    r = tx.one(f"SELECT {_COLS} FROM releases WHERE service = ? AND env = ? AND status = 'deployed' "
+    """The release deployed now: the newest ``deployed`` (or ``rolling_back``) one."""
+    r = tx.one(f"SELECT {_COLS} FROM releases WHERE service = ? AND env = ? AND status IN ('deployed', "
+               "'rolling_back') "
                "ORDER BY status_at DESC, id DESC LIMIT 1", (service, env))
     return _row(r) if r else None
 
