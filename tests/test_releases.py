@@ -71,18 +71,20 @@ def test_a_repeated_record_with_another_commit_is_refused_naming_the_field(any_s
     assert "abc123" in e.value.message and "def456" in e.value.message and e.value.exit_code == 2
 
 
-@pytest.mark.parametrize(("service", "version", "says"), [
-    ("apii", "v1", "did you mean 'api'"),
-    ("api", "--force", "version '--force' is not valid"),
-    ("api", "v1 && rm -rf /", "is not valid"),
+@pytest.mark.parametrize(("service", "version", "extra", "says"), [
+    ("apii", "v1", {}, "did you mean 'api'"),
+    ("api", "--force", {}, "version '--force' is not valid"),
+    ("api", "v1 && rm -rf /", {}, "is not valid"),
+    ("api", "v1", {"url": "javascript:alert(1)"}, "is not an http(s) URL"),
+    ("api", "v1", {"commit": "$(reboot)"}, "is not a commit id"),
 ])
-def test_a_bad_service_or_version_is_refused_before_anything_is_stored(tmp_path: Path, service: str, version: str,
-                                                                       says: str) -> None:
+def test_a_bad_service_version_commit_or_url_is_refused_before_anything_is_stored(
+        tmp_path: Path, service: str, version: str, extra: dict[str, str], says: str) -> None:
     cfg = load(CONFIG, tmp_path)
     store = Store.open(f"sqlite:///{tmp_path / 's.db'}")
     try:
         with pytest.raises(UsageError) as e:
-            rec(store, cfg, service, version, 0)
+            rec(store, cfg, service, version, 0, **extra)
         assert says in e.value.message
         assert release.listing(store) == []
     finally:

@@ -33,6 +33,7 @@ SCHEMA = "opsbook.release/1"
 # a name or version becomes a command argument: no leading dash (an option), no spaces or shell text
 _SERVICE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 _VERSION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+:@/-]{0,199}$")
+_COMMIT = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 _FIELDS = ("commit", "committed_at", "url")  # compared when a record is repeated
 OUTPUT_KEPT = 4096  # the tail of a rollback command's output kept in its event
 
@@ -77,6 +78,14 @@ def record(store: Store, cfg: Config, *, service: str, version: str, env: str, b
     _check_name("environment", env, _SERVICE, "production")
     svc = service_config(cfg, service)
     _check_env(svc, service, env)
+    if commit is not None and not _COMMIT.match(commit):
+        raise UsageError(f"--commit {commit[:80]!r} is not a commit id",
+                         hint="letters and digits, up to 64, e.g. a SHA")
+    if url is not None and (len(url) > 2000 or not url.lower().startswith(("https://", "http://"))):
+        # it becomes a link on the dashboard: no javascript: or data: URLs
+        raise UsageError(f"--url {url[:80]!r} is not an http(s) URL", hint="e.g. https://ci.example.com/runs/42")
+    if len(by) > 200:
+        raise UsageError("--by is longer than 200 characters")
     if committed_at is not None and committed_at > now:
         raise UsageError(f"--committed-at {committed_at.isoformat()} is in the future")
     with store.transaction() as tx:
