@@ -59,7 +59,8 @@ def _time(text: str | None, option: str) -> datetime | None:
 def _line(r: ReleaseRow) -> str:
     from .common import when
 
-    mark = {"rolled_back": "  ROLLED BACK", "superseded": "", "deployed": "  <- current"}.get(r.status, "")
+    mark = {"rolled_back": "  ROLLED BACK", "rolling_back": "  <- current, ROLLING BACK", "superseded": "",
+            "deployed": "  <- current"}.get(r.status, "")
     return f"{when(r.recorded_at)}  {r.service:<16} {r.env:<12} {r.version:<20} {r.by}{mark}"
 
 

@@ -100,7 +100,7 @@ def _interpolate(data: Any, variables: dict[str, str], path: YPath, src: Source,
         name = m.group(1)
         if name in variables:
             return variables[name]
-        if lenient:  # smoke steps may use values saved by earlier steps at run time
+        if lenient:  # smoke steps use values saved by earlier steps, rollback commands ${version}, at run time
             return m.group(0)
         where = src.where(path)
         errors.append(ConfigError(
