@@ -275,3 +275,22 @@ releases:
 """
     errors = config_errors(text, tmp_path)
     assert any(says in e.message for e in errors), [e.message for e in errors]
+
+
+def test_a_freeze_window_neither_quiets_alerts_nor_shows_as_maintenance_on_the_status_page(tmp_path: Path) -> None:
+    from opsbook.rules import maintenance
+    from opsbook.web import status
+
+    cfg = load(GATE_CONFIG + """
+status_page:
+  title: Shop
+  components: [{name: API, checks: [api]}]
+""", tmp_path)
+    now = datetime(2026, 3, 7, 10, 0, tzinfo=UTC)
+    (win,) = maintenance.active(cfg, now)
+    assert win.freeze and win.freeze_only and not win.everything
+    store = Store.open(f"sqlite:///{tmp_path / 's.db'}")
+    try:
+        assert status.build(cfg, store, now)["maintenance"] == []
+    finally:
+        store.close()

@@ -209,6 +209,11 @@ class MaintenanceWindow(Model):
         return self
 
     @property
+    def freeze_only(self) -> bool:
+        """A deploy freeze and nothing else: not maintenance the public status page announces."""
+        return self.freeze and not (self.checks or self.alerts or self.slos or self.match)
+
+    @property
     def everything(self) -> bool:
         # a freeze with no scope freezes deploys only: it must not quiet every alert
         return not (self.freeze or self.checks or self.alerts or self.slos or self.match)
