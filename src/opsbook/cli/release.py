@@ -196,7 +196,8 @@ def rollback_cmd(ctx: Ctx, service: str, to: str, yes: bool, by: str | None) -> 
     if ctx.json:
         ctx.emit(result.to_dict())
     if result.ok:
-        ctx.console.print(f"[green]rolled back[/] {service} in {env} to {result.to_version}, verified")
+        checked = "verified" if result.verify else "not verified (no verify: gates configured)"
+        ctx.console.print(f"[green]rolled back[/] {service} in {env} to {result.to_version}, {checked}")
         return 0
     # loud: a failed rollback or verification leaves production in doubt
     banner = "ROLLBACK FAILED" if result.outcome == "rollback_failed" else "ROLLBACK NOT VERIFIED"
@@ -229,17 +230,17 @@ def stats_cmd(ctx: Ctx, since: str, service: str | None, at: str | None) -> int:
     from ..durations import format_duration
 
     def d(v: float | None) -> str:
-        return "-" if v is None else format_duration(v)
+        return "-" if v is None else format_duration(round(v))
 
     out.print(f"releases to {env} since {st.since.strftime('%Y-%m-%d %H:%M')} UTC", markup=False)
     for s in [*st.services, st.total]:
         doc = s.to_dict()
         rate = doc["change_failure_rate"]
-        out.print(f"  {s.service:<16} deploys {s.deploys} ({doc['deploys_per_week'] or 0:.1f}/week) · lead time "
-                  f"{d(doc['lead_time']['median_seconds'])} (median of {len(s.lead_times)}) · change failure rate "
-                  f"{'-' if rate is None else f'{rate * 100:.0f}%'} ({s.failed}) · time to restore "
-                  f"{d(doc['time_to_restore']['median_seconds'])} (median; {s.unrestored} not restored)",
-                  markup=False, highlight=False)
+        out.print(f"  {s.service}: {s.deploys} deploys ({doc['deploys_per_week'] or 0:.1f}/week)\n"
+                  f"    lead time {d(doc['lead_time']['median_seconds'])} (median of {len(s.lead_times)})\n"
+                  f"    change failure rate {'-' if rate is None else f'{rate * 100:.0f}%'} ({s.failed} failed)\n"
+                  f"    time to restore {d(doc['time_to_restore']['median_seconds'])} (median of "
+                  f"{len(s.restore_times)}; {s.unrestored} not restored)", markup=False, highlight=False)
     return 0
 
 
