@@ -255,6 +255,8 @@ def test_release_record_cli_is_idempotent_and_a_conflict_exits_2(tmp_path: Path)
     assert none.code == 1
     stats = opsbook("release", "stats", "--json", "--env", "production", *common)
     assert stats.code == 0 and stats.json["total"]["deploys"] == 1
+    text = opsbook("release", "stats", "--env", "production", *common)
+    assert "api: 1 deploys" in text.stdout and "lead time" in text.stdout
 
 
 @pytest.mark.parametrize(("snippet", "says"), [
