@@ -384,6 +384,14 @@ class RunbookLocked(OpsbookError):
     status = 409
 
 
+class ReleaseConflict(OpsbookError):
+    """A rollback found the release it starts from no longer current (another rollback claimed it
+    first, or a new release went out): the compare-and-set lost. HTTP 409, exit 1."""
+
+    exit_code = EXIT_FAILED
+    status = 409
+
+
 class RunbookRunConflict(OpsbookError):
     """The run is not in a state that allows this (resume a succeeded run, approve a step nobody
     is waiting on, approve your own run): the compare-and-set found another state. Exit 1,

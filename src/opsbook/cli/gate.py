@@ -159,3 +159,11 @@ def gate_canary(ctx: Ctx, name: str, canary_url: str | None, baseline_url: str |
     if report.promote_failed:
         err.print("[red bold]PROMOTE FAILED[/]: the analysis passed but the promote command did not; see the events")
     return report.exit_code
+def _attach() -> None:
+    # `gate deploy` lives with the release commands (cli/release.py): it reads the release registry
+    from .release import gate_deploy
+
+    gate_group.add_command(gate_deploy)
+
+
+_attach()

@@ -123,6 +123,9 @@ class Canary(Model):
     steps: list[Step] = Field(default_factory=list, description="staged rollout; default one analysis")
     promote: str | None = Field(default=None, description="a command run when the canary passes")
     rollback: str | None = Field(default=None, description="a command run when the canary fails")
+    service: str | None = Field(default=None, description="the releases: service this canary deploys: without a "
+                                "rollback command, a failed canary runs that service's rollback (to its previous "
+                                "release, then its verify gates), and a failed rollout blocks `gate deploy`")
     command_timeout: PositiveDuration = Field(default=300.0, description="a step/promote/rollback command's "
                                               "deadline")
 

@@ -24,6 +24,7 @@ from .models import CheckCommon, CheckParams, ConfigBase, KindInfo, Plugins, Smo
 from .notify import cross_check_notify
 from .oncall import cross_check_oncall
 from .references import cross_check_references, missing
+from .releases import cross_check_releases
 from .resources import RESOURCES, Resource
 from .rules import cross_check_rules
 from .runbooks import cross_check_runbooks
@@ -87,7 +88,7 @@ def _interpolate(data: Any, variables: dict[str, str], path: YPath, src: Source,
     if isinstance(data, dict):
         return {
             k: _interpolate(v, variables, (*path, k), src, errors,
-                            lenient or (len(path) == 0 and k in ("smoke", "canaries")))
+                            lenient or (len(path) == 0 and k in ("smoke", "canaries", "releases")))
             for k, v in data.items()
         }
     if isinstance(data, list):
@@ -101,7 +102,7 @@ def _interpolate(data: Any, variables: dict[str, str], path: YPath, src: Source,
         name = m.group(1)
         if name in variables:
             return variables[name]
-        if lenient:  # smoke steps use values saved by earlier steps, canaries ${canary}... at run time
+        if lenient:  # smoke steps use values saved by earlier steps, canaries ${canary}, rollbacks ${version}
             return m.group(0)
         where = src.where(path)
         errors.append(ConfigError(
@@ -200,6 +201,7 @@ def _cross_check(cfg: ConfigBase, kinds: Mapping[str, KindInfo], src: Source,
     cross_check_escalation(cfg, err)
     cross_check_runbooks(cfg, err, base_dir)
     cross_check_canaries(cfg, err)
+    cross_check_releases(cfg, err, base_dir)
     for name, suite in cfg.smoke.items():
         if suite.resource is not None:
             res = cfg.resources.get(suite.resource)

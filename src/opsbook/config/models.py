@@ -32,6 +32,7 @@ from .integrity import INTEGRITY_TYPE, IntegrityCheck, IntegritySuite
 from .notify import RECEIVER_KIND, Notify, Receiver
 from .oncall import Person, Schedule
 from .oneof import OneOf, OneOfModel, exactly_one, one_of_model
+from .releases import Releases
 from .resources import HttpAuth, Model, Resource, Secret
 from .rules import AlertRule, Heartbeat, MaintenanceWindow, Slo
 from .runbooks import Runbooks
@@ -224,3 +225,4 @@ class ConfigBase(Model):
     escalation: dict[str, EscalationPolicy] = Field(default_factory=dict)
     runbooks: Runbooks = Field(default_factory=Runbooks)
     canaries: dict[str, Canary] = Field(default_factory=dict)
+    releases: Releases = Field(default_factory=Releases)

@@ -21,7 +21,7 @@ Path = tuple[str | int, ...]
 
 # names opsbook records runs under for `job KIND NAME` and SLO `job:`; None: any name
 # (a migration's run is named after its source)
-FIXED_JOB_NAMES: dict[str, tuple[str, ...] | None] = {"gate": ("ready", "budget"), "migration": None}
+FIXED_JOB_NAMES: dict[str, tuple[str, ...] | None] = {"gate": ("ready", "budget", "deploy"), "migration": None}
 _JOB_WORDS = {"backup-prune": "backup", "integrity": "integrity suite", "smoke": "smoke suite"}
 
 

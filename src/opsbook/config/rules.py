@@ -188,6 +188,7 @@ class MaintenanceWindow(Model):
     slos: list[str] = Field(default_factory=list, description="scope: these SLOs")
     match: dict[str, str] = Field(default_factory=dict, description="scope: alerts whose labels match")
     notice: str = Field(default="", description="public text for the status page")
+    freeze: bool = Field(default=False, description="a deploy freeze: `gate deploy` refuses while it is on")
 
     @model_validator(mode="after")
     def _when(self) -> MaintenanceWindow:
@@ -208,8 +209,14 @@ class MaintenanceWindow(Model):
         return self
 
     @property
+    def freeze_only(self) -> bool:
+        """A deploy freeze and nothing else: not maintenance the public status page announces."""
+        return self.freeze and not (self.checks or self.alerts or self.slos or self.match)
+
+    @property
     def everything(self) -> bool:
-        return not (self.checks or self.alerts or self.slos or self.match)
+        # a freeze with no scope freezes deploys only: it must not quiet every alert
+        return not (self.freeze or self.checks or self.alerts or self.slos or self.match)
 
 
 def cross_check_rules(cfg: ConfigBase, err: ErrFn) -> None:

@@ -130,12 +130,27 @@ def call_webhook(hook: Webhook, values: dict[str, str], timeout: float) -> tuple
     return (0 if 200 <= resp.status_code < 300 else resp.status_code), f"HTTP {resp.status_code}"
 
 
-def _rollback(cfg: Config, can: Canary, values: dict[str, str]) -> tuple[int, str] | None:
-    """Undo the canary: its ``rollback`` command (None when it has none). The one place a rollback is
-    started, so a service's rollback or a runbook can take its place."""
-    if can.rollback is None:
+def _rollback(cfg: Config, store: Store, can: Canary, values: dict[str, str]) -> tuple[int, str, str] | None:
+    """Undo the canary: its ``rollback`` command, else its ``service``'s release rollback (to the
+    previous release, then its verify gates: ops/release.py, a command or a runbook), else None.
+    The exit code, the output and what ran."""
+    if can.rollback is not None:
+        code, out = run_command(can.rollback, values, can.command_timeout, str(cfg.base_dir))
+        return code, out, f"`{can.rollback}`"
+    if can.service is None:
         return None
-    return run_command(can.rollback, values, can.command_timeout, str(cfg.base_dir))
+    from ..errors import OpsbookError
+    from . import release
+    from .record import Recorder
+
+    env = cfg.env or "production"
+    try:
+        plan = release.plan(store, cfg, can.service, "previous", env)
+        done = release.rollback(store, cfg, plan, "opsbook-canary", Recorder(cfg.env, store=store))
+    except OpsbookError as e:
+        return 1, f"{e.message} ({e.hint})" if e.hint else e.message, f"release rollback {can.service}"
+    return (0 if done.ok else 1), f"{done.outcome}: {done.message}", \
+        f"release rollback {can.service} {done.from_version} -> {done.to_version}"
 
 
 @dataclass
@@ -212,13 +227,13 @@ def _rollout(cfg: Config, store: Store, can: Canary, c: Target, b: Target, repor
             status, reason = "aborted", f"the promote command failed (exit {code})"
             report.promote_failed = True  # exit 1: the canary is neither promoted nor rolled back
     if status == "rolled_back":
-        got = _rollback(cfg, can, values)
+        got = _rollback(cfg, store, can, values)
         if got is None:
-            event("rollback", "rollback: no rollback command configured; roll back by hand", None)
+            event("rollback", "rollback: no rollback command or service configured; roll back by hand", None)
         else:
-            code, out = got
+            code, out, what = got
             loud = "" if code == 0 else "ROLLBACK FAILED: "
-            event("rollback", f"{loud}rollback: `{can.rollback}` exited {code}", code, output=out)
+            event("rollback", f"{loud}rollback: {what} exited {code}", code, output=out)
             report.rollback_failed = code != 0
     return status, reason
 

@@ -3,7 +3,8 @@
 The window runs from 15 minutes before detection (what led up to it) to resolution (or closing,
 or now while it is open). Into it go the incident's own events, alert transitions, check flips
 with the assertions that failed, notifications queued/delivered/failed, job runs (backups,
-drills, integrity...) and silences. Evidence is linked, not copied: each entry has a one-line
+drills, integrity...), silences and releases (deploys and rollbacks, with the service, version,
+environment, who, and a rollback's outcome in ``release``). Evidence is linked, not copied: each entry has a one-line
 summary and a ``ref`` naming the row (``alert_transitions:12``, ``check_flips:7``).
 
 Each source is read newest first and bounded; when any source had more rows than the bound, or
@@ -16,7 +17,7 @@ from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
 from ..errors import UsageError
-from ..store import Store, alerts, checks, outbox, runs, silences
+from ..store import Store, alerts, checks, outbox, releases, runs, silences
 from ..store import incidents as incident_rows
 from . import incident as incident_ops
 
@@ -30,14 +31,19 @@ class Entry(NamedTuple):
 
     at: datetime
     kind: str  # incident.<event>, alert.<to state>, check.<to status>, notification.<what>, run.<kind>,
-    # silence.<what>, runbook.<status>
+    # silence.<what>, runbook.<status>, release.deployed, release.rollback
     summary: str
     ref: str
     detail: dict[str, Any] | None = None  # typed fields of entries that have them (runbook: runbook, run, ...)
+    release: dict[str, Any] | None = None  # release entries: service, version, env, by (and outcome, from)
 
     def to_dict(self) -> dict[str, Any]:
-        d = {"at": self.at.isoformat(), "kind": self.kind, "summary": self.summary, "ref": self.ref}
-        return {**d, "detail": self.detail} if self.detail is not None else d
+        d: dict[str, Any] = {"at": self.at.isoformat(), "kind": self.kind, "summary": self.summary, "ref": self.ref}
+        if self.detail is not None:
+            d["detail"] = self.detail
+        if self.release is not None:
+            d["release"] = self.release
+        return d
 
 
 @dataclass(frozen=True)
@@ -165,6 +171,20 @@ def _silences(s: silences.SilenceRow, start: datetime, end: datetime) -> list[En
     return out
 
 
+def _deployed(r: releases.ReleaseRow) -> Entry:
+    info = {"service": r.service, "version": r.version, "env": r.env, "by": r.by}
+    return Entry(r.recorded_at, "release.deployed", f"{r.service} {r.version} deployed to {r.env} by {r.by}",
+                 f"releases:{r.id}", info)
+
+
+def _rollback(e: releases.EventRow) -> Entry:
+    d = e.detail
+    info = {"service": e.service, "version": d.get("to"), "from": d.get("from"), "env": e.env, "by": e.actor,
+            "outcome": d.get("outcome")}
+    return Entry(e.at, "release.rollback", f"{e.actor} rolled {e.service} back in {e.env}: {d.get('from')} -> "
+                 f"{d.get('to')}: {d.get('outcome')}", f"release_events:{e.id}", info)
+
+
 def assemble(tx: Any, row: incident_rows.IncidentRow, now: datetime, limit: int = MAX_ROWS) -> Timeline:
     """The timeline of one incident, read in ``tx``."""
     start, end = window(row, now)
@@ -175,7 +195,9 @@ def assemble(tx: Any, row: incident_rows.IncidentRow, now: datetime, limit: int 
     notes = outbox.touched_between(tx, start, end, more)
     job_runs = runs.started_between(tx, start, end, more)
     sil = silences.changed_between(tx, start, end, more)
-    truncated = any(len(x) > limit for x in (own, flips, trans, notes, job_runs, sil))
+    deploys = releases.listing(tx, since=start, until=end, limit=more)
+    rollbacks = releases.events(tx, kinds=("rollback_finished",), since=start, until=end, limit=more)
+    truncated = any(len(x) > limit for x in (own, flips, trans, notes, job_runs, sil, deploys, rollbacks))
     # sources come newest first (the incident's events oldest first); oldest first, the stable
     # sort keeps their order among equal times
     entries = [_incident_event(e) for e in own[-limit:]]
@@ -184,6 +206,8 @@ def assemble(tx: Any, row: incident_rows.IncidentRow, now: datetime, limit: int 
     entries += [e for r in reversed(notes[:limit]) for e in _notifications(r, start, end)]
     entries += [_run(r) for r in reversed(job_runs[:limit])]
     entries += [e for s in reversed(sil[:limit]) for e in _silences(s, start, end)]
+    entries += [_deployed(r) for r in reversed(deploys[:limit])]
+    entries += [_rollback(e) for e in reversed(rollbacks[:limit])]
     entries.sort(key=lambda e: e.at)
     if len(entries) > limit:
         entries, truncated = entries[-limit:], True
@@ -196,7 +220,8 @@ def count(tx: Any, row: incident_rows.IncidentRow, now: datetime) -> int:
     start, end = window(row, now)
     return (incident_rows.count_events(tx, row.id) + checks.count_flips_between(tx, start, end)
             + alerts.count_transitions_between(tx, start, end) + outbox.count_touches_between(tx, start, end)
-            + runs.count_started_between(tx, start, end) + silences.count_changes_between(tx, start, end))
+            + runs.count_started_between(tx, start, end) + silences.count_changes_between(tx, start, end)
+            + releases.count_between(tx, start, end))
 
 
 def for_incident(store: Store, row: incident_rows.IncidentRow, now: datetime, limit: int = MAX_ROWS) -> Timeline:

@@ -24,6 +24,7 @@ from . import (
     leases,
     oncall,
     outbox,
+    releases,
     rollouts,
     rollup,
     runbook_runs,
@@ -35,10 +36,10 @@ from . import groups as notify_groups
 from . import status_updates as public_updates
 
 # numbered ranges: checks/runs 1-9, rules 10-19, notify 20-29, serve 30-39, web 40-49, on-call 50-59,
-# incidents 60-69 (escalation 64-66), runbooks 70-79, canary rollouts 85-89
+# incidents 60-69 (escalation 64-66), runbooks 70-79, releases 80-84, canary rollouts 85-89
 OWNERS: tuple[ModuleType, ...] = (checks, runs, alerts, heartbeats, notify_groups, outbox, silences, leases,
-                                  rollup, audit, sessions, oncall, incidents, incident_actions,
-                                  public_updates, escalations, runbook_runs, rollouts)
+                                  rollup, audit, sessions, oncall, incidents, incident_actions, public_updates,
+                                  escalations, runbook_runs, rollouts, releases)
 
 
 def _gather() -> list[tuple[int, str, list[str]]]:
@@ -61,5 +62,5 @@ TABLES: tuple[str, ...] = (
     "schedule_units", "daemon_instances", "check_rollups", "rollup_watermarks", "api_audit", "api_sessions",
     "oncall_overrides", "incidents", "incident_events", "incident_actions", "status_updates",
     "incident_escalations", "runbook_runs", "runbook_steps", "runbook_approvals", "runbook_locks", "rollouts",
-    "rollout_measurements", "rollout_events")
+    "rollout_measurements", "rollout_events", "releases", "release_events")
 assert set(TABLES) == set(OWNER_OF), "a table without an owner, or an owner's table missing here"

@@ -21,6 +21,7 @@ from ..errors import ApiError, AuthError, Busy, OpsbookError, Throttled
 from ..notify import acks, groups, silences
 from ..rules import engine, heartbeats, slo
 from . import api_incidents as inc
+from . import api_releases as rel
 from . import api_runbooks as rbk
 from . import audit, data
 from .auth import Principal, check_csrf
@@ -395,6 +396,15 @@ ROUTES: list[ApiRoute] = [
           ("abort", "Stop a run where it is (no rollback)"),
           ("resume", "Continue a failed, interrupted or waiting run in the background (202); secret "
                      "parameters again in params, yes to confirm a confirm=true step"))],
+    ApiRoute("GET", "/api/v1/releases", rel.list_releases, "viewer", "Releases, newest first",
+             (("service", "query", "only this service"), ("env", "query", "only this environment"),
+              ("limit", "query", "1-1000, default 100")), tags=("releases",)),
+    ApiRoute("POST", "/api/v1/releases", rel.record, "operator", "Record a deploy (201; 200 when this service, "
+             "version and env is already recorded; 400 when it was recorded with another commit, time or url)",
+             body=rel.RecordIn, tags=("releases",)),
+    ApiRoute("POST", "/api/v1/releases/{service}/rollback", rel.rollback, "operator", "Roll a service back, "
+             "verify it and record the outcome (ok false when the rollback or its verification failed)",
+             (("service", "path", "service name"),), rel.RollbackIn, tags=("releases",)),
     ApiRoute("GET", "/api/v1/audit", list_audit, "admin", "The audit log, newest first",
              (("limit", "query", "1-1000, default 100"), ("before", "query", "entry id cursor")), tags=("audit",)),
 ]

@@ -62,9 +62,10 @@ def uptime_strip(segments: Sequence[tuple[str, float | None]], width: int = 600,
 
 def line_chart(series: dict[str, Sequence[tuple[datetime, float | None]]], *, title: str, unit: str = "ms",
                width: int = 720, height: int = 220, target: float | None = None,
-               target_label: str = "target") -> Markup:
+               target_label: str = "target", markers: Sequence[tuple[datetime, str]] = ()) -> Markup:
     """Lines over time (one per named series, gaps where a value is None), an optional dashed
-    horizontal target, y axis from 0 to the max with three ticks, x axis first/last time."""
+    horizontal target, y axis from 0 to the max with three ticks, x axis first/last time, and a
+    vertical line per marker (a release: time, label) inside the time span."""
     pad_l, pad_r, pad_t, pad_b = 52, 12, 14, 26
     pw, ph = width - pad_l - pad_r, height - pad_t - pad_b
     points = [(t, v) for s in series.values() for t, v in s if v is not None]
@@ -110,6 +111,11 @@ def line_chart(series: dict[str, Sequence[tuple[datetime, float | None]]], *, ti
                    f'y2="{_f(y(target))}"><title>{escape(target_label)}: {_f(target)}{unit}</title></line>'
                    f'<text class="tick target-label" x="{width - pad_r}" y="{_f(y(target) - 4)}" '
                    f'text-anchor="end">{escape(target_label)} {_f(target)}{unit}</text>')
+    for at, label in markers:
+        if t0 <= at <= t1:
+            mx = _f(x(at))
+            out.append(f'<line class="marker" x1="{mx}" x2="{mx}" y1="{pad_t}" y2="{pad_t + ph}">'
+                       f"<title>{escape(label)} at {at.strftime('%Y-%m-%d %H:%M')} UTC</title></line>")
     fmt = "%Y-%m-%d %H:%M" if span > 86400 else "%H:%M"
     out.append(f'<text class="tick" x="{pad_l}" y="{height - 6}">{t0.strftime(fmt)}</text>'
                f'<text class="tick" x="{width - pad_r}" y="{height - 6}" text-anchor="end">'

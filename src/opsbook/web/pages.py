@@ -18,7 +18,7 @@ from ..errors import ApiError, OpsbookError
 from ..notify import acks, groups, silences
 from ..rules import engine, heartbeats, slo
 from ..store import rollup
-from . import audit, charts, data, incident_pages, runbook_pages
+from . import audit, charts, data, incident_pages, release_pages, runbook_pages
 from .auth import Principal, check_csrf
 from .data import as_dict
 from .overview import body as overview_body
@@ -66,7 +66,7 @@ def routes(web: Web) -> list[Route]:
             latency = charts.line_chart(
                 {"average": [(t, a.avg_ms) for t, a in points],
                  "p95 (est.)": [(t, a.quantile_ms(0.95)) for t, a in points]},
-                title=f"latency of {name}, last {rng}")
+                title=f"latency of {name}, last {rng}", markers=release_pages.markers(web, now - span, now))
             days = rollup.series(web.store, name, env, now - timedelta(days=29), "day", wms)
             by_day = dict(days)
             strip = charts.uptime_strip([
@@ -210,6 +210,7 @@ def routes(web: Web) -> list[Route]:
         Route("/audit", audit_page, methods=["GET"]),
         *incident_pages.routes(web),
         *runbook_pages.routes(web),
+        *release_pages.routes(web),
     ]
 
 

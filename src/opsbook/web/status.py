@@ -58,7 +58,7 @@ def build(cfg: Config, store: Store, now: datetime) -> dict[str, Any]:
                            "days": bars})
     maintenance = [{"notice": w.notice or "Scheduled maintenance is in progress.",
                     "until": w.end.isoformat() if w.end else None}
-                   for w in windows.active(cfg, now)]
+                   for w in windows.active(cfg, now) if not w.freeze_only]
     notices: list[dict[str, Any]] = [
         {"id": None, "title": n.title, "body": n.body, "level": n.level,
          "posted_at": n.posted_at.isoformat() if n.posted_at else None, "components": {}}
