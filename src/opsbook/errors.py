@@ -380,3 +380,10 @@ class RunbookRunConflict(OpsbookError):
     is waiting on, approve your own run): the compare-and-set found another state. Exit 1."""
 
     exit_code = EXIT_FAILED
+
+
+class ReplayConflict(OpsbookError):
+    """A replay run is not in a state that allows this (resume a finished run, resume a run whose
+    runner is alive): the compare-and-set found another state. Exit 1."""
+
+    exit_code = EXIT_FAILED

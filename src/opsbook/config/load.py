@@ -23,6 +23,7 @@ from .models import CheckCommon, CheckParams, ConfigBase, KindInfo, Plugins, Smo
 from .notify import cross_check_notify
 from .oncall import cross_check_oncall
 from .references import cross_check_references, missing
+from .replay import cross_check_replay
 from .resources import RESOURCES, Resource
 from .rules import cross_check_rules
 from .secrets import register_secrets, reveal, show
@@ -85,7 +86,7 @@ def _interpolate(data: Any, variables: dict[str, str], path: YPath, src: Source,
     if isinstance(data, dict):
         return {
             k: _interpolate(v, variables, (*path, k), src, errors,
-                            lenient or (len(path) == 0 and k == "smoke"))
+                            lenient or (len(path) == 0 and k in ("smoke", "replay")))
             for k, v in data.items()
         }
     if isinstance(data, list):
@@ -196,6 +197,7 @@ def _cross_check(cfg: ConfigBase, kinds: Mapping[str, KindInfo], src: Source,
     cross_check_references(cfg, err)
     cross_check_incidents(cfg, err, base_dir)
     cross_check_escalation(cfg, err)
+    cross_check_replay(cfg, err)
     for name, suite in cfg.smoke.items():
         if suite.resource is not None:
             res = cfg.resources.get(suite.resource)

@@ -31,6 +31,7 @@ from .integrity import INTEGRITY_TYPE, IntegrityCheck, IntegritySuite
 from .notify import RECEIVER_KIND, Notify, Receiver
 from .oncall import Person, Schedule
 from .oneof import OneOf, OneOfModel, exactly_one, one_of_model
+from .replay import Replay
 from .resources import HttpAuth, Model, Resource, Secret
 from .rules import AlertRule, Heartbeat, MaintenanceWindow, Slo
 from .runbooks import Runbooks
@@ -222,3 +223,4 @@ class ConfigBase(Model):
     incidents: Incidents = Field(default_factory=Incidents)
     escalation: dict[str, EscalationPolicy] = Field(default_factory=dict)
     runbooks: Runbooks = Field(default_factory=Runbooks)
+    replay: dict[str, Replay] = Field(default_factory=dict)
