@@ -387,3 +387,10 @@ class ReplayConflict(OpsbookError):
     runner is alive): the compare-and-set found another state. Exit 1."""
 
     exit_code = EXIT_FAILED
+
+
+class ReplayHeaderRefused(OpsbookError):
+    """An event field would put a line break into a request header (the idempotency key): that
+    event is recorded failed and never sent."""
+
+    exit_code = EXIT_FAILED

@@ -1,9 +1,10 @@
-"""Send events to the target: one httpx client with ``concurrency`` workers, a token bucket for
-``rate``, one event in flight per order key, retries with exponential backoff on 429/5xx and
-errors (Retry-After honoured, capped), and a window of at most ``window`` events in memory.
+"""Send events to the target: ``concurrency`` workers, each owning one keep-alive connection
+(replay/http1.py), a token bucket for ``rate``, one event in flight per order key, retries with
+exponential backoff on 429/5xx and errors (Retry-After honoured, capped), and a window of at
+most ``window`` events in memory.
 
-The source is read ``BATCH`` events at a time in one dedicated thread (a SQLite connection stays
-on the thread that made it; a slow command or query never blocks the sending). Each event ends in
+The source is read ``BATCH`` events at a time in one dedicated thread (a SQLite connection
+stays on the thread that made it; a slow command or query never blocks the sending). Each event ends in
 exactly one call of ``on_outcome`` (a ``Delivery``, or None for an event skipped as delivered
 before), except those left unsent when ``should_stop`` turns true: they have no outcome, so a
 resume sends them.
@@ -19,16 +20,16 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
 
 from ..config.replay import Retries
 from ..config.secrets import redactor
+from ..errors import ReplayHeaderRefused
 from .event import Event
+from .http1 import Connection, Target
 from .signing import Signer
 
 BATCH = 256
 SNIPPET = 1000  # characters of a failed response kept in the record
-READ_CAP = 64 * 1024  # bytes of a response read; the rest is dropped with its connection
 
 
 @dataclass
@@ -52,7 +53,6 @@ class Settings:
     retries: Retries = field(default_factory=Retries)
     timeout: float = 10.0
     verify: bool = True
-    auth: Any = None
 
 
 class TokenBucket:
@@ -111,32 +111,26 @@ class Sender:
             if settings.rate else None
         self.busy: set[str] = set()  # order keys with an event in flight
         self.pending: dict[str, deque[Event]] = {}  # the events waiting behind them
-        self.client: Any = None
 
     async def run(self, events: Iterator[Event]) -> None:
-        import httpx
-
         c = self.s.concurrency
-        limits = httpx.Limits(max_connections=c, max_keepalive_connections=c)
+        target = Target(self.s.url, self.s.verify)
         reader = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="replay-source")
         window = asyncio.Semaphore(self.window_size)
         ready: asyncio.Queue[Event | None] = asyncio.Queue()
         try:
-            async with httpx.AsyncClient(limits=limits, verify=self.s.verify, auth=self.s.auth,
-                                         timeout=self.s.timeout, trust_env=False) as client:
-                self.client = client
-                async with asyncio.TaskGroup() as tg:
+            async with asyncio.TaskGroup() as tg:
+                for _ in range(c):
+                    tg.create_task(self._worker(ready, window, Connection(target)))
+                ticker = tg.create_task(self._ticker())
+                try:
+                    await self._produce(events, reader, ready, window)
+                    for _ in range(self.window_size):  # every event taken has ended
+                        await window.acquire()
+                finally:
                     for _ in range(c):
-                        tg.create_task(self._worker(ready, window))
-                    ticker = tg.create_task(self._ticker())
-                    try:
-                        await self._produce(events, reader, ready, window)
-                        for _ in range(self.window_size):  # every event taken has ended
-                            await window.acquire()
-                    finally:
-                        for _ in range(c):
-                            ready.put_nowait(None)
-                        ticker.cancel()
+                        ready.put_nowait(None)
+                    ticker.cancel()
         except ExceptionGroup as eg:  # a worker's error (the store refused a write): the first one
             raise eg.exceptions[0] from None
         finally:
@@ -178,12 +172,19 @@ class Sender:
         finally:
             window.release()
 
-    async def _worker(self, ready: asyncio.Queue[Event | None], window: asyncio.Semaphore) -> None:
+    async def _worker(self, ready: asyncio.Queue[Event | None], window: asyncio.Semaphore,
+                      conn: Connection) -> None:
+        try:
+            await self._work(ready, window, conn)
+        finally:
+            conn.close()
+
+    async def _work(self, ready: asyncio.Queue[Event | None], window: asyncio.Semaphore, conn: Connection) -> None:
         while (ev := await ready.get()) is not None:
             if self.should_stop():
                 window.release()  # left unsent, without an outcome: a resume sends it
             else:
-                self._done(ev, await self._deliver(ev), window)
+                self._done(ev, await self._deliver(ev, conn), window)
             if ev.order is not None:
                 queue = self.pending.get(ev.order)
                 if queue:
@@ -198,9 +199,7 @@ class Sender:
             await asyncio.sleep(self.tick)
             self.on_tick()
 
-    async def _deliver(self, ev: Event) -> Delivery:
-        import httpx
-
+    async def _deliver(self, ev: Event, conn: Connection) -> Delivery:
         s, attempts = self.s, 0
         while True:
             if self.limiter is not None:
@@ -214,34 +213,22 @@ class Sender:
             text = ""
             try:
                 async with asyncio.timeout(s.timeout):
-                    req = self.client.build_request(s.method, s.url, content=ev.body, headers=headers)
-                    resp = await self.client.send(req, stream=True)
-                    try:
-                        text = await _read(resp)
-                    finally:
-                        await resp.aclose()
-                status = resp.status_code
+                    status, got, raw = await conn.request(s.method, headers, ev.body, SNIPPET * 4)
                 if 200 <= status < 300:
                     return Delivery("delivered", attempts, status)
                 retry, error = status == 429 or status >= 500, f"HTTP {status}"
-                after = retry_after(resp.headers.get("retry-after"))
+                after = retry_after(got.get("retry-after"))
+                text = raw.decode("utf-8", "replace")
             except TimeoutError:
                 retry, error = True, f"no answer within {s.timeout:g}s"
-            except httpx.HTTPError as e:
-                retry, error = True, f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
+            except ReplayHeaderRefused as e:  # an event field that would split the request: never sent
+                return Delivery("failed", attempts, None, redactor.text(str(e))[:SNIPPET])
+            except (OSError, EOFError, ValueError) as e:
+                retry, error = True, f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else 'connection failed'}"
             if not retry or attempts > s.retries.times or self.should_stop():
                 return Delivery("failed", attempts, status, redactor.text(error)[:SNIPPET],
                                 redactor.text(text)[:SNIPPET] or None)
             await self.sleep(delay(attempts, s.retries, after))
-
-
-async def _read(resp: Any) -> str:
-    got = bytearray()
-    async for chunk in resp.aiter_raw():
-        got += chunk
-        if len(got) > READ_CAP:
-            break
-    return bytes(got[:SNIPPET * 4]).decode("utf-8", "replace") if not 200 <= resp.status_code < 300 else ""
 
 
 def _take(events: Iterator[Event], n: int) -> list[Event]:

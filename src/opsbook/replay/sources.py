@@ -57,7 +57,8 @@ def _sql(s: SqlSource, resources: dict[str, Any], fields: Fields, since: datetim
             raise UsageError(f"the query uses {ref}: give --{ref[2:-1]}", hint="e.g. --since 2026-03-01T00:00:00Z")
     seek = position if (position and s.order) else None
     if isinstance(res, PostgresResource):
-        return _pg(s, reveal(res.dsn, f"resources.{s.resource}.dsn") or "", fields, since, until, seek), seek is not None
+        dsn = reveal(res.dsn, f"resources.{s.resource}.dsn") or ""
+        return _pg(s, dsn, fields, since, until, seek), seek is not None
     if isinstance(res, SqliteResource):
         return _sqlite(s, str(base / os.path.expanduser(res.path)), fields, since, until, seek), seek is not None
     raise UsageError(f"replay source resource {s.resource!r} is not a postgres or sqlite resource")
