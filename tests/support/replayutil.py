@@ -118,7 +118,8 @@ def write_events(path: Path, n: int, customers: int = 7, start: int = 0) -> None
                                 "created": 1772323200 + i, "type": "invoice.paid"}) + "\n")
 
 
-def config(d: Path, url: str, source: str, *, extra: str = "", store: str | None = None) -> Path:
+def config(d: Path, url: str, source: str, *, extra: str = "", store: str | None = None,
+           concurrency: int = 8) -> Path:
     """An opsbook.yaml with one replay ``hooks`` to ``url`` signed with SECRET (from a file)."""
     (d / "whsec").write_text(SECRET)
     text = f"""
@@ -131,7 +132,7 @@ replay:
     target: {{resource: receiver, path: /webhooks/stripe}}
     signature: {{stripe: {{secret: {{file: {d / 'whsec'}}}}}}}
     order_key: customer
-    concurrency: 8
+    concurrency: {concurrency}
     retries: {{times: 3, backoff: 10ms, max_backoff: 50ms, max_retry_after: 2s}}
 {extra}"""
     p = d / "opsbook.yaml"

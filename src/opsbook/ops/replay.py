@@ -257,7 +257,8 @@ class _Recorder:
         self.mark = _Watermark(cursor)
         self.batch: list[rows.Outcome] = []
         self.attempts = 0
-        self.done, self.failed, self.in_a_row = row.delivered + row.failed, row.failed, 0
+        # the stop rule judges this segment of the run: a resume after the target was fixed starts afresh
+        self.done, self.failed, self.in_a_row = 0, 0, 0
         self.counts = {"delivered": row.delivered, "failed": row.failed, "skipped": row.skipped}
         self.stopped: str | None = None
         self.lost = False
