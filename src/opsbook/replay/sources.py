@@ -182,9 +182,9 @@ def files_of(s: JsonlSource, base: Path) -> list[Path]:
     return found
 
 
-def read_lines(f: IO[bytes], cap: int) -> Iterator[tuple[bytes | None, int]]:
-    """(line without its newline, or None when it is longer than ``cap``; offset after it)."""
-    offset = f.tell()
+def read_lines(f: IO[bytes], cap: int, offset: int = 0) -> Iterator[tuple[bytes | None, int]]:
+    """(line without its newline, or None when it is longer than ``cap``; offset after it,
+    counted from ``offset``: a pipe cannot tell)."""
     while True:
         line = f.readline(cap + 1)
         if not line:
@@ -210,7 +210,7 @@ def jsonl(s: JsonlSource, fields: Fields, since: datetime | None, until: datetim
                 start = int(position["offset"])
         with f.open("rb") as fh:
             fh.seek(start)
-            for n, (line, offset) in enumerate(read_lines(fh, s.max_line_bytes), 1):
+            for n, (line, offset) in enumerate(read_lines(fh, s.max_line_bytes, start), 1):
                 where, pos = f"{f.name}@{offset}", {"file": f.name, "offset": offset}
                 if line is None:
                     yield Event(where, b"", position=pos, error=f"{where}: line {n} is longer than "
