@@ -211,3 +211,28 @@ def test_a_generic_hmac_signature_follows_its_format_over_timestamp_and_body() -
     mac = base64.b64encode(hmac.new(b"k3y-for-hmac", b'1700000000.{"id": 1}', hashlib.sha256).digest()).decode()
     assert got == {"X-Hub-Signature-256": f"v1={mac};t=1700000000", "X-Timestamp": "1700000000"}
     assert signer(Signature(none=True), "x")(b"{}", 1) == {}
+
+
+def test_on_a_terminal_a_progress_line_counts_deliveries(tmp_path: Path) -> None:
+    import os
+    import pty
+    import subprocess
+    import sys
+
+    write_events(tmp_path / "events.jsonl", 200)
+    with receiver() as rec:
+        cfg = config(tmp_path, rec.url, JSONL, extra="    rate: 200\n")  # a second: the bar draws a few times
+        leader, follower = pty.openpty()
+        p = subprocess.Popen([sys.executable, "-m", "opsbook", "replay", "run", "hooks", "-c", str(cfg)],
+                             stdin=follower, stdout=follower, stderr=follower)
+        os.close(follower)
+        out = b""
+        try:
+            while chunk := os.read(leader, 65536):
+                out += chunk
+        except OSError:  # the child closed the terminal
+            pass
+        finally:
+            os.close(leader)
+        assert p.wait(60) == 0, out
+    assert b"delivered 200  failed 0" in out and b"replay run 1 (hooks): succeeded" in out

@@ -6,6 +6,7 @@ Exit codes: 0 every event delivered (or a dry-run), 1 failures, a stop rule fire
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -39,15 +40,16 @@ def _time(text: str | None, flag: str) -> datetime | None:
 
 @contextmanager
 def _progress(ctx: Ctx) -> Iterator[Callable[[dict[str, int]], None] | None]:
-    """A live counter on a terminal (rich); nothing when piped or with --json."""
-    console = ctx.console
-    if ctx.json or not console.is_terminal:
+    """A live counter on a terminal (rich, on stderr); nothing when piped or with --json."""
+    if ctx.json or not sys.stderr.isatty():
         yield None
         return
+    from rich.console import Console
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console,
-                  transient=True) as bar:
+    # on stderr: stdout carries the report
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
+                  console=Console(stderr=True), transient=True) as bar:
         task = bar.add_task("starting")
 
         def update(counts: dict[str, int]) -> None:
