@@ -136,3 +136,12 @@ def test_a_command_source_streams_its_stdout(tmp_path: Path) -> None:
     assert r.code == 0, r.text
     assert r.json["counts"]["delivered"] == 20 and rec.unique == 20
     assert [b["id"] for b in rec.arrivals] == [f"c{i}" for i in range(20)]  # one customer: in order
+
+
+def test_a_time_field_filters_file_events_by_since_and_until(tmp_path: Path) -> None:
+    (tmp_path / "e.jsonl").write_text("".join(
+        json.dumps({"id": f"e{i}", "at": (T0 + timedelta(minutes=i)).isoformat() if i % 2 else 1772323200 + 60 * i})
+        + "\n" for i in range(10)))
+    src = JsonlSource(path="e.jsonl", key="id", time_field="at")
+    got = jsonl(src, Fields("id", time="at"), T0 + timedelta(minutes=3), T0 + timedelta(minutes=7), None, tmp_path)
+    assert [e.key for e in got] == ["e3", "e4", "e5", "e6"]  # ISO and unix seconds alike; until excluded
