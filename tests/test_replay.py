@@ -236,3 +236,15 @@ def test_on_a_terminal_a_progress_line_counts_deliveries(tmp_path: Path) -> None
             os.close(leader)
         assert p.wait(60) == 0, out
     assert b"delivered 200  failed 0" in out and b"replay run 1 (hooks): succeeded" in out
+
+
+def test_an_idempotency_key_that_would_split_the_request_is_never_sent(tmp_path: Path) -> None:
+    (tmp_path / "events.jsonl").write_text(
+        json.dumps({"id": "evt_ok", "customer": "c"}) + "\n"
+        + json.dumps({"id": "evt_bad\r\nX-Injected: 1", "customer": "c"}) + "\n"
+        + json.dumps({"id": "evt_ü_\u2603", "customer": "d"}) + "\n")
+    with receiver() as rec:
+        r = opsbook("replay", "run", "hooks", "--json", "-c", str(config(tmp_path, rec.url, JSONL)))
+    assert r.code == 1 and r.json["counts"] == {"delivered": 1, "failed": 2, "skipped": 0}
+    assert {f["attempts"] for f in r.json["failures"]} == {1}  # refused, not retried
+    assert rec.requests == 1 and not any("X-Injected" in h for h in rec.headers_seen)

@@ -43,6 +43,7 @@ if TYPE_CHECKING:
 STALE_AFTER = 30.0  # seconds without a heartbeat after which a running run's runner is taken for dead
 FLUSH_AT = 500  # outcomes per transaction
 SAMPLES = 3
+MAX_KEY = 500
 RESUMABLE = ("interrupted", "stopped", "failed")
 
 Progress = Callable[[dict[str, int]], None]
@@ -168,6 +169,8 @@ def _numbered(p: Plan, cfg: Config, since: datetime | None, until: datetime | No
             if limit is not None and seq >= limit:
                 return
             ev.seq, seq = seq, seq + 1
+            if len(ev.key) > MAX_KEY and ev.error is None:  # the record keeps keys whole, or not at all
+                ev.key, ev.error = ev.key[:MAX_KEY], f"the event key is longer than {MAX_KEY} characters"
             ev.already = ev.key in delivered
             yield ev
     finally:
@@ -269,7 +272,7 @@ class _Recorder:
 
     def outcome(self, ev: Event, d: Delivery | None) -> None:
         if d is not None:
-            self.batch.append(rows.Outcome(ev.key[:500], ev.seq, d.status, d.attempts, d.http_status, d.error,
+            self.batch.append(rows.Outcome(ev.key, ev.seq, d.status, d.attempts, d.http_status, d.error,
                                            d.response))
             self.counts[d.status] += 1
             self.attempts += d.attempts

@@ -76,8 +76,11 @@ class Connection:
             if _BAD.search(k) or _BAD.search(v):
                 raise ReplayHeaderRefused(f"header {k!r} holds a line break")
             lines.append(f"{k}: {v}\r\n")
-        head = (f"{method} {self.t.path} HTTP/1.1\r\n".encode() + self.prefix
-                + f"Content-Length: {len(body)}\r\n{''.join(lines)}\r\n".encode("latin-1"))
+        try:
+            head = (f"{method} {self.t.path} HTTP/1.1\r\n".encode() + self.prefix
+                    + f"Content-Length: {len(body)}\r\n{''.join(lines)}\r\n".encode("latin-1"))
+        except UnicodeEncodeError:
+            raise ReplayHeaderRefused("a header holds a character HTTP/1.1 headers cannot carry") from None
         if self.writer is None:
             await self._open()
         reader, writer = self.reader, self.writer
