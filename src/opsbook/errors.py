@@ -399,3 +399,17 @@ class RunbookRunConflict(OpsbookError):
 
     exit_code = EXIT_FAILED
     status = 409
+
+
+class ReplayConflict(OpsbookError):
+    """A replay run is not in a state that allows this (resume a finished run, resume a run whose
+    runner is alive): the compare-and-set found another state. Exit 1."""
+
+    exit_code = EXIT_FAILED
+
+
+class ReplayHeaderRefused(OpsbookError):
+    """An event field would put a line break into a request header (the idempotency key): that
+    event is recorded failed and never sent."""
+
+    exit_code = EXIT_FAILED

@@ -25,6 +25,7 @@ from .notify import cross_check_notify
 from .oncall import cross_check_oncall
 from .references import cross_check_references, missing
 from .releases import cross_check_releases
+from .replay import cross_check_replay
 from .resources import RESOURCES, Resource
 from .rules import cross_check_rules
 from .runbooks import cross_check_runbooks
@@ -88,7 +89,7 @@ def _interpolate(data: Any, variables: dict[str, str], path: YPath, src: Source,
     if isinstance(data, dict):
         return {
             k: _interpolate(v, variables, (*path, k), src, errors,
-                            lenient or (len(path) == 0 and k in ("smoke", "canaries", "releases")))
+                            lenient or (len(path) == 0 and k in ("smoke", "canaries", "releases", "replay")))
             for k, v in data.items()
         }
     if isinstance(data, list):
@@ -202,6 +203,7 @@ def _cross_check(cfg: ConfigBase, kinds: Mapping[str, KindInfo], src: Source,
     cross_check_runbooks(cfg, err, base_dir)
     cross_check_canaries(cfg, err)
     cross_check_releases(cfg, err, base_dir)
+    cross_check_replay(cfg, err)
     for name, suite in cfg.smoke.items():
         if suite.resource is not None:
             res = cfg.resources.get(suite.resource)

@@ -33,6 +33,7 @@ from .notify import RECEIVER_KIND, Notify, Receiver
 from .oncall import Person, Schedule
 from .oneof import OneOf, OneOfModel, exactly_one, one_of_model
 from .releases import Releases
+from .replay import Replay
 from .resources import HttpAuth, Model, Resource, Secret
 from .rules import AlertRule, Heartbeat, MaintenanceWindow, Slo
 from .runbooks import Runbooks
@@ -226,3 +227,4 @@ class ConfigBase(Model):
     runbooks: Runbooks = Field(default_factory=Runbooks)
     canaries: dict[str, Canary] = Field(default_factory=dict)
     releases: Releases = Field(default_factory=Releases)
+    replay: dict[str, Replay] = Field(default_factory=dict)
