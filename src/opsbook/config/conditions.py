@@ -7,6 +7,8 @@
     heartbeat NAME late | down | failed
     incident postmortem overdue                        one instance per incident whose required
                                                        post-mortem is past due and not written
+    secret NAME overdue | secret overdue               one instance per (secret, environment) whose
+                                                       rotation is past due (secrets: rotate_every)
 
 The comparison reuses the assertion language's literals, so durations are written 15m, 26h,
 500ms and compare as milliseconds (the unit check observations use).
@@ -23,7 +25,7 @@ from ..durations import parse_duration
 from ..errors import AssertionSyntaxError, ConditionError
 from .assertions import Assertion
 
-Source = Literal["check", "job", "heartbeat", "incident"]
+Source = Literal["check", "job", "heartbeat", "incident", "secret"]
 
 # metrics a check/job condition can name besides the latest result's observations
 CHECK_METRICS = ("status", "duration", "age", "consecutive_failures", "failures", "results", "failure_ratio")
@@ -93,7 +95,7 @@ def compare(op: str, a: Any, b: Any) -> bool:
 @functools.lru_cache(maxsize=65536)  # rules are evaluated every cycle; parse each text once
 def parse_condition(text: str) -> Condition:
     words = text.split()
-    if not words or words[0] not in ("check", "job", "heartbeat", "incident"):
+    if not words or words[0] not in ("check", "job", "heartbeat", "incident", "secret"):
         raise ConditionError("a condition starts with check, job or heartbeat, e.g. \"check api-ready failing\" "
                              "(or is \"incident postmortem overdue\")")
     source: Source = words[0]  # type: ignore[assignment]
@@ -101,6 +103,10 @@ def parse_condition(text: str) -> Condition:
         if words[1:] != ["postmortem", "overdue"]:
             raise ConditionError(f"expected: {_shape(source)}")
         return Condition(text, source, "postmortem", "overdue")
+    if source == "secret":
+        if words[-1:] != ["overdue"] or len(words) not in (2, 3):
+            raise ConditionError(f"expected: {_shape(source)}")
+        return Condition(text, source, words[1] if len(words) == 3 else "*", "overdue")
     n_target = 2 if source == "job" else 1
     if len(words) < 2 + n_target:
         raise ConditionError(f"expected: {_shape(source)}")
@@ -148,4 +154,5 @@ def _shape(source: str) -> str:
         "job": "job KIND NAME failing | job KIND NAME last_success_age > 26h",
         "heartbeat": "heartbeat NAME down",
         "incident": "incident postmortem overdue",
+        "secret": "secret NAME overdue | secret overdue",
     }[source]

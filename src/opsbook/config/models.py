@@ -24,6 +24,7 @@ from pydantic import (
 from ..durations import Duration, PositiveDuration
 from ..registry import Registry
 from .backups import Backup, Drill
+from .env_contract import AppContract, SecretEntry
 from .escalation import Policy as EscalationPolicy
 from .fields import Expect, WarnExpect
 from .incidents import Incidents
@@ -222,3 +223,5 @@ class ConfigBase(Model):
     incidents: Incidents = Field(default_factory=Incidents)
     escalation: dict[str, EscalationPolicy] = Field(default_factory=dict)
     runbooks: Runbooks = Field(default_factory=Runbooks)
+    env_contract: dict[str, AppContract] = Field(default_factory=dict)
+    secrets: dict[str, SecretEntry] = Field(default_factory=dict)
