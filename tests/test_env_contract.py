@@ -222,7 +222,7 @@ def test_a_misspelt_environment_in_a_contract_exits_2_with_the_closest_name(tmp_
                    "      JWT_SECRET: {type: secret, differs_between: [[staging, prodution]]}\n")
     r = opsbook("env", "matrix", "-c", str(cfg))
     assert r.code == 2
-    assert "env_contract.api.variables.JWT_SECRET.differs_between.0" in r.stderr
+    assert "env_contract.api.variables.JWT_SECRET.differs_between[0][1]" in r.stderr
     assert "did you mean 'production'?" in r.stderr
 
 

@@ -155,8 +155,10 @@ def _env_refs(app_name: str, app: AppContract, known: list[str]) -> list[tuple[t
         if v.required_in != "all":
             out += [((*vp, "required_in", i), e) for i, e in enumerate(v.required_in)]
         for i, x in enumerate(v.differs_between):
-            names = x if isinstance(x, list) else [x]
-            out += [((*vp, "differs_between", i), str(e)) for e in names]
+            if isinstance(x, list):
+                out += [((*vp, "differs_between", i, j), str(e)) for j, e in enumerate(x)]
+            else:
+                out.append(((*vp, "differs_between", i), str(x)))
         out += [((*vp, "same_in", i), e) for i, e in enumerate(v.same_in)]
     return out
 
