@@ -56,7 +56,8 @@ class EnvCheck:
         except OpsbookError as e:
             raise ProbeError(e.message, hint=e.hint, retryable=False) from None
         mine = [v for v in report.violations if p.environment in v.env.split(",")]
-        by = {k: sorted({v.variable for v in mine if v.kind == k}) for k in ("missing", "invalid", "forbidden", "equal")}
+        kinds = ("missing", "invalid", "forbidden", "equal")
+        by = {k: sorted({v.variable for v in mine if v.kind == k}) for k in kinds}
         obs = {"violations": len(mine), **by, "variables": len(report.variables)}
         summary = (f"{report.app}/{p.environment}: {len(report.variables)} variables, "
                    + (f"{len(mine)} violation(s): " + "; ".join(v.message for v in mine[:3]) if mine else "all valid"))

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from ..registry import Registry
 from . import amqp, command, postgres, s3, sqlite, tcp, tls
-from . import env as env_check
 from . import dns as dns_check
+from . import env as env_check
 from . import http as http_check
 from . import redis as redis_check
 from .base import CheckKind

@@ -75,7 +75,8 @@ def audit_cmd(ctx: Ctx, at: str | None) -> int:
             out.print(f"[red]✗[/] {escape(s.name)}{' in ' + s.env if s.env else ''}: rotation overdue"
                       + ("" if s.last else " (none recorded)"))
     for name, paths in sorted(a.undeclared.items()):
-        out.print(f"[red]✗[/] {escape(name)} is referenced ({escape(', '.join(paths))}) but not declared under secrets:")
+        out.print(f"[red]✗[/] {escape(name)} is referenced ({escape(', '.join(paths))}) "
+                  "but not declared under secrets:")
     for path, msg in a.inline:
         out.print(f"[red]✗[/] {escape(path)}: {escape(msg)}")
     if not a.problems:

@@ -58,7 +58,9 @@ def _url(value: str, var: Variable) -> str | None:
 def _dsn(value: str) -> str | None:
     if "://" not in value:
         kv = {m.group(1) for m in _KV.finditer(value)}
-        return None if ("host" in kv or "dbname" in kv) else "not a PostgreSQL DSN (postgresql://... or host=... dbname=...)"
+        if "host" in kv or "dbname" in kv:
+            return None
+        return "not a PostgreSQL DSN (postgresql://... or host=... dbname=...)"
     try:
         u = urlsplit(value)
         _ = u.port
@@ -114,7 +116,7 @@ def type_problem(var: Variable, value: str) -> str | None:
 @dataclass(frozen=True)
 class Violation:
     app: str
-    env: str
+    env: str  # one environment; "a,b" (or more) for a rule between environments
     variable: str
     kind: str  # missing | invalid | forbidden | equal | different
     message: str  # never the value
@@ -208,7 +210,7 @@ def judge(app_name: str, app: AppContract, values: Mapping[str, Mapping[str, str
         for a, b in var.pairs():
             fa, fb = prints.get((vname, a)), prints.get((vname, b))
             if fa is not None and fa == fb:
-                out.append(Violation(app_name, b, vname, "equal",
+                out.append(Violation(app_name, f"{a},{b}", vname, "equal",
                                      f"{vname} is equal in {a} and {b}; differs_between requires different values"))
         same = [e for e in var.same_in if (vname, e) in prints]
         if len({prints[(vname, e)] for e in same}) > 1:

@@ -19,18 +19,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..errors import CouldNotRun
+from ..errors import SourceUnreadable
 
 MAX_BYTES = 4 * 1024 * 1024  # a dotenv file or a command's stdout larger than this is refused
-STDERR_KEEP = 2000  # bytes of a failing command's stderr kept (shown redacted, first line only)
+STDERR_KEEP = 2000  # bytes of a failing command's stderr read and counted, never shown
+__all__ = ["SourceUnreadable", "Values", "from_command", "from_dotenv", "from_process", "parse_output", "read_source"]
 
-
-class SourceUnreadable(CouldNotRun):
-    """A source that could not be read: exit 3."""
-
-
-# a value the source says exists but does not reveal (fly secrets list gives digests only)
-HIDDEN = None
 
 
 @dataclass(frozen=True)
