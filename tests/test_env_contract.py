@@ -144,6 +144,14 @@ def test_a_hanging_command_source_times_out_and_the_cli_exits_3(tmp_path: Path) 
     assert r.code == 3 and "timed out after 1s" in r.stderr
 
 
+def test_a_command_or_dotenv_larger_than_the_cap_is_refused_unread(tmp_path: Path) -> None:
+    with pytest.raises(SourceUnreadable, match="wrote more than"):
+        from_command("head -c 5000000 /dev/zero | tr '\\0' a", 20)
+    (tmp_path / "big.env").write_bytes(b"A=" + b"x" * 5_000_000)
+    with pytest.raises(SourceUnreadable, match="more than the"):
+        from_dotenv(tmp_path / "big.env")
+
+
 def test_a_failing_command_source_never_shows_its_stderr(tmp_path: Path) -> None:
     (tmp_path / "secret.txt").write_text(PROD_JWT)
     with pytest.raises(SourceUnreadable) as e:

@@ -17,6 +17,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from ..config.env_contract import AppContract, Variable
+from ..config.secrets import redactor
 from ..durations import parse_duration
 
 BOOLS = frozenset({"true", "false", "1", "0", "yes", "no", "on", "off"})
@@ -184,6 +185,8 @@ def judge(app_name: str, app: AppContract, values: Mapping[str, Mapping[str, str
             if value is None:
                 cells[(vname, env)] = Cell("hidden")
                 continue
+            if var.type == "secret":
+                redactor.add(value)  # defence in depth: were it ever to reach an output, it shows as ***
             prints[(vname, env)] = fps.of(value)
             if value in forbidden:
                 out.append(Violation(app_name, env, vname, "forbidden",

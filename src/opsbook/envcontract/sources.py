@@ -22,7 +22,6 @@ from typing import Any
 from ..errors import SourceUnreadable
 
 MAX_BYTES = 4 * 1024 * 1024  # a dotenv file or a command's stdout larger than this is refused
-STDERR_KEEP = 2000  # bytes of a failing command's stderr read and counted, never shown
 __all__ = ["SourceUnreadable", "Values", "from_command", "from_dotenv", "from_process", "parse_output", "read_source"]
 
 
@@ -81,11 +80,12 @@ def run_bounded(command: str, timeout: float, cwd: Path | None = None) -> bytes:
     except OSError as e:
         raise SourceUnreadable(f"cannot start {where}: {e.strerror}") from None
     assert proc.stdout is not None and proc.stderr is not None
-    out, err = bytearray(), bytearray()
+    out = bytearray()
+    err_bytes = 0  # stderr is drained and counted, never kept: it may echo a value
     deadline = time.monotonic() + timeout
     sel = selectors.DefaultSelector()
     sel.register(proc.stdout, selectors.EVENT_READ, out)
-    sel.register(proc.stderr, selectors.EVENT_READ, err)
+    sel.register(proc.stderr, selectors.EVENT_READ, None)
     try:
         while sel.get_map():
             left = deadline - time.monotonic()
@@ -98,12 +98,11 @@ def run_bounded(command: str, timeout: float, cwd: Path | None = None) -> bytes:
                 if not chunk:
                     sel.unregister(key.fileobj)
                     continue
-                buf: bytearray = key.data
-                if buf is err:
-                    buf += chunk[: max(0, STDERR_KEEP - len(buf))]
+                if key.data is None:
+                    err_bytes += len(chunk)
                 else:
-                    buf += chunk
-                    if len(buf) > MAX_BYTES:
+                    out += chunk
+                    if len(out) > MAX_BYTES:
                         _kill(proc)
                         raise SourceUnreadable(f"{where} wrote more than {MAX_BYTES} bytes",
                                                hint="print only the variables (JSON or dotenv)")
@@ -121,7 +120,7 @@ def run_bounded(command: str, timeout: float, cwd: Path | None = None) -> bytes:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.wait(2)
     if code != 0:
-        raise SourceUnreadable(f"{where} exited {code} ({len(err)} bytes on stderr, not shown: it may hold values)",
+        raise SourceUnreadable(f"{where} exited {code} ({err_bytes} bytes on stderr, not shown: it may hold values)",
                                hint="run it by hand to see why")
     return bytes(out)
 
