@@ -56,20 +56,21 @@ def write(root: Path, n: int, envs: list[str]) -> Path:
     return root / "opsbook.yaml"
 
 
-def in_process(cfg_path: Path, envs: list[str]) -> tuple[float, int, int]:
+def in_process(cfg_path: Path, envs: list[str]) -> tuple[float, int, int, float]:
     from opsbook.envcontract.run import evaluate
     from opsbook.ops.load import load
 
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     cfg = load(cfg_path)
     report = evaluate(cfg.model, cfg.base_dir, None, envs)
-    return time.perf_counter() - t0, len(report.variables) * len(envs), len(report.violations)
+    return (time.perf_counter() - t0, len(report.variables) * len(envs), len(report.violations),
+            time.process_time() - c0)
 
 
-def naive(root: Path, n: int, envs: list[str]) -> tuple[float, int, int]:
+def naive(root: Path, n: int, envs: list[str]) -> tuple[float, int, int, float]:
     from dotenv import dotenv_values
 
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     checked = bad = 0
     for e in envs:
         values = dotenv_values(root / f"{e}.env")
@@ -79,7 +80,7 @@ def naive(root: Path, n: int, envs: list[str]) -> tuple[float, int, int]:
             checked += 1
             if v is None or not re.match(NAIVE[t], v):
                 bad += 1
-    return time.perf_counter() - t0, checked, bad
+    return time.perf_counter() - t0, checked, bad, time.process_time() - c0
 
 
 def cli(cfg_path: Path) -> float:
@@ -106,13 +107,16 @@ def main() -> int:
         ours = [in_process(cfg, envs) for _ in range(a.rounds)]
         peer = [naive(root, a.vars, envs) for _ in range(a.rounds)]
         cli_t = [cli(cfg) for _ in range(min(a.rounds, 3))]
-    med = statistics.median(t for t, _, _ in ours)
-    print(f"{a.vars} variables x {len(envs)} environments = {ours[0][1]} values, median of {a.rounds} rounds")
-    print(f"  {'row':<28} {'time':>10} {'values':>8} {'violations':>11}")
-    print(f"  {'opsbook in-process':<28} {med * 1000:>8.1f}ms {ours[0][1]:>8} {ours[0][2]:>11}")
-    print(f"  {'opsbook env matrix (CLI)':<28} {statistics.median(cli_t) * 1000:>8.1f}ms {ours[0][1]:>8} {'':>11}")
-    pm = statistics.median(t for t, _, _ in peer)
-    print(f"  {'naive dotenv + regex loop':<28} {pm * 1000:>8.1f}ms {peer[0][1]:>8} {peer[0][2]:>11}")
+    med = statistics.median(r[0] for r in ours)
+    cpu = statistics.median(r[3] for r in ours)
+    print(f"{a.vars} variables x {len(envs)} environments = {ours[0][1]} values, median of {a.rounds} rounds "
+          f"(load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs)")
+    print(f"  {'row':<28} {'wall':>10} {'cpu':>10} {'values':>8} {'violations':>11}")
+    print(f"  {'opsbook in-process':<28} {med * 1000:>8.1f}ms {cpu * 1000:>8.1f}ms {ours[0][1]:>8} {ours[0][2]:>11}")
+    print(f"  {'opsbook env matrix (CLI)':<28} {statistics.median(cli_t) * 1000:>8.1f}ms {'':>10} {ours[0][1]:>8}")
+    pm, pc = statistics.median(r[0] for r in peer), statistics.median(r[3] for r in peer)
+    print(f"  {'naive dotenv + regex loop':<28} {pm * 1000:>8.1f}ms {pc * 1000:>8.1f}ms {peer[0][1]:>8} "
+          f"{peer[0][2]:>11}")
     ok = med < 0.5 and ours[0][2] == 0
     print(f"env check of {a.vars} variables across {len(envs)} environments: {med:.3f} s (target < 0.5 s) "
           f"{'ok' if ok else 'MISSED'}")

@@ -5,6 +5,7 @@ the `env` check kind. Distinctive secret values must never appear in any output.
 from __future__ import annotations
 
 import base64
+import io
 import json
 import sys
 from pathlib import Path
@@ -117,6 +118,17 @@ def test_a_dotenv_source_reads_values_without_interpolating_the_process_environm
     (tmp_path / "x.env").write_text(f"# comment\nexport JWT_SECRET='{PROD_JWT}'\nREF=${{OUTSIDE}}\nEMPTY=\n")
     v = from_dotenv("x.env", tmp_path)
     assert v.data == {"JWT_SECRET": PROD_JWT, "REF": "${OUTSIDE}", "EMPTY": ""}
+
+
+@pytest.mark.parametrize("text", [
+    "A=1\nB=two\n# c\n\n  C=x.y/z:9@h,k+v=w-\nA=again\n",  # plain: the fast path
+    "A=1\nB='two # not a comment'\nC=\"x\\ny\"\nexport D=4 # c\nE=${A}\nF\nG=  spaced  \n",  # python-dotenv
+])
+def test_dotenv_parsing_agrees_with_python_dotenv(text: str) -> None:
+    from dotenv import dotenv_values
+
+    expected = {k: v for k, v in dotenv_values(stream=io.StringIO(text), interpolate=False).items() if k}
+    assert parse_output(text, "x") == expected
 
 
 def test_a_command_source_parses_a_real_child_process_json_in_each_platform_shape(tmp_path: Path) -> None:

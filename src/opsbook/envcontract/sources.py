@@ -11,6 +11,7 @@ import contextlib
 import io
 import json
 import os
+import re
 import selectors
 import signal
 import subprocess
@@ -57,10 +58,27 @@ def from_dotenv(path: str | Path, base_dir: Path | None = None) -> Values:
     return Values(f"dotenv {path}", parse_dotenv(text))
 
 
+# a line python-dotenv would read as exactly KEY=VALUE: no quotes, escapes, comments, spaces or $
+_PLAIN_LINE = re.compile(r"([A-Za-z_][A-Za-z0-9_.-]*)=([^\s'\"#$\\]*)")
+
+
 def parse_dotenv(text: str) -> dict[str, str | None]:
+    """A dotenv document's variables. Files of plain KEY=VALUE lines (and comments) are read
+    directly, several times faster; anything else (quotes, export, multi-line values) by
+    python-dotenv, without interpolating from our own environment."""
+    plain: dict[str, str | None] = {}
+    for line in text.splitlines():
+        s = line.strip()
+        if not s or s.startswith("#"):
+            continue
+        m = _PLAIN_LINE.fullmatch(s)
+        if m is None:
+            break
+        plain[m.group(1)] = m.group(2)
+    else:
+        return plain
     from dotenv import dotenv_values
 
-    # python-dotenv interpolates ${VAR} from os.environ by default: the file's own values only
     return {k: v for k, v in dotenv_values(stream=io.StringIO(text), interpolate=False).items() if k}
 
 
