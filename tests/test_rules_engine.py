@@ -161,7 +161,7 @@ def test_bad_conditions_are_config_errors_naming_the_key(tmp_path: Path) -> None
     for text, words in [
         ("  x: {when: check nope failing}", "no check named 'nope'"),
         ("  x: {when: check api failures > 3}", "add 'in 5m'"),
-        ("  x: {when: bogus api failing}", "starts with check, job, heartbeat or runbook"),
+        ("  x: {when: bogus api failing}", "starts with check, job, heartbeat, runbook or secret"),
         ("  x: {when: check api failing, above: 3}", "above:/below: go with prometheus:"),
     ]:
         with pytest.raises(ConfigErrors) as e:

@@ -106,6 +106,11 @@ class CouldNotRun(OpsbookError):
     retryable = True
 
 
+class SourceUnreadable(CouldNotRun):
+    """An environment contract's source (dotenv file, command) could not be read: exit 3.
+    The message names the source, never a value it held."""
+
+
 class ProbeError(OpsbookError):
     """A check could not observe its target (connection refused, timeout, bad TLS...).
 

@@ -33,6 +33,7 @@ class ProbeContext:
     vars: dict[str, str] = field(default_factory=dict)
     base_dir: str = "."
     shared: dict[str, Any] = field(default_factory=dict)  # per-run caches (ssl contexts, pools)
+    config: Any = None  # the loaded config model, for kinds that read a section of it (env)
 
     def ssl_context(self, verify: bool = True) -> ssl.SSLContext:
         """One SSL context per run and verify-mode: creating one costs milliseconds."""

@@ -7,6 +7,7 @@ from __future__ import annotations
 from ..registry import Registry
 from . import amqp, command, postgres, s3, sqlite, tcp, tls
 from . import dns as dns_check
+from . import env as env_check
 from . import http as http_check
 from . import redis as redis_check
 from .base import CheckKind
@@ -14,6 +15,7 @@ from .base import CheckKind
 KINDS: Registry[CheckKind] = Registry("check kind", {
     "amqp": amqp.KIND,
     "command": command.KIND,
+    "env": env_check.KIND,
     "postgres": postgres.KIND,
     "redis": redis_check.KIND,
     "s3": s3.KIND,

@@ -9,6 +9,8 @@
                                                        post-mortem is past due and not written
     runbook [NAME] due | overdue                       one instance per scheduled runbook (or the one
                                                        named) whose occurrence is due / past its grace
+    secret NAME overdue | secret overdue               one instance per (secret, environment) whose
+                                                       rotation is past due (secrets: rotate_every)
 
 The comparison reuses the assertion language's literals, so durations are written 15m, 26h,
 500ms and compare as milliseconds (the unit check observations use).
@@ -25,7 +27,7 @@ from ..durations import parse_duration
 from ..errors import AssertionSyntaxError, ConditionError
 from .assertions import Assertion
 
-Source = Literal["check", "job", "heartbeat", "incident", "runbook"]
+Source = Literal["check", "job", "heartbeat", "incident", "runbook", "secret"]
 
 # metrics a check/job condition can name besides the latest result's observations
 CHECK_METRICS = ("status", "duration", "age", "consecutive_failures", "failures", "results", "failure_ratio")
@@ -96,9 +98,9 @@ def compare(op: str, a: Any, b: Any) -> bool:
 @functools.lru_cache(maxsize=65536)  # rules are evaluated every cycle; parse each text once
 def parse_condition(text: str) -> Condition:
     words = text.split()
-    if not words or words[0] not in ("check", "job", "heartbeat", "incident", "runbook"):
-        raise ConditionError("a condition starts with check, job, heartbeat or runbook, e.g. \"check api-ready "
-                             "failing\" (or is \"incident postmortem overdue\")")
+    if not words or words[0] not in ("check", "job", "heartbeat", "incident", "runbook", "secret"):
+        raise ConditionError("a condition starts with check, job, heartbeat, runbook or secret, e.g. \"check "
+                             "api-ready failing\" (or is \"incident postmortem overdue\")")
     source: Source = words[0]  # type: ignore[assignment]
     if source == "incident":
         if words[1:] != ["postmortem", "overdue"]:
@@ -108,6 +110,10 @@ def parse_condition(text: str) -> Condition:
         if len(words) not in (2, 3) or words[-1] not in RUNBOOK_STATES:
             raise ConditionError(f"expected: {_shape(source)}")
         return Condition(text, source, words[1] if len(words) == 3 else "", words[-1])
+    if source == "secret":
+        if words[-1:] != ["overdue"] or len(words) not in (2, 3):
+            raise ConditionError(f"expected: {_shape(source)}")
+        return Condition(text, source, words[1] if len(words) == 3 else "*", "overdue")
     n_target = 2 if source == "job" else 1
     if len(words) < 2 + n_target:
         raise ConditionError(f"expected: {_shape(source)}")
@@ -156,4 +162,5 @@ def _shape(source: str) -> str:
         "heartbeat": "heartbeat NAME down",
         "incident": "incident postmortem overdue",
         "runbook": "runbook NAME overdue | runbook overdue | runbook NAME due",
+        "secret": "secret NAME overdue | secret overdue",
     }[source]

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ValidationError
 from ..errors import ConfigError, ConfigErrors
 from .backups import cross_check_backups
 from .canaries import cross_check_canaries
+from .env_contract import cross_check_env_contract
 from .escalation import cross_check_escalation
 from .incidents import cross_check_incidents
 from .integrity import cross_check_integrity
@@ -204,6 +205,7 @@ def _cross_check(cfg: ConfigBase, kinds: Mapping[str, KindInfo], src: Source,
     cross_check_canaries(cfg, err)
     cross_check_releases(cfg, err, base_dir)
     cross_check_replay(cfg, err)
+    cross_check_env_contract(cfg, err, base_dir)
     for name, suite in cfg.smoke.items():
         if suite.resource is not None:
             res = cfg.resources.get(suite.resource)

@@ -25,6 +25,7 @@ from ..durations import Duration, PositiveDuration
 from ..registry import Registry
 from .backups import Backup, Drill
 from .canaries import Canary
+from .env_contract import AppContract, SecretEntry
 from .escalation import Policy as EscalationPolicy
 from .fields import Expect, WarnExpect
 from .incidents import Incidents
@@ -228,3 +229,5 @@ class ConfigBase(Model):
     canaries: dict[str, Canary] = Field(default_factory=dict)
     releases: Releases = Field(default_factory=Releases)
     replay: dict[str, Replay] = Field(default_factory=dict)
+    env_contract: dict[str, AppContract] = Field(default_factory=dict)
+    secrets: dict[str, SecretEntry] = Field(default_factory=dict)

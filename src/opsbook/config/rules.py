@@ -241,6 +241,8 @@ def cross_check_rules(cfg: ConfigBase, err: ErrFn) -> None:
             err(("alerts", name, "when"), *missing("check", cond.target, checks))
         if cond.source == "heartbeat" and cond.target not in cfg.heartbeats:
             err(("alerts", name, "when"), *missing("heartbeat", cond.target, cfg.heartbeats))
+        if cond.source == "secret" and cond.target != "*" and cond.target not in cfg.secrets:
+            err(("alerts", name, "when"), *missing("secret", cond.target, cfg.secrets, "secrets (secrets:)"))
     for name, slo in cfg.slos.items():
         if slo.check is not None and slo.check not in checks:
             err(("slos", name, "check"), *missing("check", slo.check, checks))

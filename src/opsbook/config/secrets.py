@@ -12,6 +12,7 @@ even when written inline, and ``config show``/``config validate`` find every inl
 from __future__ import annotations
 
 import contextlib
+import functools
 import html
 import json
 import os
@@ -218,10 +219,42 @@ def secret_env_names() -> set[str]:
     return set(_secret_env)
 
 
+_PLAIN = (str, int, float, bool, bytes, type(None))
+
+
+def _may_hold_ref(annotation: Any, seen: set[type]) -> bool:
+    """Whether a field so annotated can hold a ``SecretRef`` (or a drill target); unknown
+    types count as yes, so skipping by this never misses a reference."""
+    from .backups import DrillTarget
+
+    if annotation is SecretRef or annotation is Any or annotation is DrillTarget:
+        return True
+    origin = typing.get_origin(annotation)
+    if origin is typing.Literal:
+        return False
+    if origin is typing.Annotated:
+        return _may_hold_ref(typing.get_args(annotation)[0], seen)
+    if isinstance(annotation, type) and origin is None:
+        if issubclass(annotation, BaseModel):
+            if annotation in seen:
+                return False  # being decided further up this annotation
+            seen.add(annotation)
+            return any(_may_hold_ref(f.annotation, seen) for f in annotation.model_fields.values())
+        return not issubclass(annotation, _PLAIN)
+    args = typing.get_args(annotation)
+    return any(_may_hold_ref(a, seen) for a in args) if args else True
+
+
+@functools.cache
+def _ref_fields(cls: type[BaseModel]) -> tuple[tuple[str, str], ...]:
+    """(attribute, key) of the fields of ``cls`` that may hold a secret reference: a config of
+    500 contract variables is walked in a blink instead of field by field."""
+    return tuple((name, field.alias or name) for name, field in cls.model_fields.items()
+                 if _may_hold_ref(field.annotation, set()))
+
+
 def _refs(model: Any, path: tuple[str | int, ...] = ()) -> Iterator[tuple[tuple[str | int, ...], SecretRef]]:
     """Every ``SecretRef`` in a loaded config (a drill's ``target: {env: X}`` is one too)."""
-    from pydantic import BaseModel
-
     from .backups import DrillTarget
 
     if isinstance(model, SecretRef):
@@ -229,8 +262,8 @@ def _refs(model: Any, path: tuple[str | int, ...] = ()) -> Iterator[tuple[tuple[
     elif isinstance(model, DrillTarget) and (model.env or model.file):
         yield path, SecretRef(env=model.env, file=model.file)
     elif isinstance(model, BaseModel):
-        for name, field in type(model).model_fields.items():
-            yield from _refs(getattr(model, name), (*path, field.alias or name))
+        for name, key in _ref_fields(type(model)):
+            yield from _refs(getattr(model, name), (*path, key))
     elif isinstance(model, dict):
         for k, v in model.items():
             yield from _refs(v, (*path, k))
@@ -265,22 +298,25 @@ def _mentions_secret_ref(annotation: Any) -> bool:
     return any(_mentions_secret_ref(a) for a in typing.get_args(annotation))
 
 
+@functools.cache
+def _inline_fields(cls: type[BaseModel]) -> tuple[tuple[str, str, bool], ...]:
+    """(attribute, key, typed Secret) of the fields of ``cls`` ``_inline`` looks into."""
+    return tuple((name, field.alias or name, _mentions_secret_ref(field.annotation))
+                 for name, field in cls.model_fields.items() if name not in _NOT_SECRET_MAPS)
+
+
 def _inline(model: Any, path: tuple[str | int, ...] = (), secret_typed: bool = False,
             key: str = "") -> Iterator[tuple[tuple[str | int, ...], str, str]]:
     """(path, value, why) for every string that carries a credential inline: ``credential`` for a
     field named like one (token, password, routing_key, ...; only fields typed ``Secret`` or free
     data such as vars, env and request bodies), ``url`` for a password or token inside a URL."""
-    from pydantic import BaseModel
-
     if isinstance(model, SecretRef):
         return
     if isinstance(model, BaseModel):
-        for name, field in type(model).model_fields.items():
+        for name, alias, typed in _inline_fields(type(model)):
             value = getattr(model, name)
-            if value is None or name in _NOT_SECRET_MAPS:
-                continue
-            alias = field.alias or name
-            yield from _inline(value, (*path, alias), _mentions_secret_ref(field.annotation), alias)
+            if value is not None:
+                yield from _inline(value, (*path, alias), typed, alias)
     elif isinstance(model, dict):
         for k, v in model.items():
             yield from _inline(v, (*path, k), secret_typed, str(k))

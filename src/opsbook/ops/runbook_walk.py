@@ -282,6 +282,11 @@ def end(w: Walk, status: str, *, waiting: dict[str, Any] | None = None, error: s
             rows.release(tx, w.runbook.lock, w.run.id)
     if status in rows.FINAL:
         incident_event(w, status)
+    if status == "succeeded" and not w.dry_run:  # a rotation runbook that succeeded records its rotation
+        from .secrets import after_runbook
+
+        after_runbook(w.cfg.model, w.store, w.runbook.name, w.run.environment or w.cfg.env, w.operator, w.run.id,
+                      w.clock())
 
 
 def conflict(tx: Any, run_id: int) -> RunbookRunConflict:

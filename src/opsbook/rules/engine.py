@@ -21,7 +21,7 @@ from ..config.rules import AlertRule
 from ..durations import format_duration
 from ..errors import SourceError
 from ..store.store import Store
-from . import heartbeats, incidents, maintenance, postmortem_due, prometheus, runbook_due, slo, storage
+from . import heartbeats, incidents, maintenance, postmortem_due, prometheus, runbook_due, secret_due, slo, storage
 from .model import AlertInstance, AlertStateName, fingerprint
 from .sources import Need, View, fetch_checks, fetch_jobs
 from .spec import Observation, RuleSpec, number
@@ -118,7 +118,7 @@ def _needs(rules: dict[str, AlertRule]) -> tuple[dict[str, Need], dict[tuple[str
     jobs: dict[tuple[str, str], Need] = {}
     for rule in rules.values():
         cond = rule.condition
-        if cond is None or cond.source in ("heartbeat", "incident", "runbook"):
+        if cond is None or cond.source in ("heartbeat", "incident", "runbook", "secret"):
             continue
         need = checks.setdefault(cond.target, Need()) if cond.source == "check" else jobs.setdefault(cond.job, Need())
         if cond.consecutive:
@@ -325,6 +325,8 @@ def evaluate(cfg: Config, store: Store, now: datetime) -> Evaluation:
                 found = postmortem_due.observe(cfg, store, by_rule.get(name, []), now)
             elif cond.source == "runbook":
                 found = runbook_due.observe(cfg, store, by_rule.get(name, []), now, cond.target, cond.mode)
+            elif cond.source == "secret":
+                found = secret_due.observe(cfg, store, cond.target, by_rule.get(name, []), now)
             else:
                 view = (checks.get(cond.target) if cond.source == "check"
                         else jobs.get(cond.job) if cond.source == "job" else None)

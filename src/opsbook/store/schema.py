@@ -30,6 +30,7 @@ from . import (
     rollup,
     runbook_runs,
     runs,
+    secret_rotations,
     sessions,
     silences,
 )
@@ -37,10 +38,11 @@ from . import groups as notify_groups
 from . import status_updates as public_updates
 
 # numbered ranges: checks/runs 1-9, rules 10-19, notify 20-29, serve 30-39, web 40-49, on-call 50-59,
-# incidents 60-69 (escalation 64-66), runbooks 70-79, releases 80-84, canary rollouts 85-89, replay 95-99
+# incidents 60-69 (escalation 64-66), runbooks 70-79, releases 80-84, canary rollouts 85-89,
+# secret rotations 90-94, replay 95-99, db snapshots 100-104
 OWNERS: tuple[ModuleType, ...] = (checks, runs, alerts, heartbeats, notify_groups, outbox, silences, leases,
                                   rollup, audit, sessions, oncall, incidents, incident_actions, public_updates,
-                                  escalations, runbook_runs, rollouts, releases, replay_runs)
+                                  escalations, runbook_runs, rollouts, releases, replay_runs, secret_rotations)
 
 
 def _gather() -> list[tuple[int, str, list[str]]]:
@@ -63,5 +65,6 @@ TABLES: tuple[str, ...] = (
     "schedule_units", "daemon_instances", "check_rollups", "rollup_watermarks", "api_audit", "api_sessions",
     "oncall_overrides", "incidents", "incident_events", "incident_actions", "status_updates",
     "incident_escalations", "runbook_runs", "runbook_steps", "runbook_approvals", "runbook_locks", "rollouts",
-    "rollout_measurements", "rollout_events", "releases", "release_events", "replay_runs", "replay_events")
+    "rollout_measurements", "rollout_events", "releases", "release_events", "replay_runs", "replay_events",
+    "secret_rotations")
 assert set(TABLES) == set(OWNER_OF), "a table without an owner, or an owner's table missing here"
