@@ -17,6 +17,7 @@ from . import (
     alerts,
     audit,
     checks,
+    db_snapshots,
     escalations,
     heartbeats,
     incident_actions,
@@ -34,10 +35,10 @@ from . import groups as notify_groups
 from . import status_updates as public_updates
 
 # numbered ranges: checks/runs 1-9, rules 10-19, notify 20-29, serve 30-39, web 40-49, on-call 50-59,
-# incidents 60-69 (escalation 64-66), runbooks 70-79
+# incidents 60-69 (escalation 64-66), runbooks 70-79, db snapshots 100-104
 OWNERS: tuple[ModuleType, ...] = (checks, runs, alerts, heartbeats, notify_groups, outbox, silences, leases,
                                   rollup, audit, sessions, oncall, incidents, incident_actions,
-                                  public_updates, escalations, runbook_runs)
+                                  public_updates, escalations, runbook_runs, db_snapshots)
 
 
 def _gather() -> list[tuple[int, str, list[str]]]:
@@ -59,5 +60,5 @@ TABLES: tuple[str, ...] = (
     "heartbeat_pings", "slo_overrides", "notify_groups", "notify_outbox", "notify_silences", "notify_receivers",
     "schedule_units", "daemon_instances", "check_rollups", "rollup_watermarks", "api_audit", "api_sessions",
     "oncall_overrides", "incidents", "incident_events", "incident_actions", "status_updates",
-    "incident_escalations", "runbook_runs", "runbook_steps", "runbook_approvals", "runbook_locks")
+    "incident_escalations", "runbook_runs", "runbook_steps", "runbook_approvals", "runbook_locks", "db_snapshots")
 assert set(TABLES) == set(OWNER_OF), "a table without an owner, or an owner's table missing here"
