@@ -47,9 +47,9 @@ def covered_by(a: dict[str, Any], b: dict[str, Any]) -> bool:
     if bk[: len(ak)] != ak or bc[: len(ac)] != ac:
         return False
     if a["is_unique"] or a["is_primary"]:
-        return ak == bk and bool(b["is_unique"]) and not a["is_primary"] and a["oid"] > b["oid"]
+        return ak == bk and bool(b["is_unique"]) and not a["is_primary"] and bool(a["oid"] > b["oid"])
     if ak == bk and not b["is_unique"] and not b["is_primary"]:
-        return a["oid"] > b["oid"]  # identical twins: report the newer one only
+        return bool(a["oid"] > b["oid"])  # identical twins: report the newer one only
     return True
 
 

@@ -17,6 +17,7 @@ OBSERVATIONS: dict[str, str] = {
     "activity.longest_s": "seconds the longest running query has run (diagnostics: true)",
     "replication.max_lag_s": "largest replica replay lag in seconds, 0 without replicas (diagnostics: true)",
     "vacuum.wraparound_pct": "oldest database's transaction id age, % of the way to wraparound (diagnostics: true)",
+    "diagnostics_problems": "the reports that could not run and why, when any (diagnostics: true)",
 }
 _FROM = ((connections, ("idle_in_transaction", "waiting")), (locks, ("blocked",)), (activity, ("longest_s",)),
          (replication, ("max_lag_s",)), (vacuum, ("wraparound_pct",)))

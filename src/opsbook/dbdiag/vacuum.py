@@ -51,5 +51,6 @@ def sections(doc: dict[str, Any]) -> list[Section]:
                 f"autovacuum from age {cell(doc['freeze_max_age'])})", ("database", "xid age", "% to wraparound"),
                 [[d["database"], str(d["xid_age"]), f"{d['wraparound_pct']:.3f}"] for d in doc["databases"]]),
         Section("Oldest tables", ("table", "xid age", "% to wraparound", "size"),
-                [[t["table"], str(t["xid_age"]), f"{t['wraparound_pct']:.3f}", size(t["bytes"])] for t in doc["tables"]]),
+                [[t["table"], str(t["xid_age"]), f"{t['wraparound_pct']:.3f}", size(t["bytes"])]
+                 for t in doc["tables"]]),
     ]

@@ -23,9 +23,8 @@ from ..config.secrets import redactor, reveal
 from ..dbdiag import REPORTS
 from ..dbdiag.base import Options, query_text, run
 from ..errors import UsageError
-from ..store import Store
+from ..store import Store, db_snapshots
 from ..store import audit as audit_rows
-from ..store import db_snapshots
 
 if TYPE_CHECKING:
     import psycopg
@@ -204,6 +203,8 @@ async def aplan(res: PostgresResource, name: str, action: str, *, pid: int | Non
     if (pid is None) == (idle_longer_than is None):
         raise UsageError("name one PID, or --idle-in-transaction-longer-than DURATION",
                          hint="opsbook db connections RESOURCE lists the sessions")
+    params: list[Any]
+    selector: dict[str, Any]
     if pid is not None:
         cond, params, selector = "a.pid = %s", [pid], {"pid": pid}
     else:

@@ -3,8 +3,9 @@
 The window runs from 15 minutes before detection (what led up to it) to resolution (or closing,
 or now while it is open). Into it go the incident's own events, alert transitions, check flips
 with the assertions that failed, notifications queued/delivered/failed, job runs (backups,
-drills, integrity...) and silences. Evidence is linked, not copied: each entry has a one-line
-summary and a ``ref`` naming the row (``alert_transitions:12``, ``check_flips:7``).
+drills, integrity...), silences and database snapshots (``opsbook db report --record``, or
+serve's schedule). Evidence is linked, not copied: each entry has a one-line summary and a
+``ref`` naming the row (``alert_transitions:12``, ``check_flips:7``, ``db_snapshots:3``).
 
 Each source is read newest first and bounded; when any source had more rows than the bound, or
 the merged timeline does, the newest entries are kept and ``truncated`` is set."""
@@ -15,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from ..store import Store, alerts, checks, outbox, runs, silences
+from ..store import Store, alerts, checks, db_snapshots, outbox, runs, silences
 from ..store import incidents as incident_rows
 
 LEAD_IN = timedelta(minutes=15)
@@ -25,7 +26,8 @@ MAX_ROWS = 10_000
 @dataclass(frozen=True)
 class Entry:
     at: datetime
-    kind: str  # incident.<event>, alert.<to state>, check.<to status>, notification.<what>, run.<kind>, silence.<what>
+    kind: str  # incident.<event>, alert.<to state>, check.<to status>, notification.<what>, run.<kind>, silence.<what>,
+    # db.snapshot
     summary: str
     ref: str
 
@@ -142,6 +144,11 @@ def _silences(s: silences.SilenceRow, start: datetime, end: datetime) -> list[En
     return out
 
 
+def _snapshot(s: db_snapshots.Snapshot) -> Entry:
+    return Entry(s.taken_at, "db.snapshot", f"{s.resource}{_env(s.env)} by {s.taken_by}: {s.summary}",
+                 f"db_snapshots:{s.id}")
+
+
 def assemble(tx: Any, row: incident_rows.IncidentRow, now: datetime, limit: int = MAX_ROWS) -> Timeline:
     """The timeline of one incident, read in ``tx``."""
     start, end = window(row, now)
@@ -152,7 +159,8 @@ def assemble(tx: Any, row: incident_rows.IncidentRow, now: datetime, limit: int 
     notes = outbox.touched_between(tx, start, end, more)
     job_runs = runs.started_between(tx, start, end, more)
     sil = silences.changed_between(tx, start, end, more)
-    truncated = any(len(x) > limit for x in (flips, trans, notes, job_runs, sil))
+    snaps = db_snapshots.taken_between(tx, start, end, more)
+    truncated = any(len(x) > limit for x in (flips, trans, notes, job_runs, sil, snaps))
     # sources come newest first; oldest first, the stable sort keeps their order among equal times
     entries = [_incident_event(e) for e in own]
     entries += [_flip(f) for f in reversed(flips[:limit])]
@@ -160,6 +168,7 @@ def assemble(tx: Any, row: incident_rows.IncidentRow, now: datetime, limit: int 
     entries += [e for r in reversed(notes[:limit]) for e in _notifications(r, start, end)]
     entries += [_run(r) for r in reversed(job_runs[:limit])]
     entries += [e for s in reversed(sil[:limit]) for e in _silences(s, start, end)]
+    entries += [_snapshot(s) for s in reversed(snaps[:limit])]
     entries.sort(key=lambda e: e.at)
     if len(entries) > limit:
         entries, truncated = entries[-limit:], True

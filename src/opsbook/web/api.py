@@ -20,8 +20,8 @@ from ..durations import parse_duration
 from ..errors import ApiError, AuthError, Busy, OpsbookError, Throttled
 from ..notify import acks, groups, silences
 from ..rules import engine, heartbeats, slo
+from . import api_db, audit, data
 from . import api_incidents as inc
-from . import audit, data
 from .auth import Principal, check_csrf
 from .data import as_dict
 from .state import Cached, Web, json_bytes, respond
@@ -360,6 +360,15 @@ ROUTES: list[ApiRoute] = [
              "(shown on /status)", (_INC,), inc.UpdateIn, tags=("incidents",)),
     ApiRoute("POST", "/api/v1/incidents/{id}/escalate", inc.escalate, "operator", "Fire the incident's next "
              "escalation level now (400 if it does not escalate any more)", (_INC,), tags=("incidents",)),
+    ApiRoute("GET", "/api/v1/db/{resource}/{report}", api_db.get_report, "viewer", "A diagnostics report of a "
+             "postgres resource (connections, activity, locks, slow, indexes, tables, cache, replication, vacuum, "
+             "or all)", (("resource", "path", "postgres resource name"), ("report", "path", "report name or all")),
+             tags=("db",)),
+    *[ApiRoute("POST", f"/api/v1/db/{{resource}}/{action}", api_db.remediate, "operator",
+               f"{action.capitalize()} sessions: one pid, or every session idle in a transaction longer than a "
+               "duration; never opsbook's own, superuser or replication sessions unless force; audited",
+               (("resource", "path", "postgres resource name"),), api_db.RemediateIn, tags=("db",))
+      for action in ("cancel", "terminate")],
     ApiRoute("GET", "/api/v1/audit", list_audit, "admin", "The audit log, newest first",
              (("limit", "query", "1-1000, default 100"), ("before", "query", "entry id cursor")), tags=("audit",)),
 ]
