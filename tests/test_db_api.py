@@ -68,7 +68,8 @@ def test_a_viewer_may_not_terminate_and_the_refusal_is_audited(client: TestClien
                         json={"reason": "x", "idle_in_transaction_longer_than": "0s"})
         assert r.status_code == 403
         with psycopg.connect(dsn) as c:
-            assert c.execute("SELECT count(*) FROM pg_stat_activity WHERE pid = %s", [v.info.backend_pid]).fetchone() == (1,)
+            row = c.execute("SELECT count(*) FROM pg_stat_activity WHERE pid = %s", [v.info.backend_pid]).fetchone()
+        assert row == (1,)
         (entry, *_) = client.get("/api/v1/audit", headers=bearer("admin")).json()["entries"]
         assert (entry["action"], entry["outcome"]) == ("db.terminate", "denied")
     finally:

@@ -100,7 +100,7 @@ def test_connections_shows_an_idle_in_transaction_session_with_its_age_and_hides
         r = db_cli(cfg_file, "connections", "db", "--json")
         assert r.code == 0, r.text
         doc = r.json
-        assert doc["schema"] == "opsbook.db.connections/1" and doc["status"] == "ok"
+        assert doc["schema"] == "opsbook.db-connections/1" and doc["status"] == "ok"
         assert doc["idle_in_transaction"] >= 1 and doc["by_application"]["victim-app"] == 1
         mine = [s for s in doc["idle_in_transaction_sessions"] if s["pid"] == victim.info.backend_pid]
         assert len(mine) == 1 and mine[0]["user"] == role and mine[0]["xact_age_s"] >= 0

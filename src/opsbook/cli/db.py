@@ -126,7 +126,7 @@ def db_snapshots(ctx: Ctx, resource: str | None, limit: int) -> int:
     with ctx.open_store(ctx.config) as store:
         items = db.list_snapshots(store, resource, limit)
     if ctx.json:
-        ctx.emit({"schema": "opsbook.db.snapshots/1", "snapshots": [s.to_dict() for s in items]})
+        ctx.emit({"schema": "opsbook.db-snapshots/1", "snapshots": [s.to_dict() for s in items]})
         return 0
     t = columns_table("id", "taken at (UTC)", "resource", "by", "summary")
     for s in items:

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..config.secrets import redactor
+from ..errors import ReportUnavailable as Unavailable
 
 if TYPE_CHECKING:
     import psycopg
@@ -47,14 +48,6 @@ class Section:
     rows: list[list[str]]
     empty: str = "none"
     notes: list[str] = field(default_factory=list)
-
-
-class Unavailable(Exception):
-    """A report that cannot run here: a missing extension or privilege (the others still run)."""
-
-    def __init__(self, reason: str, needs: str, fix: str = "") -> None:
-        super().__init__(reason)
-        self.reason, self.needs, self.fix = reason, needs, fix
 
 
 class Query:
@@ -144,7 +137,7 @@ async def run(conn: psycopg.AsyncConnection[Any], module: Any, opts: Options) ->
     import psycopg
     from psycopg import pq, sql
 
-    doc: dict[str, Any] = {"schema": f"opsbook.db.{module.NAME}/1", "report": module.NAME, "status": "ok"}
+    doc: dict[str, Any] = {"schema": f"opsbook.db-{module.NAME}/1", "report": module.NAME, "status": "ok"}
     try:
         await conn.execute("BEGIN READ ONLY")
         await conn.execute(sql.SQL("SET LOCAL statement_timeout = {}").format(sql.Literal(opts.timeout_ms)))
@@ -153,7 +146,7 @@ async def run(conn: psycopg.AsyncConnection[Any], module: Any, opts: Options) ->
             sql.Literal(min(opts.timeout_ms, 2000))))
         doc.update(await module.collect(Query(conn), opts))
     except Unavailable as e:
-        doc.update({"status": "unavailable", "reason": e.reason, "needs": e.needs, "fix": e.fix})
+        doc.update({"status": "unavailable", "reason": e.message, "needs": e.needs, "fix": e.hint})
     except psycopg.Error as e:
         doc.update(_failure(e, module))
     finally:
@@ -166,7 +159,8 @@ async def run(conn: psycopg.AsyncConnection[Any], module: Any, opts: Options) ->
 def _failure(e: Any, module: Any) -> dict[str, Any]:
     import psycopg
 
-    primary = redactor.text(e.diag.message_primary or str(e).splitlines()[0] if str(e) else type(e).__name__)
+    text = e.diag.message_primary or (str(e).splitlines() or [type(e).__name__])[0]
+    primary = redactor.text(text)
     if isinstance(e, psycopg.errors.InsufficientPrivilege):
         return {"status": "unavailable", "reason": f"permission denied: {primary}", "needs": module.NEEDS,
                 "fix": f"GRANT {module.NEEDS.split(' ')[0]} TO <the resource's user>"}

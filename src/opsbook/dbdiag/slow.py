@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .base import MONITOR, Options, Query, Section, Unavailable, cell, query_text
+from ..errors import ReportUnavailable as Unavailable
+from .base import MONITOR, Options, Query, Section, cell, query_text
 
 NAME = "slow"
 TITLE = "Slow queries (pg_stat_statements)"

@@ -60,14 +60,14 @@ def check_names(names: Sequence[str]) -> list[str]:
 
 async def acollect(res: PostgresResource, name: str, reports: Sequence[str], opts: Options,
                    now: datetime | None = None) -> dict[str, Any]:
-    """``opsbook.db.report/1``: each asked report's document under ``reports``, in REPORTS order."""
+    """``opsbook.db-report/1``: each asked report's document under ``reports``, in REPORTS order."""
     conn = await _open(res, CONNECT_TIMEOUT)
     try:
         docs = {n: await run(conn, REPORTS[n], opts) for n in REPORTS if n in reports}
         version = conn.info.server_version
     finally:
         await conn.close()
-    return {"schema": "opsbook.db.report/1", "resource": name, "taken_at": (now or datetime.now(UTC)).isoformat(),
+    return {"schema": "opsbook.db-report/1", "resource": name, "taken_at": (now or datetime.now(UTC)).isoformat(),
             "server_version": f"{version // 10000}.{version % 10000}", "reports": redactor.redact(docs)}
 
 
@@ -175,7 +175,7 @@ class Plan:
         return [s for s in self.sessions if s.skip]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"schema": "opsbook.db.remediation/1", "resource": self.resource, "action": self.action,
+        return {"schema": "opsbook.db-remediation/1", "resource": self.resource, "action": self.action,
                 "selector": self.selector, "force": self.force,
                 "hit": [s.to_dict() for s in self.hits], "skipped": [s.to_dict() for s in self.skipped]}
 

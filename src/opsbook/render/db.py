@@ -64,7 +64,7 @@ def _md_section(s: Section) -> list[str]:
 
 
 def markdown(doc: dict[str, Any]) -> str:
-    """The whole ``opsbook.db.report/1`` document as one Markdown page, a section per report."""
+    """The whole ``opsbook.db-report/1`` document as one Markdown page, a section per report."""
     lines = [f"# Database report: {doc['resource']}", "",
              f"Taken at {doc['taken_at']} on PostgreSQL {doc['server_version']} by opsbook.", ""]
     for name, rep in doc["reports"].items():
