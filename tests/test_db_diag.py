@@ -356,3 +356,43 @@ def test_serve_schedules_db_snapshots_of_postgres_resources_only(tmp_path: Path,
                tmp_path)
     with pytest.raises(ConfigError, match="no postgres resource named 'web'"):
         units_of(bad)
+
+
+def test_slow_with_the_extension_created_but_not_preloaded_says_that(cfg_file: Path, dsn: str) -> None:
+    with psycopg.connect(dsn, autocommit=True) as c:
+        if not c.execute("SELECT 1 FROM pg_available_extensions WHERE name = 'pg_stat_statements'").fetchone():
+            pytest.skip("pg_stat_statements is not available on this server")
+        preloaded = "pg_stat_statements" in str(c.execute("SHOW shared_preload_libraries").fetchone())
+        c.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+    try:
+        r = db_cli(cfg_file, "slow", "db", "--json")
+        if preloaded:
+            assert r.code == 0 and "by_total" in r.json, r.text
+        else:
+            assert r.code == 3 and r.json["status"] == "unavailable", r.text
+            assert "not loaded" in r.json["reason"] and "shared_preload_libraries" in r.json["fix"]
+    finally:
+        pgutil.execute(dsn, "DROP EXTENSION IF EXISTS pg_stat_statements")
+
+
+def test_a_role_without_pg_monitor_is_told_which_sessions_it_cannot_see(
+        tmp_path: Path, dsn: str, role: str) -> None:
+    other = idle_in_transaction(dsn, "someone-else")  # a superuser's session: hidden from the plain role
+    try:
+        cfg = tmp_path / "opsbook.yaml"
+        cfg.write_text(f'resources:\n  db: {{kind: postgres, dsn: "{as_role(dsn, role)}"}}\n')
+        doc = db_cli(cfg, "connections", "db", "--json").json
+        assert doc["status"] == "ok"
+        assert any("pg_monitor" in n for n in doc["notes"]), doc["notes"]
+        for report in ("activity", "locks"):
+            assert any("pg_monitor" in n for n in db_cli(cfg, report, "db", "--json").json["notes"])
+    finally:
+        other.close()
+
+
+def test_runbook_opsbook_steps_take_the_reports_as_read_only_and_remediation_as_mutating() -> None:
+    from opsbook.runbooks.steps.opsbook_cmd import read_only
+
+    assert read_only(["db", "locks", "db", "--json"]) and read_only(["db", "snapshots"])
+    assert not read_only(["db", "terminate", "db", "--idle-in-transaction-longer-than", "10m", "--yes"])
+    assert not read_only(["db", "report", "db", "--record"]) and not read_only(["db", "cancel", "db", "1"])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .base import MONITOR, Options, Query, Section, age, cell, query_text, seconds
+from .base import MONITOR, Options, Query, Section, age, cell, hidden_notes, query_text, seconds
 
 NAME = "activity"
 TITLE = "Long-running queries"
@@ -30,7 +30,7 @@ async def collect(q: Query, opts: Options) -> dict[str, Any]:
     head = await q.one(_LONGEST)
     rows = await q.rows(_RUNNING, [opts.longer_than, opts.limit])
     return {
-        "longer_than_s": opts.longer_than, "active": head["active"],
+        "longer_than_s": opts.longer_than, "active": head["active"], "notes": await hidden_notes(q),
         "longest_s": seconds(head["longest_s"]) or 0.0,
         "queries": [{"pid": r["pid"], "user": r["user"], "application": r["application"], "client": r["client"],
                      "wait_event": f"{r['wait_event_type']}:{r['wait_event']}" if r["wait_event"] else None,
@@ -44,4 +44,4 @@ def sections(doc: dict[str, Any]) -> list[Section]:
              r["query"]] for r in doc["queries"]]
     return [Section(f"Running longer than {age(doc['longer_than_s'])} ({doc['active']} active, longest "
                     f"{age(doc['longest_s'])})", ("pid", "user", "application", "running", "wait event", "query"),
-                    rows)]
+                    rows, notes=doc.get("notes") or [])]

@@ -68,6 +68,16 @@ class Query:
         return got[0] if got else {}
 
 
+_HIDDEN = """SELECT count(*) AS n FROM pg_stat_activity
+WHERE backend_type IS NULL AND query = '<insufficient privilege>'"""  # without the privilege even that is hidden
+
+
+async def hidden_notes(q: Query) -> list[str]:
+    """A note when other users' sessions are invisible to this role (no pg_monitor)."""
+    n = (await q.one(_HIDDEN)).get("n") or 0
+    return [f"{n} session(s) of other users are hidden (not counted, no state or query): grant {MONITOR}"] if n else []
+
+
 def value(v: Any) -> Any:
     """A catalog value as JSON: numbers stay numbers, times are ISO 8601 text."""
     if v is None or isinstance(v, bool | int | float | str):

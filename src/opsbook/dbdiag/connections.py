@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .base import MONITOR, Options, Query, Section, age, cell, query_text, seconds
+from .base import MONITOR, Options, Query, Section, age, cell, hidden_notes, query_text, seconds
 
 NAME = "connections"
 TITLE = "Connections"
@@ -25,9 +25,7 @@ SELECT current_setting('max_connections')::int AS max,
        (SELECT count(*) FROM pg_stat_activity
          WHERE backend_type = 'client backend' AND state LIKE 'idle in transaction%') AS idle_in_transaction,
        (SELECT count(*) FROM pg_stat_activity
-         WHERE backend_type = 'client backend' AND wait_event_type = 'Lock') AS waiting,
-       (SELECT count(*) FROM pg_stat_activity
-         WHERE backend_type = 'client backend' AND query = '<insufficient privilege>') AS hidden
+         WHERE backend_type = 'client backend' AND wait_event_type = 'Lock') AS waiting
 """
 # sessions: idle in a transaction (oldest transaction first) or waiting on a lock (longest wait first)
 _SESSIONS = """
@@ -61,9 +59,7 @@ async def collect(q: Query, opts: Options) -> dict[str, Any]:
     idle = await q.rows(_SESSIONS.format(where="state LIKE 'idle in transaction%%'", order="xact_start"),
                         [opts.limit])
     waiting = await q.rows(_SESSIONS.format(where="wait_event_type = 'Lock'", order="state_change"), [opts.limit])
-    notes = []
-    if totals["hidden"]:
-        notes.append(f"{totals['hidden']} session(s) of other users show no state or query: grant {MONITOR}")
+    notes = await hidden_notes(q)
     return {
         "max": totals["max"], "used": totals["used"],
         "ratio": round(totals["used"] / totals["max"], 4) if totals["max"] else None,

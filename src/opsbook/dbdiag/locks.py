@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .base import MONITOR, Options, Query, Section, age, cell, query_text, seconds
+from .base import MONITOR, Options, Query, Section, age, cell, hidden_notes, query_text, seconds
 
 NAME = "locks"
 TITLE = "Blocking locks"
@@ -42,7 +42,7 @@ async def collect(q: Query, opts: Options) -> dict[str, Any]:
     blocked = [s for s in sessions.values() if s["blocked_by"]]
     roots = [s for s in sessions.values() if not s["blocked_by"]]
     return {"blocked": len(blocked), "roots": [s["pid"] for s in roots],
-            "sessions": list(sessions.values())[: max(opts.limit * 5, 50)]}
+            "sessions": list(sessions.values())[: max(opts.limit * 5, 50)], "notes": await hidden_notes(q)}
 
 
 def tree(doc: dict[str, Any]) -> list[tuple[int, dict[str, Any]]]:
@@ -76,4 +76,4 @@ def sections(doc: dict[str, Any]) -> list[Section]:
             for d, s in tree(doc)]
     return [Section(f"Blocking tree ({doc['blocked']} blocked)",
                     ("pid", "user", "application", "state", "blocked by", "since", "query"), rows,
-                    empty="no session is waiting on another's lock")]
+                    empty="no session is waiting on another's lock", notes=doc.get("notes") or [])]
