@@ -47,7 +47,10 @@ def resource(cfg: Config, name: str) -> PostgresResource:
 async def _open(res: PostgresResource, timeout: float) -> psycopg.AsyncConnection[Any]:
     dsn = reveal(res.dsn, "dsn")
     assert dsn is not None
-    return await _connect(dsn, timeout)
+    conn = await _connect(dsn, timeout)
+    # remediation's listing and signals get a deadline too; each report sets its own (SET LOCAL)
+    await conn.execute("SET statement_timeout = 10000")
+    return conn
 
 
 def check_names(names: Sequence[str]) -> list[str]:

@@ -3,14 +3,13 @@ page, and the remediation plan (what will be hit, what is spared and why)."""
 
 from __future__ import annotations
 
-from typing import Any
-
-from rich.console import Console
-from rich.markup import escape
+from typing import TYPE_CHECKING, Any
 
 from ..dbdiag import REPORTS
 from ..dbdiag.base import Section, age
-from .table import columns_table
+
+if TYPE_CHECKING:  # the Markdown page needs no Rich: `db report` skips importing it
+    from rich.console import Console
 
 STATUS = {"ok": "", "unavailable": "not available", "error": "failed"}
 
@@ -25,6 +24,8 @@ def _problem(doc: dict[str, Any]) -> list[str]:
 
 
 def print_report(console: Console, name: str, doc: dict[str, Any]) -> None:
+    from rich.markup import escape
+
     module = REPORTS[name]
     console.print(f"[bold]{escape(module.TITLE)}[/]")
     if doc["status"] != "ok":
@@ -36,6 +37,10 @@ def print_report(console: Console, name: str, doc: dict[str, Any]) -> None:
 
 
 def _print_section(console: Console, s: Section) -> None:
+    from rich.markup import escape
+
+    from .table import columns_table
+
     console.print(f"\n[bold]{escape(s.title)}[/]")
     for n in s.notes:
         console.print(f"  [yellow]{escape(n)}[/]")
@@ -79,6 +84,10 @@ def markdown(doc: dict[str, Any]) -> str:
 
 
 def print_plan(console: Console, plan: dict[str, Any]) -> None:
+    from rich.markup import escape
+
+    from .table import columns_table
+
     verb = plan["action"]
     hits, skipped = plan["hit"], plan["skipped"]
     console.print(f"[bold]{verb} on {escape(plan['resource'])}[/]: {len(hits)} session(s)")
