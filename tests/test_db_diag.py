@@ -396,3 +396,50 @@ def test_runbook_opsbook_steps_take_the_reports_as_read_only_and_remediation_as_
     assert read_only(["db", "locks", "db", "--json"]) and read_only(["db", "snapshots"])
     assert not read_only(["db", "terminate", "db", "--idle-in-transaction-longer-than", "10m", "--yes"])
     assert not read_only(["db", "report", "db", "--record"]) and not read_only(["db", "cancel", "db", "1"])
+
+
+def _in_a_terminal(cfg: Path, answer: bytes, *args: str) -> tuple[int, str]:
+    """Run `opsbook db ...` on a pty, answering the [y/N] question with ``answer``."""
+    import os
+    import pty
+    import subprocess
+    import sys
+
+    master, slave = pty.openpty()
+    p = subprocess.Popen([sys.executable, "-m", "opsbook", "db", *args, "-c", str(cfg), "--store",
+                          f"sqlite:///{cfg.parent / 'store.db'}"], cwd=cfg.parent, stdin=slave, stdout=slave,
+                         stderr=slave, env={**os.environ, "NO_COLOR": "1", "COLUMNS": "200"})
+    os.close(slave)
+    seen = b""
+    try:
+        deadline, answered = time.monotonic() + 60, False
+        while p.poll() is None and time.monotonic() < deadline:
+            try:
+                seen += os.read(master, 4096)
+            except OSError:
+                break
+            if not answered and b"[y/N]" in seen:
+                answered = True
+                os.write(master, answer + b"\n")
+        p.wait(timeout=30)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+        os.close(master)
+    return p.returncode, seen.decode(errors="replace")
+
+
+def test_in_a_terminal_it_shows_the_session_and_asks_and_no_means_nothing_is_done(
+        cfg_file: Path, dsn: str, role: str) -> None:
+    victim = idle_in_transaction(as_role(dsn, role), "victim-app")
+    pid = victim.info.backend_pid
+    try:
+        code, text = _in_a_terminal(cfg_file, b"n", "terminate", "db", str(pid), "--reason", "INC-1")
+        assert code == 1 and "victim-app" in text and "terminate 1 session(s)?" in text and "nothing done" in text
+        assert alive(victim)
+        code, text = _in_a_terminal(cfg_file, b"y", "terminate", "db", str(pid), "--reason", "INC-1")
+        assert code == 0 and "terminated" in text, text
+        assert not alive(victim)
+    finally:
+        victim.close()

@@ -224,7 +224,14 @@ async def aplan(res: PostgresResource, name: str, action: str, *, pid: int | Non
     plan = Plan(name, action, selector, force)
     for r in rows:
         idle = pid is None
-        age = r["idle_s"] if idle else (r["query_age_s"] if r["state"] == "active" else r["xact_age_s"])
+        # the age that matters: how long it sat idle in the transaction (bulk form), else how long the
+        # query has run, the transaction has been open, or the session has been idle
+        if idle:
+            age = r["idle_s"]
+        elif r["state"] == "active":
+            age = r["query_age_s"]
+        else:
+            age = r["xact_age_s"] if r["xact_age_s"] is not None else r["idle_s"]
         plan.sessions.append(Session(
             pid=r["pid"], user=r["user"] or "", application=r["application"] or "", client=r["client"],
             state=r["state"] or "", age_s=float(age or 0), query=query_text(r["query"]),
