@@ -443,3 +443,13 @@ def test_in_a_terminal_it_shows_the_session_and_asks_and_no_means_nothing_is_don
         assert not alive(victim)
     finally:
         victim.close()
+
+
+def test_query_text_is_one_line_truncated_and_keeps_passwords_out() -> None:
+    from opsbook.dbdiag.base import query_text
+
+    assert query_text("SELECT\n  1,\t2") == "SELECT 1, 2"
+    assert "hunter2" not in query_text("ALTER ROLE app PASSWORD 'hunter2' VALID UNTIL 'infinity'")
+    assert "s3cr3t" not in query_text("SELECT dblink_connect('postgresql://app:s3cr3t@db/app')")
+    long = query_text("SELECT " + "x, " * 500)
+    assert len(long) == 200 and long.endswith("...")

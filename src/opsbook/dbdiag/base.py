@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ..config.secrets import redactor
+from ..config.secrets import REDACTED, redact_credentials_in, redactor
 from ..errors import ReportUnavailable as Unavailable
 
 if TYPE_CHECKING:
@@ -94,13 +94,16 @@ def value(v: Any) -> Any:
 
 
 _SPACE = re.compile(r"\s+")
+# CREATE/ALTER ROLE ... PASSWORD 'x' shows up in pg_stat_activity and pg_stat_statements as typed
+_SQL_PASSWORD = re.compile(r"(?i)\b(password\s+)'(?:[^']|'')*'")
 
 
 def query_text(text: Any, width: int = QUERY_WIDTH) -> str:
     """Another session's query, on one line, redacted, at most ``width`` characters."""
     if not isinstance(text, str):
         return ""
-    one = redactor.text(_SPACE.sub(" ", text[: width * 4]).strip())
+    one = _SPACE.sub(" ", text[: width * 4]).strip()
+    one = redactor.text(redact_credentials_in(_SQL_PASSWORD.sub(lambda m: f"{m.group(1)}'{REDACTED}'", one)))
     return one if len(one) <= width else one[: width - 3] + "..."
 
 
