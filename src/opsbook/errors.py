@@ -120,6 +120,17 @@ class ProbeError(OpsbookError):
     retryable = True
 
 
+class ReportUnavailable(CouldNotRun):
+    """An ``opsbook db`` report that cannot run here: a missing extension or privilege. The report
+    says which (``needs``) and how to fix it (the hint); the other reports still run."""
+
+    retryable = False
+
+    def __init__(self, message: str, needs: str, fix: str = "") -> None:
+        super().__init__(message, hint=fix)
+        self.needs = needs
+
+
 class StoreError(CouldNotRun):
     """The result store could not be opened or written."""
 

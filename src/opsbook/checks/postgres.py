@@ -18,6 +18,7 @@ from pydantic import Field
 from ..config.models import CheckParams
 from ..config.resources import PostgresResource
 from ..config.secrets import Secret, reveal
+from ..dbdiag.observe import OBSERVATIONS as DIAGNOSTICS
 from ..errors import READ_ONLY_HINT, ProbeError, ReadOnlyRefused
 from ._sql import (
     MAX_ROWS,
@@ -56,6 +57,10 @@ class PostgresParams(CheckParams):
         default=None,
         description="true: find a known migrations table (alembic, sqlx, prisma...); or its name",
     )
+    diagnostics: bool = Field(
+        default=False,
+        description="true: add the `opsbook db` observations (connections.idle_in_transaction, locks.blocked...)",
+    )
 
 
 class PostgresCheck:
@@ -77,6 +82,7 @@ class PostgresCheck:
         "connections": "{used, max, ratio}: client backends against max_connections",
         "migrations": "{table, exists, count, latest} when migrations: is set",
         "duration": "wall time in milliseconds",
+        **DIAGNOSTICS,
     }
 
     async def probe(self, params: Any, ctx: ProbeContext) -> Probe:
@@ -186,6 +192,14 @@ async def _observe(
         obs.update(await _run_query(conn, p.query))
     if p.migrations is not None and p.migrations is not False:
         obs["migrations"] = await _migrations(conn, p.migrations)
+    if p.diagnostics:
+        from ..dbdiag.observe import observe
+
+        found, problems = await observe(conn, limit_ms)
+        for report, values in found.items():  # connections.* joins the existing connections object
+            obs.setdefault(report, {}).update(values)
+        if problems:
+            obs["diagnostics_problems"] = problems
     return obs
 
 

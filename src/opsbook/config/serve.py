@@ -26,6 +26,8 @@ class Schedules(Model):
 
     integrity: dict[str, str] = Field(
         default_factory=dict, description="integrity suite name -> cron expression (in serve.timezone)")
+    db_snapshots: dict[str, PositiveDuration] = Field(
+        default_factory=dict, description="postgres resource name -> how often to record an `opsbook db` snapshot")
 
     @field_validator("integrity")
     @classmethod

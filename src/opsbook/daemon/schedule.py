@@ -28,7 +28,7 @@ CHORES = ("rules", "outbox", "rollup", "escalation")  # the daemon's own periodi
 
 @dataclass(frozen=True)
 class Unit:
-    kind: str  # check | backup | drill | integrity | runbook | rules | outbox | rollup | escalation
+    kind: str  # check | backup | drill | integrity | runbook | db_snapshot | rules | outbox | rollup | escalation
     name: str
     env: str
     every: float | None = None  # seconds, for checks and chores
@@ -63,6 +63,13 @@ def units_of(cfg: Config) -> list[Unit]:
                               hint=f"suites: {', '.join(model.integrity) or '(none)'}")
         out.append(Unit("integrity", n, env, cron=expr))
     out += [Unit("runbook", n, env, cron=rb.schedule) for n, rb in routine_runbooks(cfg).items()]
+    for n, every in serve.schedules.db_snapshots.items():
+        res = model.resources.get(n)
+        if res is None or res.kind != "postgres":
+            pg = [k for k, r in model.resources.items() if r.kind == "postgres"]
+            raise ConfigError(f"no postgres resource named {n!r}", path=f"serve.schedules.db_snapshots.{n}",
+                              hint=f"postgres resources: {', '.join(pg) or '(none)'}")
+        out.append(Unit("db_snapshot", n, env, every=every))
     out.append(Unit("rules", "evaluate", env, every=serve.rules_every))
     out.append(Unit("outbox", "deliver", env, every=serve.outbox_every))
     out.append(Unit("rollup", "prune", env, every=serve.rollup_every))

@@ -3,9 +3,10 @@
 The window runs from 15 minutes before detection (what led up to it) to resolution (or closing,
 or now while it is open). Into it go the incident's own events, alert transitions, check flips
 with the assertions that failed, notifications queued/delivered/failed, job runs (backups,
-drills, integrity...), silences and releases (deploys and rollbacks, with the service, version,
-environment, who, and a rollback's outcome in ``release``). Evidence is linked, not copied: each entry has a one-line
-summary and a ``ref`` naming the row (``alert_transitions:12``, ``check_flips:7``).
+drills, integrity...), silences, releases (deploys and rollbacks, with the service, version,
+environment, who, and a rollback's outcome in ``release``) and database snapshots (``opsbook db
+report --record``, or serve's schedule). Evidence is linked, not copied: each entry has a one-line
+summary and a ``ref`` naming the row (``alert_transitions:12``, ``check_flips:7``, ``db_snapshots:3``).
 
 Each source is read newest first and bounded; when any source had more rows than the bound, or
 the merged timeline does, the newest entries are kept and ``truncated`` is set."""
@@ -17,7 +18,7 @@ from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
 from ..errors import UsageError
-from ..store import Store, alerts, checks, outbox, releases, runs, silences
+from ..store import Store, alerts, checks, db_snapshots, outbox, releases, runs, silences
 from ..store import incidents as incident_rows
 from . import incident as incident_ops
 
@@ -31,7 +32,7 @@ class Entry(NamedTuple):
 
     at: datetime
     kind: str  # incident.<event>, alert.<to state>, check.<to status>, notification.<what>, run.<kind>,
-    # silence.<what>, runbook.<status>, release.deployed, release.rollback
+    # silence.<what>, runbook.<status>, release.deployed, release.rollback, db.snapshot
     summary: str
     ref: str
     detail: dict[str, Any] | None = None  # typed fields of entries that have them (runbook: runbook, run, ...)
@@ -185,6 +186,11 @@ def _rollback(e: releases.EventRow) -> Entry:
                  f"{d.get('to')}: {d.get('outcome')}", f"release_events:{e.id}", info)
 
 
+def _snapshot(s: db_snapshots.Snapshot) -> Entry:
+    return Entry(s.taken_at, "db.snapshot", f"{s.resource}{_env(s.env)} by {s.taken_by}: {s.summary}",
+                 f"db_snapshots:{s.id}")
+
+
 def assemble(tx: Any, row: incident_rows.IncidentRow, now: datetime, limit: int = MAX_ROWS) -> Timeline:
     """The timeline of one incident, read in ``tx``."""
     start, end = window(row, now)
@@ -197,7 +203,9 @@ def assemble(tx: Any, row: incident_rows.IncidentRow, now: datetime, limit: int 
     sil = silences.changed_between(tx, start, end, more)
     deploys = releases.listing(tx, since=start, until=end, limit=more)
     rollbacks = releases.events(tx, kinds=("rollback_finished",), since=start, until=end, limit=more)
-    truncated = any(len(x) > limit for x in (own, flips, trans, notes, job_runs, sil, deploys, rollbacks))
+    snaps = db_snapshots.taken_between(tx, start, end, more)
+    truncated = any(len(x) > limit for x in (own, flips, trans, notes, job_runs, sil, deploys, rollbacks,
+                                              snaps))
     # sources come newest first (the incident's events oldest first); oldest first, the stable
     # sort keeps their order among equal times
     entries = [_incident_event(e) for e in own[-limit:]]
@@ -208,6 +216,7 @@ def assemble(tx: Any, row: incident_rows.IncidentRow, now: datetime, limit: int 
     entries += [e for s in reversed(sil[:limit]) for e in _silences(s, start, end)]
     entries += [_deployed(r) for r in reversed(deploys[:limit])]
     entries += [_rollback(e) for e in reversed(rollbacks[:limit])]
+    entries += [_snapshot(s) for s in reversed(snaps[:limit])]
     entries.sort(key=lambda e: e.at)
     if len(entries) > limit:
         entries, truncated = entries[-limit:], True

@@ -1,4 +1,4 @@
-"""One unit of work (a check, a backup, a drill, an integrity suite), run and recorded by kind.
+"""One unit of work (a check, a backup, a drill, an integrity suite, a db snapshot), run and recorded by kind.
 
 The daemon's scheduler decides *when* and the API's "run now" decides *now*; both come here,
 and each kind is the same operation the CLI command calls (ops/check.py, backup.py, drill.py,
@@ -17,7 +17,7 @@ from ..errors import UsageError
 from ..store import Store
 from .record import Recorder
 
-KINDS = ("check", "backup", "drill", "integrity", "runbook")
+KINDS = ("check", "backup", "drill", "integrity", "runbook", "db_snapshot")
 SCHEDULER = "opsbook-serve"  # the operator a scheduled runbook run is recorded under
 
 
@@ -46,6 +46,10 @@ def run_unit(cfg: Config, store: Store, kind: str, name: str, now: datetime | No
         return integrity.run(cfg, name, rec, started=started).unit_dict()
     if kind == "runbook":
         return run_runbook(cfg, store, name)
+    if kind == "db_snapshot":
+        from . import db
+
+        return db.snapshot(cfg, store, name, started)
     raise UsageError(f"unknown unit kind {kind!r}", hint=f"one of: {', '.join(KINDS)}")
 
 

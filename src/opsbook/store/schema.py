@@ -17,6 +17,7 @@ from . import (
     alerts,
     audit,
     checks,
+    db_snapshots,
     escalations,
     heartbeats,
     incident_actions,
@@ -38,11 +39,11 @@ from . import groups as notify_groups
 from . import status_updates as public_updates
 
 # numbered ranges: checks/runs 1-9, rules 10-19, notify 20-29, serve 30-39, web 40-49, on-call 50-59,
-# incidents 60-69 (escalation 64-66), runbooks 70-79, releases 80-84, canary rollouts 85-89,
-# secret rotations 90-94, replay 95-99, db snapshots 100-104
+# incidents 60-69 (escalation 64-66), runbooks 70-79, releases 80-84, canary rollouts 85-89,, db snapshots 100-104
 OWNERS: tuple[ModuleType, ...] = (checks, runs, alerts, heartbeats, notify_groups, outbox, silences, leases,
                                   rollup, audit, sessions, oncall, incidents, incident_actions, public_updates,
-                                  escalations, runbook_runs, rollouts, releases, replay_runs, secret_rotations)
+                                  escalations, runbook_runs, rollouts, releases, replay_runs, secret_rotations,
+                                  db_snapshots)
 
 
 def _gather() -> list[tuple[int, str, list[str]]]:
@@ -66,5 +67,5 @@ TABLES: tuple[str, ...] = (
     "oncall_overrides", "incidents", "incident_events", "incident_actions", "status_updates",
     "incident_escalations", "runbook_runs", "runbook_steps", "runbook_approvals", "runbook_locks", "rollouts",
     "rollout_measurements", "rollout_events", "releases", "release_events", "replay_runs", "replay_events",
-    "secret_rotations")
+    "secret_rotations", "db_snapshots")
 assert set(TABLES) == set(OWNER_OF), "a table without an owner, or an owner's table missing here"

@@ -20,10 +20,10 @@ from ..durations import parse_duration
 from ..errors import ApiError, AuthError, Busy, OpsbookError, Throttled
 from ..notify import acks, groups, silences
 from ..rules import engine, heartbeats, slo
+from . import api_db, audit, data
 from . import api_incidents as inc
 from . import api_releases as rel
 from . import api_runbooks as rbk
-from . import audit, data
 from .auth import Principal, check_csrf
 from .data import as_dict
 from .state import Cached, Web, json_bytes, respond
@@ -405,6 +405,15 @@ ROUTES: list[ApiRoute] = [
     ApiRoute("POST", "/api/v1/releases/{service}/rollback", rel.rollback, "operator", "Roll a service back, "
              "verify it and record the outcome (ok false when the rollback or its verification failed)",
              (("service", "path", "service name"),), rel.RollbackIn, tags=("releases",)),
+    ApiRoute("GET", "/api/v1/db/{resource}/{report}", api_db.get_report, "viewer", "A diagnostics report of a "
+             "postgres resource (connections, activity, locks, slow, indexes, tables, cache, replication, vacuum, "
+             "or all)", (("resource", "path", "postgres resource name"), ("report", "path", "report name or all")),
+             tags=("db",)),
+    *[ApiRoute("POST", f"/api/v1/db/{{resource}}/{action}", api_db.remediate, "operator",
+               f"{action.capitalize()} sessions: one pid, or every session idle in a transaction longer than a "
+               "duration; never opsbook's own, superuser or replication sessions unless force; audited",
+               (("resource", "path", "postgres resource name"),), api_db.RemediateIn, tags=("db",))
+      for action in ("cancel", "terminate")],
     ApiRoute("GET", "/api/v1/audit", list_audit, "admin", "The audit log, newest first",
              (("limit", "query", "1-1000, default 100"), ("before", "query", "entry id cursor")), tags=("audit",)),
 ]

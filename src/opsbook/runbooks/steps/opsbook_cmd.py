@@ -28,6 +28,8 @@ READ_ONLY: tuple[tuple[str, ...], ...] = (
     ("runbook", "lint"), ("runbook", "record"), ("runbook", "runs"), ("oncall", "now"), ("oncall", "show"),
     ("config", "validate"), ("config", "show"), ("heartbeats", "status"), ("history",), ("kinds",),
     ("integrity", "list"), ("silence", "list"), ("notify", "status"), ("notify", "outbox"), ("notify", "groups"),
+    *(("db", r) for r in ("connections", "activity", "locks", "slow", "indexes", "tables", "cache", "replication",
+                          "vacuum", "snapshots")),
 )
 REFUSED = ("serve", "demo")  # long-running: not a step
 
