@@ -295,6 +295,11 @@ class SourceError(CouldNotRun):
     """A rule's source could not be read (Prometheus down, bad query)."""
 
 
+class LogSourceUnreachable(CouldNotRun):
+    """A log source could not be read: no file matches, a file cannot be opened, the command is
+    missing, failed or timed out (exit 3, with the hint)."""
+
+
 # -- web: every API error is one envelope (web/envelope.py) with one of these types --------------
 
 HTTP_ERROR_TYPES = {400: "BadRequest", 401: "AuthError", 403: "Forbidden", 404: "NotFound",

@@ -19,6 +19,7 @@ from .backups import cross_check_backups
 from .escalation import cross_check_escalation
 from .incidents import cross_check_incidents
 from .integrity import cross_check_integrity
+from .logs import cross_check_logs
 from .models import CheckCommon, CheckParams, ConfigBase, KindInfo, Plugins, SmokeSuite
 from .notify import cross_check_notify
 from .oncall import cross_check_oncall
@@ -196,6 +197,7 @@ def _cross_check(cfg: ConfigBase, kinds: Mapping[str, KindInfo], src: Source,
     cross_check_references(cfg, err)
     cross_check_incidents(cfg, err, base_dir)
     cross_check_escalation(cfg, err)
+    cross_check_logs(cfg, err)
     for name, suite in cfg.smoke.items():
         if suite.resource is not None:
             res = cfg.resources.get(suite.resource)

@@ -28,6 +28,7 @@ from .escalation import Policy as EscalationPolicy
 from .fields import Expect, WarnExpect
 from .incidents import Incidents
 from .integrity import INTEGRITY_TYPE, IntegrityCheck, IntegritySuite
+from .logs import Logs
 from .notify import RECEIVER_KIND, Notify, Receiver
 from .oncall import Person, Schedule
 from .oneof import OneOf, OneOfModel, exactly_one, one_of_model
@@ -222,3 +223,4 @@ class ConfigBase(Model):
     incidents: Incidents = Field(default_factory=Incidents)
     escalation: dict[str, EscalationPolicy] = Field(default_factory=dict)
     runbooks: Runbooks = Field(default_factory=Runbooks)
+    logs: Logs = Field(default_factory=Logs)
