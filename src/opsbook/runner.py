@@ -97,7 +97,8 @@ async def run_one(
     if isinstance(params, CheckParams) and params.resource:
         resource = config.resources[params.resource]
     ctx = ProbeContext(resource=resource, timeout=timeout, vars=config.vars,
-                       base_dir=str(config.base_dir), shared=shared if shared is not None else {})
+                       base_dir=str(config.base_dir), shared=shared if shared is not None else {},
+                       logs=config.model.logs)
     started = utcnow()
     t0 = time.perf_counter()
     attempts = 0

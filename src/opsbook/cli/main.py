@@ -21,6 +21,7 @@ from . import (
     heartbeats,
     incident,
     integrity,
+    logs,
     migrate,
     notify,
     oncall,
@@ -51,7 +52,7 @@ for _command in (
     backup.backup_group, backup.drill_group, integrity.integrity_group, migrate.migrate_group,
     alerts.alerts_group, slo.slo_group, heartbeats.ping_cmd, heartbeats.heartbeats_group,
     notify.notify_group, silence.silence_group, oncall.oncall_group, incident.incident_group, status.status_group,
-    runbook.runbook_group,
+    runbook.runbook_group, logs.logs_group,
     serve.serve_cmd, serve.demo_cmd, web.export_group,
 ):
     cli.add_command(_command)

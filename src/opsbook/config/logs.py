@@ -100,3 +100,14 @@ def cross_check_logs(cfg: ConfigBase, err: ErrFn) -> None:
         for p in sorted({m.group(1) for t in texts for m in PARAM.finditer(t)} - set(q.params)):
             err(("logs", "queries", name), f"{{{p}}} is used but not declared under params:",
                 f"add params: {{{p}: DEFAULT}}")
+    for name, check in getattr(cfg, "checks", {}).items():
+        kind, p = check.kind_and_params()
+        if kind != "logs":
+            continue
+        q = getattr(p, "query", None)
+        if q is not None and q not in logs.queries:
+            err(("checks", name, "logs", "query"), *missing("log query", q, logs.queries))
+        src = getattr(p, "source", None)
+        for s in [src] if isinstance(src, str) else (src or []):
+            if s not in logs.sources:
+                err(("checks", name, "logs", "source"), *missing("log source", s, logs.sources))
