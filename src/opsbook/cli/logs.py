@@ -135,7 +135,8 @@ def logs_run(ctx: Ctx, name: str, params: tuple[str, ...], since: str | None, un
 
     queries = ctx.config.model.logs.queries
     if name not in queries:
-        raise UsageError(*missing("log query", name, queries, "log queries (logs.queries)"))
+        msg, hint = missing("log query", name, queries, "log queries (logs.queries)")
+        raise UsageError(msg, hint=hint)
     given: dict[str, str] = {}
     for p in params:
         k, sep, v = p.partition("=")

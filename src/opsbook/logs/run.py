@@ -55,7 +55,8 @@ def run_query(logs: Logs, query: LogQuery, base_dir: str, now: float | None = No
     for name in query.sources():
         src = logs.sources.get(name)
         if src is None:
-            raise UsageError(*missing("log source", name, logs.sources, "log sources (logs.sources)"))
+            msg, hint = missing("log source", name, logs.sources, "log sources (logs.sources)")
+            raise UsageError(msg, hint=hint)
         FORMATS.lookup(src.format)
         plans.append(make_plan(name, src, query, now, keep=opt.keep, max_line=logs.max_line,
                                exact_total=opt.exact_total, prefilter=opt.prefilter))
@@ -143,5 +144,5 @@ def _line(k: tuple[float | None, str, str]) -> dict[str, Any]:
     from datetime import UTC, datetime
 
     ts, source, text = k
-    at = datetime.fromtimestamp(ts, UTC).isoformat().replace("+00:00", "Z") if ts is not None else None
+    at = datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z") if ts is not None else None
     return {"at": at, "source": source, "line": redactor.text(text)}
