@@ -5,11 +5,11 @@ name. The reading and querying live in opsbook/logs/ (docs/logs.md)."""
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pydantic import Field, field_validator, model_validator
 
-from ..durations import Duration, PositiveDuration
+from ..durations import Duration, PositiveDuration, parse_size
 from .resources import Model
 
 if TYPE_CHECKING:
@@ -84,7 +84,12 @@ class Logs(Model):
     sources: dict[str, LogSource] = Field(default_factory=dict)
     queries: dict[str, LogQuery] = Field(default_factory=dict)
     max_line: int = Field(default=1_048_576, ge=1024, description="longer lines are counted unparsable, "
-                                                                   "not read")
+                                                                   "not read (bytes, or 1MiB)")
+
+    @field_validator("max_line", mode="before")
+    @classmethod
+    def _size(cls, v: Any) -> Any:
+        return parse_size(v) if isinstance(v, str) else v
 
 
 def cross_check_logs(cfg: ConfigBase, err: ErrFn) -> None:
@@ -100,14 +105,14 @@ def cross_check_logs(cfg: ConfigBase, err: ErrFn) -> None:
         for p in sorted({m.group(1) for t in texts for m in PARAM.finditer(t)} - set(q.params)):
             err(("logs", "queries", name), f"{{{p}}} is used but not declared under params:",
                 f"add params: {{{p}: DEFAULT}}")
-    for name, check in getattr(cfg, "checks", {}).items():
-        kind, p = check.kind_and_params()
+    for check_name, check in getattr(cfg, "checks", {}).items():
+        kind, params = check.kind_and_params()
         if kind != "logs":
             continue
-        q = getattr(p, "query", None)
-        if q is not None and q not in logs.queries:
-            err(("checks", name, "logs", "query"), *missing("log query", q, logs.queries))
-        src = getattr(p, "source", None)
-        for s in [src] if isinstance(src, str) else (src or []):
+        named = getattr(params, "query", None)
+        if named is not None and named not in logs.queries:
+            err(("checks", check_name, "logs", "query"), *missing("log query", named, logs.queries))
+        inline = getattr(params, "source", None)
+        for s in [inline] if isinstance(inline, str) else (inline or []):
             if s not in logs.sources:
-                err(("checks", name, "logs", "source"), *missing("log source", s, logs.sources))
+                err(("checks", check_name, "logs", "source"), *missing("log source", s, logs.sources))

@@ -75,7 +75,8 @@ def _merge_samples(a: list[Any], na: int, b: list[Any], nb: int, k: int) -> list
         return a
     if not a:
         return b
-    a, b, out = list(a), list(b), []
+    a, b = list(a), list(b)
+    out: list[Any] = []
     rng = random.Random()
     while len(out) < k and (a or b):
         # the next pick comes from a side in proportion to the lines that side stands for

@@ -121,12 +121,12 @@ def _result(query: LogQuery, plans: list[Plan], accs: list[Acc], seconds: float)
             "distinct": len(ranked),
         }
     if query.percentiles:
-        groups = []
+        groups: list[dict[str, Any]] = []
         for g, vs in total.values.items():
             s = sorted(vs)
             groups.append({"group": red(g), "count": len(s), "p50": percentile(s, 50),
                            "p95": percentile(s, 95), "p99": percentile(s, 99), "max": s[-1]})
-        groups.sort(key=lambda r: (-r["p95"], r["group"]))
+        groups.sort(key=lambda r: (-float(r["p95"]), str(r["group"])))
         doc["percentiles"] = {"field": query.percentiles, "by": query.by, "groups": groups}
     kept = total.kept
     if query.request_id:
@@ -136,7 +136,8 @@ def _result(query: LogQuery, plans: list[Plan], accs: list[Acc], seconds: float)
         doc["matching_lines"] = [_line(k) for k in kept]
         doc["matching_lines_not_shown"] = total.kept_more
     if query.sample:
-        doc["sample"] = [_line(k) for k in sorted(total.sample, key=lambda k: (k[0] is None, k[0] or 0.0))]
+        ordered = sorted(total.sample, key=lambda k: (k[0] is None, k[0] or 0.0))
+        doc["sample"] = [_line(k) for k in ordered]
     return doc
 
 
@@ -144,5 +145,7 @@ def _line(k: tuple[float | None, str, str]) -> dict[str, Any]:
     from datetime import UTC, datetime
 
     ts, source, text = k
-    at = datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z") if ts is not None else None
+    at = None
+    if ts is not None:
+        at = datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
     return {"at": at, "source": source, "line": redactor.text(text)}

@@ -3,7 +3,10 @@ stdout (with a deadline), or stdin. An unreachable source is ``LogSourceUnreacha
 
 from __future__ import annotations
 
+import contextlib
 import glob
+import io
+import itertools
 import os
 import re
 import shlex
@@ -14,6 +17,7 @@ import tempfile
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import cast
 
 from ..config.logs import LogSource
 from ..config.secrets import redactor, secret_env_names
@@ -93,7 +97,7 @@ def split(path: str, parts: int, max_line: int) -> list[FileUnit]:
             if bounds[-1] < cut < size:
                 bounds.append(cut)
     bounds.append(size)
-    return [FileUnit(path, a, b) for a, b in zip(bounds, bounds[1:], strict=False) if b > a]
+    return [FileUnit(path, a, b) for a, b in itertools.pairwise(bounds) if b > a]
 
 
 def read_unit(unit: FileUnit, chunk: int = CHUNK) -> Iterator[bytes]:
@@ -128,7 +132,7 @@ def read_command(name: str, src: LogSource, base_dir: str, chunk: int = 1024 * 1
     cmd = src.command
     assert cmd is not None
     shown = cmd if isinstance(cmd, str) else shlex.join(cmd)
-    err = tempfile.TemporaryFile()
+    err = tempfile.TemporaryFile()  # noqa: SIM115 - closed below, after the child exits
     try:
         proc = subprocess.Popen(cmd, shell=isinstance(cmd, str), cwd=base_dir, env=_child_env(),
                                 stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=err,
@@ -141,17 +145,16 @@ def read_command(name: str, src: LogSource, base_dir: str, chunk: int = 1024 * 1
 
     def kill() -> None:
         timed_out.set()
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
 
     timer = threading.Timer(src.timeout, kill)
     timer.daemon = True
     timer.start()
     try:
         assert proc.stdout is not None
-        while data := proc.stdout.read1(chunk):
+        out = cast(io.BufferedReader, proc.stdout)
+        while data := out.read1(chunk):
             yield data
         code = proc.wait()
     finally:
