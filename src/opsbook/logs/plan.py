@@ -15,7 +15,6 @@ from ..errors import AssertionSyntaxError, UsageError
 KEEP_LINES = 20  # matching lines a query keeps by default (the first ones)
 MAX_KEEP = 10_000  # lines of one request id kept at most
 _SAFE_LITERAL = re.compile(r"^[\x20-\x7e]+$")
-_NUMERIC = re.compile(r"^\s*[-+]?(\d|\.\d)")
 
 
 @dataclass(frozen=True)
@@ -100,7 +99,13 @@ def literals(tree: tuple[Any, ...]) -> list[str]:
 def usable(lit: str) -> bool:
     # it must appear verbatim in the raw line: printable ASCII without what JSON or logfmt
     # escapes (quotes, backslash, slash), and not a number ("500" == 500.0 compares equal)
-    return bool(_SAFE_LITERAL.match(lit)) and not any(c in lit for c in "\"\\/") and not _NUMERIC.match(lit)
+    if not _SAFE_LITERAL.match(lit) or any(c in lit for c in "\"\\/"):
+        return False
+    try:
+        float(lit)
+    except ValueError:
+        return True
+    return False
 
 
 def make_plan(name: str, src: LogSource, q: LogQuery, now: float, *, keep: int | None = None,

@@ -18,9 +18,10 @@ from ..config.logs import LogQuery, Logs
 from ..config.references import missing
 from ..config.secrets import redactor
 from ..errors import UsageError
-from .engine import Acc, percentile, scan
+from .engine import Acc, percentile
 from .formats.registry import FORMATS
 from .plan import Plan, make_plan
+from .scan import scan, scan_file
 from .sources import FileUnit, files_of, read_command, read_stdin, read_unit, split
 
 PARALLEL_MIN = 48 * 1024 * 1024  # bytes of plain file worth a second process
@@ -37,7 +38,9 @@ class Options:
 
 def _scan_unit(args: tuple[Plan, FileUnit]) -> Acc:
     plan, unit = args
-    return scan(read_unit(unit), plan, Acc(plan.source))
+    if unit.gz:
+        return scan(read_unit(unit), plan, Acc(plan.source))
+    return scan_file(unit.path, unit.start, unit.end, plan, Acc(plan.source))
 
 
 def _workers(opt: Options) -> int:
@@ -101,7 +104,7 @@ def _result(query: LogQuery, plans: list[Plan], accs: list[Acc], seconds: float)
         "query": {k: v for k, v in query.model_dump(exclude_defaults=True).items() if k != "params"},
         "sources": [p.source for p in plans],
         "prefilter": [b.decode() for b in plans[0].literals] if plans else [],
-        "lines": total.lines,
+        "lines": total.lines if not (plans and plans[0].literals) else None,
         "bytes": total.bytes,
         "parsed": total.parsed,
         "in_window": total.in_window,
@@ -122,12 +125,14 @@ def _result(query: LogQuery, plans: list[Plan], accs: list[Acc], seconds: float)
         }
     if query.percentiles:
         groups: list[dict[str, Any]] = []
-        for g, vs in total.values.items():
+        # the busiest groups only: sorting a million values of a group nobody sees is waste
+        busiest = sorted(total.values.items(), key=lambda kv: (-len(kv[1]), kv[0]))[: query.top]
+        for g, vs in busiest:
             s = sorted(vs)
             groups.append({"group": red(g), "count": len(s), "p50": percentile(s, 50),
                            "p95": percentile(s, 95), "p99": percentile(s, 99), "max": s[-1]})
-        groups.sort(key=lambda r: (-float(r["p95"]), str(r["group"])))
-        doc["percentiles"] = {"field": query.percentiles, "by": query.by, "groups": groups}
+        doc["percentiles"] = {"field": query.percentiles, "by": query.by, "groups": groups,
+                              "other_groups": len(total.values) - len(groups)}
     kept = total.kept
     if query.request_id:
         # every source's lines of the request, in time order (lines without a time last, in file order)

@@ -40,7 +40,7 @@ def render_query(console: Console, doc: dict[str, Any]) -> None:
     if doc.get("matching_lines_not_shown"):
         console.print(f"[dim](+{doc['matching_lines_not_shown']:,} more matching lines not shown; --limit N)[/]")
     if doc["prefilter"]:
-        summary = (f"{doc['matched']:,} matching ({doc['lines']:,} lines read, the {doc['parsed']:,} holding "
+        summary = (f"{doc['matched']:,} matching (prefilter: the {doc['parsed']:,} lines holding "
                    + " and ".join(repr(p) for p in doc["prefilter"]) + " parsed")
     else:
         summary = f"{doc['matched']:,} matching of {doc['in_window']:,} lines in the window ({doc['lines']:,} read"
