@@ -89,7 +89,8 @@ def _window(fn: Any) -> Any:
 @_window
 @click.option("--where", default=None, metavar="EXPR", help="filter: level == 'error' and status >= 500")
 @click.option("--count-by", default=None, metavar="FIELD", help="count matching lines by this field")
-@click.option("--top", type=click.IntRange(1, 10_000), default=10, help="how many --count-by values or percentile groups (default 10)")
+@click.option("--top", type=click.IntRange(1, 10_000), default=10,
+              help="how many --count-by values or percentile groups (default 10)")
 @click.option("--request-id", default=None, metavar="ID", help="every line of this request, in time order")
 @click.option("--p50", default=None, metavar="FIELD", help="p50, p95 and p99 of FIELD")
 @click.option("--p95", default=None, metavar="FIELD", help="the same (any of the three)")

@@ -82,10 +82,9 @@ def scan_file(path: str, start: int, end: int, plan: Plan, acc: Acc) -> Acc:
             pos = start
             while pos < end:
                 stop = min(pos + BLOCK, end)
-                if stop < end:
-                    nl = m.rfind(b"\n", pos, stop)
-                else:  # the range's last line: its newline (if any) ends it
-                    nl = end - 1 if m[end - 1: end] == b"\n" else end
+                # the range's last line ends at its newline, if it has one
+                last = end - 1 if m[end - 1: end] == b"\n" else end
+                nl = m.rfind(b"\n", pos, stop) if stop < end else last
                 if nl < pos:  # no newline in a whole block: one very long line
                     nl = m.find(b"\n", stop, end)
                     nl = end if nl < 0 else nl
