@@ -152,6 +152,9 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--size", default="1GB", help="log size (default 1GB; e.g. 200MB)")
     ap.add_argument("--workers", type=int, default=0, help="opsbook --workers (default: one per CPU)")
+    ap.add_argument("--log", type=Path, default=None,
+                    help="use this log (made by an earlier run with --keep) instead of generating one")
+    ap.add_argument("--keep", type=Path, default=None, help="also copy the generated log here, for --log")
     args = ap.parse_args()
     size = parse_size(args.size)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # unwinds the temp directory
@@ -159,8 +162,16 @@ def main() -> int:
         d = Path(tmp)
         log = d / "api.log"
         t0 = time.perf_counter()
-        n, rid = generate(log, size)
-        print(f"generated {log.stat().st_size / 1e6:,.0f} MB, {n:,} lines in {time.perf_counter() - t0:.1f} s; "
+        if args.log:
+            os.symlink(args.log.resolve(), log)
+            rid = json.loads(args.log.with_suffix(".json").read_text())["request_id"]
+            n = -1
+        else:
+            n, rid = generate(log, size)
+            if args.keep:
+                shutil.copyfile(log, args.keep)
+                args.keep.with_suffix(".json").write_text(json.dumps({"request_id": rid}))
+        print(f"log {log.stat().st_size / 1e6:,.0f} MB, {n:,} lines, made in {time.perf_counter() - t0:.1f} s; "
               f"cpus {os.cpu_count()}, load {os.getloadavg()[0]:.1f}", flush=True)
         with log.open("rb") as f:  # into the page cache: every row reads from memory
             while f.read(16 << 20):

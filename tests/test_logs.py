@@ -162,6 +162,10 @@ def test_malformed_lines_are_counted_and_the_first_few_reported(tmp_path: Path) 
     doc2 = run_query(logs, LogQuery(source="api", since=3600, where="level == 'error'"), str(tmp_path), now=NOW,
                      options=Options(workers=1, prefilter=False))
     assert doc2["matched"] == 2 and doc2["unparsable"] == 10
+    # the aggregate path (fields-only decoding) counts them the same
+    doc3 = run_query(logs, LogQuery(source="api", since=3600, count_by="level"), str(tmp_path), now=NOW,
+                     options=Options(workers=1))
+    assert doc3["count_by"]["top"] == [{"value": "error", "count": 2}] and doc3["unparsable"] == 10
 
 
 def test_a_line_longer_than_max_line_across_chunks_is_skipped(tmp_path: Path) -> None:

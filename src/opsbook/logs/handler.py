@@ -201,8 +201,6 @@ def line_handler(plan: Plan, acc: Acc) -> Handlers:
                     arr = values[g] = array("d")
                 arr.append(v)
 
-    if not (mapping or keep or sample):
-        inside = inside_aggregate
 
     def ts_of(line: bytes) -> float | None:
         try:
@@ -216,6 +214,12 @@ def line_handler(plan: Plan, acc: Acc) -> Handlers:
                     rec[c] = v
         return ts_in(rec)
 
+    def bump(n_parsed: int, n_matched: int) -> None:
+        nonlocal parsed, in_window, matched
+        parsed += n_parsed
+        in_window += n_parsed
+        matched += n_matched
+
     def flush() -> None:
         nonlocal parsed, in_window, matched, no_ts
         acc.parsed += parsed
@@ -224,4 +228,79 @@ def line_handler(plan: Plan, acc: Acc) -> Handlers:
         acc.no_ts += no_ts
         parsed = in_window = matched = no_ts = 0
 
-    return Handlers(checked, inside, ts_of, flush, since, until)
+    hot: Callable[[bytes], None] = inside
+    if not (mapping or keep or sample):
+        hot = inside_aggregate
+        struct = _fields_decoder(plan) if holds is None and rid is None else None
+        if struct is not None:
+            hot = _inside_struct(plan, struct, inside_aggregate, counts, values, bump)
+    return Handlers(checked, hot, ts_of, flush, since, until)
+
+
+def _fields_decoder(plan: Plan) -> tuple[Callable[[bytes], Any], type[Exception], dict[str, str]] | None:
+    """For JSON aggregates without a filter: a msgspec decoder of only the fields the query reads
+    (the rest of the line is skipped, not built into objects): about 2x orjson on a typical line."""
+    if plan.fmt != "json":
+        return None
+    names = [n for n in (plan.count_by, plan.pct_field, plan.by) if n]
+    if plan.slower_than_ms is not None:
+        names.append("duration_ms")
+    if not names or any("." in n for n in names):
+        return None
+    import msgspec
+
+    names = list(dict.fromkeys(names))
+    attrs = {n: f"f{i}" for i, n in enumerate(names)}
+    rec = msgspec.defstruct("LogFields", [(a, Any, None) for a in attrs.values()],
+                            rename={a: n for n, a in attrs.items()})
+    return msgspec.json.Decoder(rec).decode, msgspec.DecodeError, attrs
+
+
+def _inside_struct(plan: Plan, struct: tuple[Callable[[bytes], Any], type[Exception], dict[str, str]],
+                   fallback: Callable[[bytes], None], counts: dict[Any, int], values: dict[str, array[float]],
+                   bump: Callable[[int, int], None]) -> Callable[[bytes], None]:
+    from operator import attrgetter
+
+    decode, error, attrs = struct
+    max_line, slower = plan.max_line, plan.slower_than_ms
+    get_cb = attrgetter(attrs[plan.count_by]) if plan.count_by else None
+    get_v = attrgetter(attrs[plan.pct_field]) if plan.pct_field else None
+    get_g = attrgetter(attrs[plan.by]) if plan.by else None
+    get_d = attrgetter(attrs["duration_ms"]) if slower is not None else None
+
+    def inside(line: bytes) -> None:
+        if len(line) > max_line:
+            fallback(line)  # counts and quotes it
+            return
+        try:
+            r = decode(line)
+        except error:
+            fallback(line)  # orjson: reports the line, or reads what msgspec would not
+            return
+        if get_d is not None:
+            d = _num(get_d(r))
+            if d is None or d <= slower:  # type: ignore[operator]
+                bump(1, 0)
+                return
+        bump(1, 1)
+        if get_cb is not None:
+            k = get_cb(r)
+            if type(k) is not str:
+                k = _key(k)
+            counts[k] = counts.get(k, 0) + 1
+        if get_v is not None:
+            v = get_v(r)
+            if type(v) is not float and type(v) is not int:
+                v = _num(v)
+            if v is not None:
+                g = "*"
+                if get_g is not None:
+                    g = get_g(r)
+                    if type(g) is not str:
+                        g = str(_key(g))
+                arr = values.get(g)
+                if arr is None:
+                    arr = values[g] = array("d")
+                arr.append(v)
+
+    return inside

@@ -65,6 +65,16 @@ def _block(buf: Buffer, s: int, e: int, plan: Plan, h: Handlers, acc: Acc) -> No
         i = find(first, le, e)
 
 
+def _release(m: mmap.mmap, released: int, pos: int) -> int:
+    """Drop the pages before ``pos`` from this process (they stay in the page cache): RSS stays
+    a few blocks, not the file's size."""
+    upto = pos - pos % mmap.PAGESIZE
+    if upto > released and hasattr(mmap, "MADV_DONTNEED"):
+        m.madvise(mmap.MADV_DONTNEED, released, upto - released)
+        return upto
+    return released
+
+
 def scan_file(path: str, start: int, end: int, plan: Plan, acc: Acc) -> Acc:
     """Lines starting in ``[start, end)`` of a plain file (end: a line's start or the file's end)."""
     h = line_handler(plan, acc)
@@ -80,6 +90,7 @@ def scan_file(path: str, start: int, end: int, plan: Plan, acc: Acc) -> Acc:
                 m.madvise(mmap.MADV_SEQUENTIAL)
             acc.bytes += end - start
             pos = start
+            released = start - start % mmap.PAGESIZE
             while pos < end:
                 stop = min(pos + BLOCK, end)
                 # the range's last line ends at its newline, if it has one
@@ -93,6 +104,7 @@ def scan_file(path: str, start: int, end: int, plan: Plan, acc: Acc) -> Acc:
                 else:
                     _block(m, pos, nl, plan, h, acc)
                 pos = nl + 1
+                released = _release(m, released, pos)
     h.flush()
     return acc
 
