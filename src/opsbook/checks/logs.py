@@ -74,6 +74,10 @@ class LogsCheck:
         if ctx.logs is None:
             raise ProbeError("the config has no logs: section", retryable=False)
         q = _query(p, ctx)
+        piped = [s for s in q.sources() if s in ctx.logs.sources and ctx.logs.sources[s].stdin]
+        if piped:
+            raise ProbeError(f"log source {piped[0]!r} reads stdin, which a check does not have", retryable=False,
+                             hint="give the check a path: or command: source")
         # one process: a fork from the daemon's threads is not safe; exact_total: no prefilter,
         # so total (and the ratio) counts every line of the window
         doc = await asyncio.to_thread(run_query, ctx.logs, q, ctx.base_dir, None,
