@@ -153,3 +153,35 @@ def test_the_config_rejects_a_query_naming_an_unknown_source(tmp_path: Path) -> 
     cfg = setup(tmp_path, "  typo:\n    logs: {query: errors-by-typ}\n")
     r = opsbook("config", "validate", "-c", str(cfg), env=ENV)
     assert r.code == 2 and "no log query named 'errors-by-typ'" in r.stderr
+
+
+def test_sources_lists_each_source_and_exits_3_when_a_path_matches_nothing(tmp_path: Path) -> None:
+    r = opsbook("logs", "sources", "-c", str(setup(tmp_path)), "--json", env=ENV)
+    assert r.code == 3, r.text
+    rows = {s["name"]: s for s in r.json["sources"]}
+    assert rows["api"]["files"] == 1 and rows["api"]["error"] is None
+    assert "no file matches nowhere/api.log" in rows["gone"]["error"]
+    assert rows["broken"]["reads"].startswith("$ echo")
+
+
+def test_a_logs_check_on_a_stdin_source_is_an_error_not_a_hang(tmp_path: Path) -> None:
+    cfg = setup(tmp_path, "  piped-check:\n    logs: {source: piped}\n")
+    r = opsbook("check", "piped-check", "-c", str(cfg), "--json", env=ENV)
+    assert r.code != 0
+    res = r.json["results"][0]
+    assert res["status"] == "error" and "reads stdin" in res["summary"]
+
+
+def test_since_and_until_take_a_duration_or_a_time() -> None:
+    import pytest
+
+    from opsbook.cli.logs import _ago
+    from opsbook.errors import UsageError
+
+    now = 1_780_000_000.0
+    assert _ago("--since", "24h", now) == 86400
+    assert _ago("--until", "2026-05-28T19:26:40Z", now) == 3600
+    with pytest.raises(UsageError, match="neither a duration nor a time"):
+        _ago("--since", "last tuesday", now)
+    with pytest.raises(UsageError, match="in the future"):
+        _ago("--until", "2030-01-01T00:00:00Z", now)
