@@ -157,8 +157,8 @@ ensure_rabbitmq() {
 
 # ---------------------------------------------------------------- command-line tools
 # binaries the tests run: pg_dump/pg_restore (backups, drills), age/age-keygen (encryption),
-# zstd (the manual restore path), prometheus (a real PromQL source for alert rules) and
-# chromium (the dashboard's browser tests). Installed from Debian packages when missing.
+# zstd (the manual restore path), prometheus (a real PromQL source for alert rules),
+# chromium (the dashboard's browser tests) and jq/rg (bench/logs.py's peers). Installed from Debian packages when missing.
 ensure_tools() {
     missing=""
     command -v pg_dump >/dev/null 2>&1 && command -v pg_restore >/dev/null 2>&1 \
@@ -167,7 +167,10 @@ ensure_tools() {
     command -v zstd >/dev/null 2>&1 || missing="$missing zstd"
     command -v prometheus >/dev/null 2>&1 || missing="$missing prometheus"
     [ -x /usr/bin/chromium ] || missing="$missing chromium"
-    if [ -z "$missing" ]; then echo "tools: ok (pg_dump, age, zstd, prometheus, chromium)"; return 0; fi
+    # the peers bench/logs.py measures `opsbook logs` against
+    command -v jq >/dev/null 2>&1 || missing="$missing jq"
+    command -v rg >/dev/null 2>&1 || missing="$missing ripgrep"
+    if [ -z "$missing" ]; then echo "tools: ok (pg_dump, age, zstd, prometheus, chromium, jq, rg)"; return 0; fi
     # shellcheck disable=SC2086
     apt_install $missing || { echo "tools: MISSING$missing (apt-get failed)"; return 1; }
     echo "tools: ok (installed$missing)"

@@ -317,6 +317,9 @@ class SourceError(CouldNotRun):
 class MeasurementError(SourceError):
     """A canary metric could not be measured (target down, provider unreachable, no such value):
     counted against the metric's consecutive_error_limit, never a pass."""
+class LogSourceUnreachable(CouldNotRun):
+    """A log source could not be read: no file matches, a file cannot be opened, the command is
+    missing, failed or timed out (exit 3, with the hint)."""
 
 
 # -- web: every API error is one envelope (web/envelope.py) with one of these types --------------

@@ -17,10 +17,12 @@ from .checks.registry import KINDS
 from .config.models import SMOKE_METHODS, Plugins
 from .config.resources import RESOURCES
 from .integrity.registry import TYPES
+from .logs.formats.registry import FORMATS
 from .notify.receivers.registry import RECEIVERS
 from .registry import Registry
 from .runbooks.steps.registry import STEPS
 
 PLUGINS = Plugins(checks=KINDS, receivers=RECEIVERS, integrity=TYPES)
 
-REGISTRIES: tuple[Registry[Any], ...] = (KINDS, RESOURCES, RECEIVERS, TYPES, SMOKE_METHODS, STEPS, PROVIDERS)
+REGISTRIES: tuple[Registry[Any], ...] = (KINDS, RESOURCES, RECEIVERS, TYPES, SMOKE_METHODS, STEPS, PROVIDERS,
+                                         FORMATS)

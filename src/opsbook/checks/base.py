@@ -12,6 +12,7 @@ import ssl
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
+from ..config.logs import Logs
 from ..config.models import CheckParams
 from ..config.resources import Resource
 
@@ -34,6 +35,7 @@ class ProbeContext:
     base_dir: str = "."
     shared: dict[str, Any] = field(default_factory=dict)  # per-run caches (ssl contexts, pools)
     config: Any = None  # the loaded config model, for kinds that read a section of it (env)
+    logs: Logs | None = None  # the config's logs: section (the logs kind reads its sources and queries)
 
     def ssl_context(self, verify: bool = True) -> ssl.SSLContext:
         """One SSL context per run and verify-mode: creating one costs milliseconds."""

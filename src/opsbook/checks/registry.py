@@ -5,7 +5,7 @@ documents it."""
 from __future__ import annotations
 
 from ..registry import Registry
-from . import amqp, command, postgres, s3, sqlite, tcp, tls
+from . import amqp, command, logs, postgres, s3, sqlite, tcp, tls
 from . import dns as dns_check
 from . import env as env_check
 from . import http as http_check
@@ -24,4 +24,5 @@ KINDS: Registry[CheckKind] = Registry("check kind", {
     "tcp": tcp.KIND,
     "dns": dns_check.KIND,
     "tls": tls.KIND,
+    "logs": logs.KIND,
 }, docs="checks/{name}.md", model=lambda k: k.Params)

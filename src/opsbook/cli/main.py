@@ -23,6 +23,7 @@ from . import (
     heartbeats,
     incident,
     integrity,
+    logs,
     migrate,
     notify,
     oncall,
@@ -57,7 +58,7 @@ for _command in (
     alerts.alerts_group, slo.slo_group, heartbeats.ping_cmd, heartbeats.heartbeats_group,
     notify.notify_group, silence.silence_group, oncall.oncall_group, incident.incident_group, status.status_group,
     runbook.runbook_group, release.release_group, replay.replay_group, env.env_group, secrets.secrets_group,
-    db.db_group,
+    db.db_group, logs.logs_group,
     serve.serve_cmd, serve.demo_cmd, web.export_group,
 ):
     cli.add_command(_command)

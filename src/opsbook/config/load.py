@@ -21,6 +21,7 @@ from .env_contract import cross_check_env_contract
 from .escalation import cross_check_escalation
 from .incidents import cross_check_incidents
 from .integrity import cross_check_integrity
+from .logs import cross_check_logs
 from .models import CheckCommon, CheckParams, ConfigBase, KindInfo, Plugins, SmokeSuite
 from .notify import cross_check_notify
 from .oncall import cross_check_oncall
@@ -206,6 +207,7 @@ def _cross_check(cfg: ConfigBase, kinds: Mapping[str, KindInfo], src: Source,
     cross_check_releases(cfg, err, base_dir)
     cross_check_replay(cfg, err)
     cross_check_env_contract(cfg, err, base_dir)
+    cross_check_logs(cfg, err)
     for name, suite in cfg.smoke.items():
         if suite.resource is not None:
             res = cfg.resources.get(suite.resource)

@@ -30,6 +30,7 @@ from .escalation import Policy as EscalationPolicy
 from .fields import Expect, WarnExpect
 from .incidents import Incidents
 from .integrity import INTEGRITY_TYPE, IntegrityCheck, IntegritySuite
+from .logs import Logs
 from .notify import RECEIVER_KIND, Notify, Receiver
 from .oncall import Person, Schedule
 from .oneof import OneOf, OneOfModel, exactly_one, one_of_model
@@ -231,3 +232,4 @@ class ConfigBase(Model):
     replay: dict[str, Replay] = Field(default_factory=dict)
     env_contract: dict[str, AppContract] = Field(default_factory=dict)
     secrets: dict[str, SecretEntry] = Field(default_factory=dict)
+    logs: Logs = Field(default_factory=Logs)

@@ -1,0 +1,1 @@
+"""Log line formats: one module per format, listed in registry.py."""
