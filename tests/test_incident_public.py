@@ -15,6 +15,7 @@ from opsbook.config.load import Config
 from opsbook.errors import UsageError
 from opsbook.ops import incident, incident_update, status_notice
 from opsbook.store import Store
+from opsbook.store import incidents as rows
 from opsbook.web import status
 from opsbook.web.app import create_app
 from tests.support.clirun import opsbook
@@ -186,7 +187,7 @@ def test_the_cli_posts_updates_and_notices_with_json_and_exit_codes(tmp_path: Pa
 
 def test_the_api_runs_the_lifecycle_as_the_cli_does_audited_with_400_404_and_409_envelopes(
         client: tuple[TestClient, Store]) -> None:
-    c, _ = client
+    c, store = client
     op, viewer = bearer("on-call"), bearer("developer")
     assert c.post("/api/v1/incidents", json={"title": "x", "severity": "SEV2"}, headers=viewer).status_code == 403
     r = c.post("/api/v1/incidents", json={"title": "Checkout 502", "severity": "SEV1",
@@ -211,12 +212,17 @@ def test_the_api_runs_the_lifecycle_as_the_cli_does_audited_with_400_404_and_409
     assert "on-call made it investigating" in r.json()["error"]["message"]
     assert c.post(f"{path}/mitigate", headers=op).json()["incident"]["status"] == "mitigated"
     assert c.post(f"{path}/resolve", json={"expected": "mitigated"}, headers=op).status_code == 200
+    r = c.post(f"{path}/close", headers=op)  # a SEV1 needs its post-mortem first, as on the CLI
+    assert r.status_code == 409 and r.json()["error"]["type"] == "PostmortemMissing"
+    with store.transaction() as tx:  # what `incident postmortem ID --out FILE` records
+        rows.add_event(tx, inc["id"], NOW, "postmortem", "ana", {"file": "pm.md"})
     assert c.post(f"{path}/close", headers=op).json()["incident"]["status"] == "closed"
     assert c.post("/api/v1/incidents/99/ack", headers=op).status_code == 404
     assert c.get("/api/v1/incidents/abc", headers=viewer).status_code == 400
 
     shown = c.get(path, headers=viewer).json()["incident"]
-    assert [e["kind"] for e in shown["events"]] == ["declared", "ack", "note", "update", "status", "status", "status"]
+    assert [e["kind"] for e in shown["events"]] == ["declared", "ack", "note", "update", "status", "status",
+                                                  "postmortem", "status"]
     assert c.get("/api/v1/incidents", headers=viewer).json()["incidents"] == []
     assert [i["id"] for i in c.get("/api/v1/incidents?status=all", headers=viewer).json()["incidents"]] == [
         inc["id"]]
@@ -225,4 +231,4 @@ def test_the_api_runs_the_lifecycle_as_the_cli_does_audited_with_400_404_and_409
         ("incident.declare", "denied"), ("incident.declare", "ok"), ("incident.ack", "ok"), ("incident.note", "ok"),
         ("incident.update", "ok"), ("incident.update", "error 400"), ("incident.close", "error 400"),
         ("incident.resolve", "error 409"), ("incident.mitigate", "ok"), ("incident.resolve", "ok"),
-        ("incident.close", "ok")]
+        ("incident.close", "error 409"), ("incident.close", "ok")]
