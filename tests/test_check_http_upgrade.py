@@ -54,15 +54,17 @@ class Peer:
     def rest(self) -> bytes:
         """What the client sends after the request, until it closes the connection."""
         got = b""
-        while not self.stop.is_set():
-            try:
+        while True:
+            stopping = self.stop.is_set()  # read before recv: what the client sent before the
+            try:                           # server stopped is still drained below
                 data = self.conn.recv(4096)
             except TimeoutError:
+                if stopping:
+                    return got
                 continue
             if not data:
                 return got
             got += data
-        return got
 
 
 class RawServer:

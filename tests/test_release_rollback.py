@@ -83,7 +83,7 @@ def test_a_rollback_runs_the_command_without_secrets_then_verifies_and_records_i
         finished = rows.events(tx, kinds=("rollback_finished",))[0]
     assert kinds[-3:] == ["rollback_started", "verify", "rollback_finished"]
     assert finished.actor == "ana" and finished.detail["outcome"] == "ok" and SECRET not in str(finished.detail)
-    assert deploy_gate._last_rollout_failed(any_store, "api", "production") is None
+    assert deploy_gate._last_rollout_failed(cfg, any_store, "api", "production") is None
 
 
 def test_a_failing_rollback_command_is_recorded_and_leaves_the_current_release(
@@ -95,7 +95,7 @@ def test_a_failing_rollback_command_is_recorded_and_leaves_the_current_release(
     assert not res.ok and res.outcome == "rollback_failed" and res.exit_code == 3 and res.verify == []
     assert "exited 3" in res.message
     assert release.current(any_store, "api", "production").version == "v2"  # type: ignore[union-attr]
-    why = deploy_gate._last_rollout_failed(any_store, "api", "production")
+    why = deploy_gate._last_rollout_failed(cfg, any_store, "api", "production")
     assert why is not None and "rollback_failed" in why
 
 

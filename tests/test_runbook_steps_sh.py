@@ -62,8 +62,10 @@ def test_a_step_that_hangs_is_killed_at_its_timeout_with_its_children(cfg: Confi
         kill_quietly(stubborn)
 
 
-def test_a_step_writing_a_gigabyte_keeps_only_head_and_tail(cfg: Config) -> None:
-    gib = 1 << 30
+def test_a_step_writing_hundreds_of_megabytes_keeps_only_head_and_tail(cfg: Config) -> None:
+    # 256 MiB here (bench/runbooks.py measures a whole GiB): the suite's workers have registered
+    # hundreds of test secrets with the process-wide redactor, which every chunk passes through
+    gib = 1 << 28
     emitted = Emitted(keep=False)
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
     _, out = run(cfg, step("sh", f"yes opsbook | head -c {gib}"), timeout=300, emit=emitted)

@@ -68,12 +68,12 @@ def test_repeated_disk_full_writes_are_reported_and_leave_no_transaction_open(tm
 
 @pytest.fixture
 def tiny_fs(tmp_path: Path) -> Iterator[Path]:
-    """A 1 MiB tmpfs, unmounted afterwards."""
+    """A 4 MiB tmpfs (room for the store's schema, not much more), unmounted afterwards."""
     mnt = tmp_path / "tiny"
     mnt.mkdir()
     if os.geteuid() != 0:
         pytest.skip("mounting a tmpfs needs root; the max_page_count tests above cover SQLITE_FULL")
-    p = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mnt)], capture_output=True, text=True)
+    p = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mnt)], capture_output=True, text=True)
     if p.returncode != 0:
         pytest.skip(f"mount is not permitted here: {p.stderr.strip()}")
     try:

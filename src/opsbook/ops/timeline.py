@@ -175,7 +175,7 @@ def _silences(s: silences.SilenceRow, start: datetime, end: datetime) -> list[En
 def _deployed(r: releases.ReleaseRow) -> Entry:
     info = {"service": r.service, "version": r.version, "env": r.env, "by": r.by}
     return Entry(r.recorded_at, "release.deployed", f"{r.service} {r.version} deployed to {r.env} by {r.by}",
-                 f"releases:{r.id}", info)
+                 f"releases:{r.id}", release=info)
 
 
 def _rollback(e: releases.EventRow) -> Entry:
@@ -183,7 +183,7 @@ def _rollback(e: releases.EventRow) -> Entry:
     info = {"service": e.service, "version": d.get("to"), "from": d.get("from"), "env": e.env, "by": e.actor,
             "outcome": d.get("outcome")}
     return Entry(e.at, "release.rollback", f"{e.actor} rolled {e.service} back in {e.env}: {d.get('from')} -> "
-                 f"{d.get('to')}: {d.get('outcome')}", f"release_events:{e.id}", info)
+                 f"{d.get('to')}: {d.get('outcome')}", f"release_events:{e.id}", release=info)
 
 
 def _snapshot(s: db_snapshots.Snapshot) -> Entry:
