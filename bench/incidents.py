@@ -41,6 +41,8 @@ from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from _serve import wait_until_up  # bench/ is on sys.path when a bench runs
+
 TOKEN = "bench-operator-token-0123456789"
 CONFIG = """project: bench
 api:
@@ -176,17 +178,7 @@ class Server:
                                        str(self.port)], env=env)
 
     def wait(self) -> None:
-        import httpx
-
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                httpx.get(self.base + "/login", timeout=1)
-                return
-            except httpx.HTTPError:
-                if time.monotonic() > deadline or self.child.poll() is not None:
-                    raise RuntimeError("the server did not start") from None
-                time.sleep(0.2)
+        wait_until_up(self.base + "/login", self.child)
 
     def stop(self) -> None:
         self.child.send_signal(signal.SIGTERM)

@@ -51,6 +51,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from _serve import wait_until_up  # bench/ is on sys.path when a bench runs
+
 TOKEN = "bench-viewer-token-0123456789"
 
 
@@ -252,17 +254,7 @@ class Server:
         self.child = subprocess.Popen([*args, *([] if cache else ["--no-cache"])], env=env)
 
     def wait(self) -> None:
-        import httpx
-
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                httpx.get(self.base + "/hello", timeout=1)
-                return
-            except httpx.HTTPError:
-                if time.monotonic() > deadline or self.child.poll() is not None:
-                    raise RuntimeError("the server did not start") from None
-                time.sleep(0.2)
+        wait_until_up(self.base + "/hello", self.child)
 
     def login(self) -> dict[str, str]:
         import httpx

@@ -135,22 +135,29 @@ def of_version(tx: Tx, service: str, version: str) -> list[ReleaseRow]:
                                     "ORDER BY recorded_at DESC, id DESC", (service, version))]
 
 
-def listing(tx: Tx, *, service: str | None = None, env: str | None = None, since: datetime | None = None,
-            until: datetime | None = None, limit: int = 500) -> list[ReleaseRow]:
-    """Releases, newest first, filtered by whatever is given."""
+def _filter(tx: Tx, time_col: str, service: str | None, env: str | None, kinds: tuple[str, ...] | None,
+            since: datetime | None, until: datetime | None) -> tuple[str, list[Any]]:
+    """The WHERE clause (or "") and its parameters for the filters given; None filters nothing."""
     where: list[str] = []
     params: list[Any] = []
     for col, val in (("service", service), ("env", env)):
         if val is not None:
             where.append(f"{col} = ?")
             params.append(val)
-    if since is not None:
-        where.append("recorded_at >= ?")
-        params.append(tx.db.ts(since))
-    if until is not None:
-        where.append("recorded_at <= ?")
-        params.append(tx.db.ts(until))
-    clause = f"WHERE {' AND '.join(where)}" if where else ""
+    if kinds is not None:
+        where.append(f"kind IN ({', '.join('?' for _ in kinds)})")
+        params.extend(kinds)
+    for op, bound in ((">=", since), ("<=", until)):
+        if bound is not None:
+            where.append(f"{time_col} {op} ?")
+            params.append(tx.db.ts(bound))
+    return (f"WHERE {' AND '.join(where)}" if where else ""), params
+
+
+def listing(tx: Tx, *, service: str | None = None, env: str | None = None, since: datetime | None = None,
+            until: datetime | None = None, limit: int = 500) -> list[ReleaseRow]:
+    """Releases, newest first, filtered by whatever is given."""
+    clause, params = _filter(tx, "recorded_at", service, env, None, since, until)
     return [_row(r) for r in tx.all(f"SELECT {_COLS} FROM releases {clause} ORDER BY recorded_at DESC, id DESC "
                                     "LIMIT ?", (*params, limit))]
 
@@ -193,22 +200,7 @@ _ECOLS = "id, release_id, service, env, at, kind, actor, detail"
 def events(tx: Tx, *, service: str | None = None, env: str | None = None, kinds: tuple[str, ...] | None = None,
            since: datetime | None = None, until: datetime | None = None, limit: int = 1000) -> list[EventRow]:
     """Events, newest first, filtered by whatever is given."""
-    where: list[str] = []
-    params: list[Any] = []
-    for col, val in (("service", service), ("env", env)):
-        if val is not None:
-            where.append(f"{col} = ?")
-            params.append(val)
-    if kinds is not None:
-        where.append(f"kind IN ({', '.join('?' for _ in kinds)})")
-        params.extend(kinds)
-    if since is not None:
-        where.append("at >= ?")
-        params.append(tx.db.ts(since))
-    if until is not None:
-        where.append("at <= ?")
-        params.append(tx.db.ts(until))
-    clause = f"WHERE {' AND '.join(where)}" if where else ""
+    clause, params = _filter(tx, "at", service, env, kinds, since, until)
     return [_event(r) for r in tx.all(f"SELECT {_ECOLS} FROM release_events {clause} ORDER BY at DESC, id DESC "
                                       "LIMIT ?", (*params, limit))]
 
