@@ -282,3 +282,18 @@ def test_smoke_bodies_headers_and_form_fields_send_secret_references(
     assert by_path["/body"]["body"] == note.encode()
     # and none of it is shown back
     assert password not in json.dumps(r.to_dict()) and api_key not in json.dumps(r.to_dict())
+
+
+def test_long_output_with_many_registered_secrets_is_redacted_like_short_text() -> None:
+    from opsbook.config.secrets import REDACTED, Redactor
+
+    r = Redactor()
+    values = [f"tok-{i:03d}-{'x' * (i % 7)}" for i in range(200)] + ["tok-001-x-longer", "pass word!"]
+    for v in values:
+        r.add(v)
+    short = "a tok-001-x-longer b tok-150-xxx c pass word! d tok-9 e"
+    want = f"a {REDACTED} b {REDACTED} c {REDACTED} d tok-9 e"
+    assert r.text(short) == want  # one tree-shaped regex: the longer value wins over its prefix
+    long = (short + "\n") * 500  # past Redactor.LONG: the values found by substring search first
+    assert r.text(long) == (want + "\n") * 500
+    assert r.text("nothing secret here\n" * 500) == "nothing secret here\n" * 500
