@@ -11,8 +11,7 @@ from pathlib import Path
 import pytest
 from starlette.testclient import TestClient
 
-from opsbook.store import Store
-from opsbook.store import rollouts
+from opsbook.store import Store, rollouts
 from opsbook.web import api_rollouts
 from opsbook.web.app import create_app
 from tests.support.webutil import NOW, bearer, context, make_config, set_tokens

@@ -407,7 +407,8 @@ ROUTES: list[ApiRoute] = [
              "verify it and record the outcome (ok false when the rollback or its verification failed)",
              (("service", "path", "service name"),), rel.RollbackIn, tags=("releases",)),
     ApiRoute("GET", "/api/v1/rollouts", rol.list_rollouts, "viewer", "Canary rollouts, newest first (URLs "
-             "without credentials)", (("canary", "query", "only this canary's"), ("limit", "query", "1-1000, default 50")),
+             "without credentials)",
+             (("canary", "query", "only this canary's"), ("limit", "query", "1-1000, default 50")),
              tags=("rollouts",)),
     ApiRoute("GET", "/api/v1/rollouts/{id}", rol.get_rollout, "viewer", "A rollout's record (opsbook.api.rollout/1):"
              " the decision, its newest 2,000 measurements, its events with commands' exit codes and output tails",
