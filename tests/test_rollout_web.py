@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from starlette.testclient import TestClient
 
+from opsbook.config.secrets import redactor
 from opsbook.store import Store, rollouts
 from opsbook.web import api_rollouts
 from opsbook.web.app import create_app
@@ -134,8 +135,30 @@ def test_a_url_with_a_password_is_shown_without_it(client: TestClient, any_store
         .startswith("https://canary.example:8443/metrics?token=")
 
 
+def test_a_secret_value_in_a_commands_output_or_a_message_is_redacted(client: TestClient, any_store: Store) -> None:
+    secret = "rollout-secret-5e9d1b-value"
+    redactor.add(secret)  # as config load registers a resolved {env: ...} value
+    rid = make(any_store, message=f"provider said {secret}", output=f"curl -H 'Authorization: {secret}' failed")
+    seen = [client.get(f"/api/v1/rollouts/{rid}", headers=bearer("developer")).text,
+            client.get(f"/rollouts/{rid}", headers={**bearer("developer"), **HTML}).text,
+            client.get(f"/rollouts/{rid}.md", headers=bearer("developer")).text]
+    for text in seen:
+        assert secret not in text
+    assert "provider said ***" in seen[0]
+
+
 def test_the_rollout_routes_are_in_the_openapi_document(client: TestClient) -> None:
     doc = client.get("/api/v1/openapi.json").json()
     assert set(doc["paths"]["/api/v1/rollouts"]) == {"get"}
     assert set(doc["paths"]["/api/v1/rollouts/{id}"]) == {"get"}
     assert {p["name"] for p in doc["paths"]["/api/v1/rollouts"]["get"]["parameters"]} == {"canary", "limit"}
+
+
+@pytest.mark.parametrize(("given", "shown"), [
+    ("canary-v2", "canary-v2"),  # a label, not a URL
+    ("http://canary:8080/metrics", "http://canary:8080/metrics"),
+    ("https://u:pw-9f2a@canary:8443/m", "https://canary:8443/m"),
+    ("https://only-user@canary/m", "https://canary/m"),
+])
+def test_a_rollouts_url_is_shown_without_its_user_and_password(given: str, shown: str) -> None:
+    assert api_rollouts.safe_url(given) == shown

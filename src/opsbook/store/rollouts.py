@@ -5,7 +5,8 @@ rolled_back, inconclusive, aborted or could_not_measure) and the reason. Its mea
 target, samples summarised, outcome) and events (steps, decisions, commands run with their exit
 codes) are rows appended as they happen, so an interrupted run leaves what it saw. Finishing is a
 compare-and-set on the status (``WHERE status = 'running'``): a run is finished once.
-ops/canary.py decides; render/canary.py renders the record.
+ops/canary.py decides; render/canary.py renders the record; web/api_rollouts.py shows it (bounded reads:
+``measurements``/``events`` with a ``limit`` keep the newest, ``count`` says how many there are).
 """
 
 from __future__ import annotations

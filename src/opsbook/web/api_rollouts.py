@@ -9,6 +9,7 @@ redactor, a command's output is cut to its tail, and a long rollout's measuremen
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -70,7 +71,8 @@ def _measurement(m: rows.MeasurementRow) -> dict[str, Any]:
 def listing(web: Web, canary: str | None, limit: int) -> list[dict[str, Any]]:
     with web.store.read() as tx:
         found = rows.latest(tx, canary, limit)
-    return [summary(r) for r in found]
+    out: list[dict[str, Any]] = redactor.redact([summary(r) for r in found])
+    return out
 
 
 def record(web: Web, rollout_id: int) -> dict[str, Any]:
@@ -97,8 +99,7 @@ def markdown(web: Web, rollout_id: int) -> str:
             raise ApiError(404, f"no rollout #{rollout_id}", hint="GET /api/v1/rollouts lists them")
         ms = rows.measurements(tx, rollout_id, MEASUREMENTS)
         es = rows.events(tx, rollout_id, EVENTS)
-    r = rows.RolloutRow(**{**r.__dict__, "canary_url": safe_url(r.canary_url),
-                           "baseline_url": safe_url(r.baseline_url)})
+    r = replace(r, canary_url=safe_url(r.canary_url), baseline_url=safe_url(r.baseline_url))
     return redactor.text(_text(render_markdown(r, ms, es)))
 
 
@@ -126,7 +127,7 @@ def query_limit(request: Request) -> int:
 async def list_rollouts(web: Web, request: Request) -> Any:
     canary = request.query_params.get("canary") or None
     items = await run_in_threadpool(listing, web, canary, query_limit(request))
-    return {"schema": "opsbook.api.rollouts/1", "rollouts": redactor.redact(items)}
+    return {"schema": "opsbook.api.rollouts/1", "rollouts": items}
 
 
 async def get_rollout(web: Web, request: Request) -> Any:
