@@ -5,7 +5,8 @@ rolled_back, inconclusive, aborted or could_not_measure) and the reason. Its mea
 target, samples summarised, outcome) and events (steps, decisions, commands run with their exit
 codes) are rows appended as they happen, so an interrupted run leaves what it saw. Finishing is a
 compare-and-set on the status (``WHERE status = 'running'``): a run is finished once.
-ops/canary.py decides; render/canary.py renders the record.
+ops/canary.py decides; render/canary.py renders the record; web/api_rollouts.py shows it (bounded reads:
+``measurements``/``events`` with a ``limit`` keep the newest, ``count`` says how many there are).
 """
 
 from __future__ import annotations
@@ -158,14 +159,31 @@ def latest(tx: Tx, canary: str | None = None, limit: int = 20) -> list[RolloutRo
     return [_row(r) for r in rows]
 
 
-def measurements(tx: Tx, rollout_id: int) -> list[MeasurementRow]:
-    rows = tx.all("SELECT step, metric, target, at, outcome, result, n, low, median, high, message "
-                  "FROM rollout_measurements WHERE rollout_id = ? ORDER BY id", (rollout_id,))
-    return [MeasurementRow(int(r[0]), r[1], r[2], parse_ts(r[3]), r[4], r[5], int(r[6]), r[7], r[8], r[9], r[10])
+def measurements(tx: Tx, rollout_id: int, limit: int | None = None) -> list[MeasurementRow]:
+    """In the order taken; with ``limit``, only the newest ``limit`` of them (count() tells the rest)."""
+    cols = "id, step, metric, target, at, outcome, result, n, low, median, high, message"
+    if limit is None:
+        rows = tx.all(f"SELECT {cols} FROM rollout_measurements WHERE rollout_id = ? ORDER BY id", (rollout_id,))
+    else:
+        rows = tx.all(f"SELECT {cols} FROM rollout_measurements WHERE rollout_id = ? ORDER BY id DESC LIMIT ?",
+                      (rollout_id, limit))[::-1]
+    return [MeasurementRow(int(r[1]), r[2], r[3], parse_ts(r[4]), r[5], r[6], int(r[7]), r[8], r[9], r[10], r[11])
             for r in rows]
 
 
-def events(tx: Tx, rollout_id: int) -> list[EventRow]:
-    rows = tx.all("SELECT at, kind, message, exit_code, detail FROM rollout_events WHERE rollout_id = ? ORDER BY id",
-                  (rollout_id,))
-    return [EventRow(parse_ts(r[0]), r[1], r[2], None if r[3] is None else int(r[3]), load_json(r[4])) for r in rows]
+def count(tx: Tx, rollout_id: int) -> tuple[int, int]:
+    """(measurements, events) recorded for a rollout: what a bounded read left out."""
+    m = tx.one("SELECT COUNT(*) FROM rollout_measurements WHERE rollout_id = ?", (rollout_id,))
+    e = tx.one("SELECT COUNT(*) FROM rollout_events WHERE rollout_id = ?", (rollout_id,))
+    return (int(m[0]) if m else 0, int(e[0]) if e else 0)
+
+
+def events(tx: Tx, rollout_id: int, limit: int | None = None) -> list[EventRow]:
+    """In the order they happened; with ``limit``, only the newest ``limit`` of them."""
+    cols = "id, at, kind, message, exit_code, detail"
+    if limit is None:
+        rows = tx.all(f"SELECT {cols} FROM rollout_events WHERE rollout_id = ? ORDER BY id", (rollout_id,))
+    else:
+        rows = tx.all(f"SELECT {cols} FROM rollout_events WHERE rollout_id = ? ORDER BY id DESC LIMIT ?",
+                      (rollout_id, limit))[::-1]
+    return [EventRow(parse_ts(r[1]), r[2], r[3], None if r[4] is None else int(r[4]), load_json(r[5])) for r in rows]

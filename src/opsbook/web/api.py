@@ -23,6 +23,7 @@ from ..rules import engine, heartbeats, slo
 from . import api_db, audit, data
 from . import api_incidents as inc
 from . import api_releases as rel
+from . import api_rollouts as rol
 from . import api_runbooks as rbk
 from .auth import Principal, check_csrf
 from .data import as_dict
@@ -405,6 +406,13 @@ ROUTES: list[ApiRoute] = [
     ApiRoute("POST", "/api/v1/releases/{service}/rollback", rel.rollback, "operator", "Roll a service back, "
              "verify it and record the outcome (ok false when the rollback or its verification failed)",
              (("service", "path", "service name"),), rel.RollbackIn, tags=("releases",)),
+    ApiRoute("GET", "/api/v1/rollouts", rol.list_rollouts, "viewer", "Canary rollouts, newest first (URLs "
+             "without credentials)",
+             (("canary", "query", "only this canary's"), ("limit", "query", "1-1000, default 50")),
+             tags=("rollouts",)),
+    ApiRoute("GET", "/api/v1/rollouts/{id}", rol.get_rollout, "viewer", "A rollout's record (opsbook.api.rollout/1):"
+             " the decision, its newest 2,000 measurements, its events with commands' exit codes and output tails",
+             (("id", "path", "rollout id"),), tags=("rollouts",)),
     ApiRoute("GET", "/api/v1/db/{resource}/{report}", api_db.get_report, "viewer", "A diagnostics report of a "
              "postgres resource (connections, activity, locks, slow, indexes, tables, cache, replication, vacuum, "
              "or all)", (("resource", "path", "postgres resource name"), ("report", "path", "report name or all")),

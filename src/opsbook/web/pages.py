@@ -18,7 +18,7 @@ from ..errors import ApiError, OpsbookError
 from ..notify import acks, groups, silences
 from ..rules import engine, heartbeats, slo
 from ..store import rollup
-from . import audit, charts, data, incident_pages, release_pages, runbook_pages
+from . import audit, charts, data, incident_pages, release_pages, rollout_pages, runbook_pages
 from .auth import Principal, check_csrf
 from .data import as_dict
 from .overview import body as overview_body
@@ -211,6 +211,7 @@ def routes(web: Web) -> list[Route]:
         *incident_pages.routes(web),
         *runbook_pages.routes(web),
         *release_pages.routes(web),
+        *rollout_pages.routes(web),
     ]
 
 
