@@ -118,7 +118,7 @@ def run(store: Store | None, cfg: Config, name: str, *, since: datetime | None, 
         raise UsageError("--since must be before --until")
     if limit is not None and limit < 1:
         raise UsageError("--limit must be at least 1")
-    events = _numbered(p, cfg, since, until, None, limit, set())
+    events: Iterator[Event] = _numbered(p, cfg, since, until, None, limit, set())
     if dry_run:
         return _dry_run(p, events)
     assert store is not None
