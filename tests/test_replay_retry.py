@@ -93,3 +93,5 @@ def test_events_still_refused_are_sent_once_per_resume_and_malformed_lines_never
     events = _outcomes(any_store, 1)
     assert sorted(e.attempts for e in events) == [0] + [3] * 10
     assert [e.status for e in events if e.attempts == 0] == ["skipped"]
+    text = opsbook("replay", "show", "1", "-c", str(cfg), "--store", any_store.url).stdout
+    assert "opsbook replay resume 1 [--retry-failed" in text
