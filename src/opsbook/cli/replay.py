@@ -99,15 +99,17 @@ def run_cmd(ctx: Ctx, name: str, since: str | None, until: str | None, dry_run: 
 
 @replay_group.command("resume")
 @click.argument("run_id", type=int)
+@click.option("--retry-failed", is_flag=True,
+              help="then send once more each event whose latest outcome is failed (a target that recovered)")
 @as_option
 @common
-def resume_cmd(ctx: Ctx, run_id: int, actor: str | None) -> int:
+def resume_cmd(ctx: Ctx, run_id: int, retry_failed: bool, actor: str | None) -> int:
     """Continue an interrupted, stopped or failed run after its cursor; nothing delivered is re-sent."""
     from ..ops import replay as ops
 
     cfg = ctx.config
     with ctx.open_store(cfg) as store, _progress(ctx) as progress:
-        rep = ops.resume(store, cfg, run_id, operator(actor), progress=progress)
+        rep = ops.resume(store, cfg, run_id, operator(actor), progress=progress, retry_failed=retry_failed)
     return _finish(ctx, rep)
 
 

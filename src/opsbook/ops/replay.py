@@ -8,6 +8,10 @@ where the source was after it: a resume starts the source there (an ordered quer
 counts past it (a command, an unordered query), and skips the few events beyond it that were
 delivered already, so nothing recorded delivered is sent twice. An event sent but not yet
 recorded when the runner was killed is sent again: the idempotency key lets the receiver drop it.
+
+``resume(..., retry_failed=True)`` then reads the source again from the start of the run's window
+and sends, once each, the events up to the old cursor whose latest outcome is ``failed``: each
+outcome updates that event's row in place (attempts added), so the record keeps one row per event.
 """
 
 from __future__ import annotations
@@ -18,7 +22,8 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections import deque
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -113,7 +118,7 @@ def run(store: Store | None, cfg: Config, name: str, *, since: datetime | None, 
         raise UsageError("--since must be before --until")
     if limit is not None and limit < 1:
         raise UsageError("--limit must be at least 1")
-    events = _numbered(p, cfg, since, until, None, limit, set())
+    events: Iterator[Event] = _numbered(p, cfg, since, until, None, limit, set())
     if dry_run:
         return _dry_run(p, events)
     assert store is not None
@@ -127,9 +132,11 @@ def run(store: Store | None, cfg: Config, name: str, *, since: datetime | None, 
 
 
 def resume(store: Store, cfg: Config, run_id: int, operator: str, *, progress: Progress | None = None,
-           clock: Callable[[], datetime] = utcnow, stale_after: float = STALE_AFTER) -> Report:
+           clock: Callable[[], datetime] = utcnow, stale_after: float = STALE_AFTER,
+           retry_failed: bool = False) -> Report:
     """Continue an interrupted, stopped or failed run after its cursor; events it delivered are
-    not sent again."""
+    not sent again. With ``retry_failed``, then send once more each event up to the cursor whose
+    latest outcome is ``failed`` (unless the stop rule fired on the way)."""
     now = clock()
     with store.transaction() as tx:
         _mark_dead(tx, now, stale_after)
@@ -142,6 +149,13 @@ def resume(store: Store, cfg: Config, run_id: int, operator: str, *, progress: P
                                  hint="only an interrupted, stopped or failed run resumes")
         cursor = row.cursor
         delivered = rows.delivered_after(tx, run_id, int(cursor["seq"]) if cursor else -1)
+        upto = int(cursor["seq"]) if cursor else -1
+        failed: list[tuple[str, int]] = []
+        redo: set[tuple[str, int]] = set()
+        if retry_failed:  # those beyond the cursor the first pass sends again: once per resume
+            latest = rows.failed_latest(tx, run_id, None)
+            failed = [f for f in latest if f[1] <= upto]
+            redo = {f for f in latest if f[1] > upto}
     p = plan(cfg, row.name)
     events = _primed(_numbered(p, cfg, row.since, row.until, cursor, row.limit, delivered))
     _reachable(p.settings.url)
@@ -150,11 +164,38 @@ def resume(store: Store, cfg: Config, run_id: int, operator: str, *, progress: P
         moved = rows.move(tx, row, rows.RUNNING, clock(), runner=runner)
         if moved is None:
             raise ReplayConflict(f"replay run {run_id} changed while resuming it (someone else resumed it?)")
-    return _send(store, p, moved, runner, events, cursor, progress, clock)
+    again = (lambda: _failed_again(p, cfg, row, failed)) if failed else None
+    return _send(store, p, moved, runner, events, cursor, progress, clock, again, redo)
+
+
+def _failed_again(p: Plan, cfg: Config, row: rows.RunRow, failed: list[tuple[str, int]]) -> Iterator[Event]:
+    """The source over the run's window again, yielding only the events in ``failed`` (matched by
+    key: a command or an unordered query may number them differently this time), each once, with
+    its recorded seq; it stops reading once all are found."""
+    wanted: dict[str, deque[int]] = {}
+    for key, seq in failed:
+        wanted.setdefault(key, deque()).append(seq)
+    events = _numbered(p, cfg, row.since, row.until, None, row.limit, set())
+    try:
+        for ev in events:
+            seqs = wanted.get(ev.key)
+            if not seqs or ev.error is not None:
+                continue
+            if ev.seq in seqs:
+                seqs.remove(ev.seq)
+            else:
+                ev.seq = seqs.popleft()
+            if not seqs:
+                del wanted[ev.key]
+            yield ev
+            if not wanted:
+                return
+    finally:
+        events.close()
 
 
 def _numbered(p: Plan, cfg: Config, since: datetime | None, until: datetime | None, cursor: dict[str, Any] | None,
-              limit: int | None, delivered: set[str]) -> Iterator[Event]:
+              limit: int | None, delivered: set[str]) -> Generator[Event, None, None]:
     """The source's events numbered in source order, starting after ``cursor``; those in
     ``delivered`` marked ``already``; none at or past ``limit``."""
     after = int(cursor["seq"]) if cursor else -1
@@ -254,17 +295,23 @@ class _Recorder:
     """Outcomes gathered and written in batches by the runner that owns the run."""
 
     def __init__(self, store: Store, p: Plan, row: rows.RunRow, runner: str, cursor: dict[str, Any] | None,
-                 progress: Progress | None, clock: Callable[[], datetime]) -> None:
+                 progress: Progress | None, clock: Callable[[], datetime],
+                 redo: set[tuple[str, int]] | None = None) -> None:
         self.store, self.row, self.runner, self.progress, self.clock = store, row, runner, progress, clock
         self.rule = p.spec.stop_rule
         self.mark = _Watermark(cursor)
         self.batch: list[rows.Outcome] = []
+        self.retried: list[rows.Outcome] = []  # outcomes replacing a failed row (--retry-failed)
+        # with --retry-failed, the failed events beyond the cursor (at most the window), which the
+        # first pass sends again: their outcome replaces the failed row too
+        self.redo = redo or set()
         self.attempts = 0
         # the stop rule judges this segment of the run: a resume after the target was fixed starts afresh
         self.done, self.failed, self.in_a_row = 0, 0, 0
         self.counts = {"delivered": row.delivered, "failed": row.failed, "skipped": row.skipped}
         self.stopped: str | None = None
         self.lost = False
+        self.retrying = False  # the --retry-failed pass: outcomes update failed rows, the cursor stays
         self.since = time.monotonic()
 
     def should_stop(self) -> bool:
@@ -272,9 +319,15 @@ class _Recorder:
 
     def outcome(self, ev: Event, d: Delivery | None) -> None:
         if d is not None:
-            self.batch.append(rows.Outcome(ev.key, ev.seq, d.status, d.attempts, d.http_status, d.error,
-                                           d.response))
-            self.counts[d.status] += 1
+            o = rows.Outcome(ev.key, ev.seq, d.status, d.attempts, d.http_status, d.error, d.response)
+            if self.retrying or (ev.key, ev.seq) in self.redo:
+                self.retried.append(o)
+                if d.status == "delivered":
+                    self.counts["delivered"] += 1
+                    self.counts["failed"] -= 1
+            else:
+                self.batch.append(o)
+                self.counts[d.status] += 1
             self.attempts += d.attempts
             if d.status != "skipped":
                 self.done += 1
@@ -283,8 +336,9 @@ class _Recorder:
             if self.rule is not None and self.stopped is None and self.rule.fires(self.failed, self.done,
                                                                                   self.in_a_row):
                 self.stopped = self.rule.text
-        self.mark.add(ev.seq, ev.position)
-        if len(self.batch) >= FLUSH_AT:
+        if not self.retrying:
+            self.mark.add(ev.seq, ev.position)
+        if len(self.batch) + len(self.retried) >= FLUSH_AT:
             self.flush()
 
     def flush(self) -> None:
@@ -293,9 +347,12 @@ class _Recorder:
         now = time.monotonic()
         with self.store.transaction() as tx:
             ok = rows.record(tx, self.row.id, self.runner, self.batch, attempts=self.attempts,
-                             active_seconds=now - self.since, cursor=self.mark.cursor, now=self.clock())
+                             active_seconds=now - self.since, now=self.clock(),
+                             cursor=None if self.retrying else self.mark.cursor)
+            if ok and self.retried:
+                ok = rows.record_retries(tx, self.row.id, self.runner, self.retried, now=self.clock())
         self.lost = not ok
-        self.batch, self.attempts, self.since = [], 0, now
+        self.batch, self.retried, self.attempts, self.since = [], [], 0, now
 
     def tick(self) -> None:
         self.flush()
@@ -304,11 +361,21 @@ class _Recorder:
 
 
 def _send(store: Store, p: Plan, row: rows.RunRow, runner: str, events: Iterator[Event],
-          cursor: dict[str, Any] | None, progress: Progress | None, clock: Callable[[], datetime]) -> Report:
-    rec = _Recorder(store, p, row, runner, cursor, progress, clock)
-    sender = Sender(p.settings, on_outcome=rec.outcome, on_tick=rec.tick, should_stop=rec.should_stop)
+          cursor: dict[str, Any] | None, progress: Progress | None, clock: Callable[[], datetime],
+          again: Callable[[], Iterator[Event]] | None = None, redo: set[tuple[str, int]] | None = None) -> Report:
+    """Send ``events``; then, unless the stop rule fired, the events ``again`` yields (the failed
+    ones a ``--retry-failed`` resume sends once more)."""
+    rec = _Recorder(store, p, row, runner, cursor, progress, clock, redo)
+
+    def sender() -> Sender:
+        return Sender(p.settings, on_outcome=rec.outcome, on_tick=rec.tick, should_stop=rec.should_stop)
+
     try:
-        asyncio.run(sender.run(events))
+        asyncio.run(sender().run(events))
+        if again is not None and not rec.should_stop():
+            rec.flush()  # the first pass's outcomes with its cursor, before the retries' own batches
+            rec.retrying = True
+            asyncio.run(sender().run(again()))
     except BaseException as e:  # a source that failed, Ctrl-C, a store error: record what was done
         status = "failed" if isinstance(e, CouldNotRun) else "interrupted"
         try:

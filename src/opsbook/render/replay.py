@@ -66,7 +66,8 @@ def summary(run: RunRow | None, counts: dict[str, int], failures: list[EventRow]
             answer = f" -> {e.response[:200]!r}" if e.response else ""
             lines.append(f"    #{e.seq} {e.key}: {e.status} after {e.attempts} attempt(s): {e.error or ''}{answer}")
     if run.status in ("interrupted", "stopped", "failed"):
-        lines.append(f"  resume it: opsbook replay resume {run.id}")
+        again = " [--retry-failed to send the failed ones again]" if counts.get("failed") else ""
+        lines.append(f"  resume it: opsbook replay resume {run.id}{again}")
     return redactor.text("\n".join(lines))
 
 

@@ -220,3 +220,36 @@ def listing(tx: Tx, name: str | None, limit: int) -> list[RunRow]:
     where, params = ("WHERE name = ?", (name,)) if name else ("", ())
     return [_run(r) for r in tx.all(f"SELECT {_RUN} FROM replay_runs {where} ORDER BY started_at DESC, id DESC "
                                     "LIMIT ?", (*params, limit))]
+
+
+def failed_latest(tx: Tx, run_id: int, upto_seq: int | None = None) -> list[tuple[str, int]]:
+    """(key, seq) of the events (up to ``upto_seq`` when given) whose latest outcome row is ``failed`` (not
+    ``skipped``: a malformed line is never sent), in seq order; what ``resume --retry-failed``
+    sends again."""
+    return [(r[0], int(r[1])) for r in tx.all(
+        "SELECT e.event_key, e.seq FROM replay_events e WHERE e.run_id = ? AND e.seq <= ? AND e.status = ? "
+        "AND NOT EXISTS (SELECT 1 FROM replay_events l WHERE l.run_id = e.run_id AND l.event_key = e.event_key "
+        "AND l.seq = e.seq AND l.id > e.id) ORDER BY e.seq",
+        (run_id, upto_seq if upto_seq is not None else 2**62, "failed"))]
+
+
+def record_retries(tx: Tx, run_id: int, runner: str, outcomes: list[Outcome], *, now: datetime) -> bool:
+    """Outcomes of events sent again by ``resume --retry-failed``: each updates its event's failed
+    row in place (its attempts added, the latest answer kept), and each one now delivered moves
+    one from the run's ``failed`` count to ``delivered``. Called after ``record`` in the same
+    transaction (which adds the attempts and time). False (and nothing written) when this runner
+    no longer owns the run."""
+    db = tx.db
+    now_delivered = sum(1 for o in outcomes if o.status == "delivered")
+    got = tx.one("UPDATE replay_runs SET delivered = delivered + ?, failed = failed - ?, heartbeat_at = ? "
+                 "WHERE id = ? AND status = ? AND runner = ? RETURNING id",
+                 (now_delivered, now_delivered, db.ts(now), run_id, RUNNING, runner))
+    if got is None:
+        return False
+    # the newest failed row of (key, seq): the one failed_latest found
+    tx.execute_many("UPDATE replay_events SET status = ?, attempts = attempts + ?, http_status = ?, error = ?, "
+                    "response = ?, at = ? WHERE id = (SELECT MAX(id) FROM replay_events WHERE run_id = ? "
+                    "AND event_key = ? AND seq = ?) AND status = ?",
+                    [(o.status, o.attempts, o.http_status, o.error, o.response, db.ts(now), run_id, o.key, o.seq,
+                      "failed") for o in outcomes])
+    return True
