@@ -86,9 +86,11 @@ def peer(pairs: list[tuple[np.ndarray, np.ndarray]],
 def bench_judging(metrics: int, n: int, peer_n: int, rounds: int) -> bool:
     pairs = samples(metrics, n)
     stats.compare(pairs[0][0][:100], pairs[0][1][:100])  # imports scipy once, outside the timing
-    times = []
+    times, cpu_times = [], []
     for _ in range(rounds):
+        cpu = time.process_time()
         took, got = ours(pairs)
+        cpu_times.append(time.process_time() - cpu)
         times.append(took)
     fails = sum(c.verdict == "fail" for c in got)
     step = max(1, n // peer_n)
@@ -102,14 +104,14 @@ def bench_judging(metrics: int, n: int, peer_n: int, rounds: int) -> bool:
     same = all((c.u, c.shift, c.lower, c.upper) == (w[0], w[2], w[3], w[4]) and abs(c.p_value - w[1]) < 1e-12
                for c, w in zip(mine, want, strict=True))
     t_ours, t_peer = statistics.median(times), statistics.median(peer_times)
-    cpu_ours, cpu_peer = cpu_of(ours, pairs), cpu_of(peer, sub)
+    cpu_ours, cpu_peer = statistics.median(cpu_times), cpu_of(peer, sub)  # ours: the median of the rounds
     scaled = t_peer * (n * n) / (m_sub * m_sub)
     print(f"judging {metrics} metrics x 2 x {n:,} samples "
           f"({metrics * n * n / 1e9:g} G pairwise differences, none built)")
     print(f"  {'':44} {'samples a side':>15} {'time':>12} {'per metric':>12}")
     print(f"  {'opsbook (U + exact HL interval)':44} {n:>15,} {t_ours * 1000:>9.1f} ms "
           f"{t_ours / metrics * 1000:>9.2f} ms"
-          f"   target < 100 ms: {'yes' if t_ours < 0.1 else 'NO'}")
+          f"   target < 100 ms: wall {'yes' if t_ours < 0.1 else 'NO'}, CPU {'yes' if cpu_ours < 0.1 else 'NO'}")
     print(f"  {'peer: scipy mannwhitneyu + brute-force HL':44} {m_sub:>15,} {t_peer * 1000:>9.1f} ms "
           f"{t_peer / metrics * 1000:>9.2f} ms")
     print(f"  {'peer scaled to the full size (x m*n)':44} {n:>15,} {scaled * 1000:>9.0f} ms "

@@ -84,3 +84,50 @@ def test_ten_thousand_a_side_gives_the_exact_interval_without_the_product() -> N
     shift, lower, upper = stats.hodges_lehmann(x, y)
     assert lower < shift < upper
     assert -1.0 - 1.0 < shift < -1.0 + 1.0
+
+
+# the counting primitive every order statistic and U rest on: "how many ys are < each key"
+HARD_VALUES = [
+    (np.array([0.0, 1.0, 1.0, 1.0, 2.0]), np.array([-1.0, 0.0, 1.0, 1.0, 3.0])),  # ties on both sides
+    (np.full(50, 1e300), np.full(40, 1e300)),  # large identical values
+    (np.sort(np.r_[np.full(30, 2.0**53), np.full(30, 2.0**53 + 2)]), np.full(20, 2.0**53 + 2)),
+    (np.array([-0.0, 0.0, 0.0]), np.array([0.0, -0.0])),  # signed zeros compare equal
+    (np.array([-5.0, 100.0]), np.array([1.0, 2.0, 3.0])),  # keys before and after every y
+    (np.array([], dtype=float), np.array([1.0, 2.0])),
+    (np.array([1.0, 2.0]), np.array([], dtype=float)),
+]
+
+
+@pytest.mark.parametrize("case", range(len(HARD_VALUES)))
+def test_the_merge_count_equals_searchsorted_with_ties_and_large_identical_values(case: int) -> None:
+    keys, ys = HARD_VALUES[case]
+    assert list(stats._below(ys, keys)) == list(np.searchsorted(ys, keys, "left"))
+
+
+def test_the_merge_count_equals_searchsorted_on_tied_integers_of_ten_thousand() -> None:
+    keys = np.sort(RNG.integers(0, 50, 10_000).astype(float))
+    ys = np.sort(RNG.integers(0, 50, 9_000).astype(float))
+    assert np.array_equal(stats._below(ys, keys), np.searchsorted(ys, keys, "left"))
+
+
+def test_order_statistics_of_large_identical_and_tied_values_equal_brute_force() -> None:
+    cases = [
+        (np.full(60, 1e300), np.full(70, 1e300)),  # every difference is 0
+        (np.sort(np.r_[np.full(40, 1e15), np.full(40, 1e15 + 2)]), np.full(50, 1e15)),
+        (np.sort(RNG.integers(0, 3, 300).astype(float) * 1e12), np.sort(RNG.integers(0, 3, 250).astype(float) * 1e12)),
+    ]
+    for x, y in cases:
+        every = np.sort((x[:, None] - y[None, :]).ravel())
+        ks = sorted({1, len(every) // 4, len(every) // 2, len(every) // 2 + 1, len(every)})
+        assert stats.order_statistics(x, y, ks) == [float(every[k - 1]) for k in ks]
+        u, p = stats.mann_whitney(x, y, "greater")
+        if len(np.unique(np.r_[x, y])) > 1:  # scipy's p is undefined when every value ties
+            want = mannwhitneyu(x, y, alternative="greater", method="asymptotic", use_continuity=True)
+            assert u == pytest.approx(float(want.statistic)) and p == pytest.approx(float(want.pvalue), rel=1e-9)
+
+
+@pytest.mark.parametrize("sample", range(len(SAMPLES)))
+def test_the_medians_reported_equal_numpys(sample: int) -> None:
+    for a in SAMPLES[sample]:
+        for cut in (a, a[:-1]):  # an even and an odd count
+            assert stats._sorted_median(np.sort(cut)) == float(np.median(cut))
