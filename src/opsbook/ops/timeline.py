@@ -13,7 +13,6 @@ the merged timeline does, the newest entries are kept and ``truncated`` is set."
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from operator import itemgetter
 from datetime import datetime, timedelta
@@ -138,7 +137,7 @@ def _flips(lines: list[checks.FlipLine]) -> list[Entry]:
         if doc is not None:
             lines = why.get(doc)
             if lines is None:
-                lines = why[doc] = "; ".join(failing_assertions(json.loads(doc)))
+                lines = why[doc] = "; ".join(failing_assertions(checks.failure(doc)))
             if lines:
                 return f": {lines}"
         return f": {summary}" if summary else ""
