@@ -14,8 +14,8 @@ the merged timeline does, the newest entries are kept and ``truncated`` is set."
 from __future__ import annotations
 
 from dataclasses import dataclass
-from operator import itemgetter
 from datetime import datetime, timedelta
+from operator import itemgetter
 from typing import Any, NamedTuple
 
 from ..errors import UsageError
@@ -143,14 +143,14 @@ def _flips(lines: list[checks.FlipLine]) -> list[Entry]:
         return f": {summary}" if summary else ""
 
     return [_new(Entry, (at, f"check.{to}", f"{check}{f' [{env}]' if env else ''} {frm or 'new'} -> {to}"
-                                          f"{tail(doc, summary)}", f"check_flips:{i}", None, None))
+                         f"{tail(doc, summary)}", f"check_flips:{i}", None, None))
             for at, i, check, env, frm, to, summary, _, doc in reversed(lines)]
 
 
 def _alerts(lines: list[alerts.TransitionLine]) -> list[Entry]:
     """Oldest first."""
     return [_new(Entry, (at, f"alert.{to}", f"{rule}{f' [{env}]' if env else ''} {frm} -> {to}"
-                                          f"{'' if value is None else f' (value {value:g})'}{f': {why}' if why else ''}",
+                         f"{'' if value is None else f' (value {value:g})'}{f': {why}' if why else ''}",
                          f"alert_transitions:{i}", None, None))
             for at, i, rule, env, frm, to, value, why in reversed(lines)]
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, NamedTuple
+from typing import Any
 
 from ..errors import IntegrityViolation
 from .db import Tx, load_json, parse_ts, ts_reader
@@ -175,7 +175,7 @@ def transitions_between(tx: Tx, start: datetime, end: datetime, limit: int) -> l
     rows = tx.all("SELECT at, id, rule, env, from_state, to_state, value, reason FROM alert_transitions "
                   "WHERE at >= ? AND at <= ? ORDER BY at DESC, id DESC LIMIT ?", (db.ts(start), db.ts(end), limit))
     if db.dialect == "postgresql":
-        return rows  # type: ignore[return-value]  # timestamptz arrive as aware datetimes
+        return rows  # timestamptz arrive as aware datetimes
     iso = ts_reader(db.dialect)
     return [(iso(at), i, r, e, f, t, v, why) for at, i, r, e, f, t, v, why in rows]
 

@@ -278,7 +278,7 @@ def flip_lines_between(tx: Tx, start: datetime, end: datetime, limit: int) -> li
                   "FROM check_flips f WHERE f.at >= ? AND f.at <= ? ORDER BY f.at DESC, f.id DESC LIMIT ?",
                   (db.ts(start), db.ts(end), limit))
     if db.dialect == "postgresql":
-        return rows  # type: ignore[return-value]  # timestamptz arrive as aware datetimes
+        return rows  # timestamptz arrive as aware datetimes
     iso = ts_reader(db.dialect)
     return [(iso(at), i, n, e, f, t, s, rid, doc) for at, i, n, e, f, t, s, rid, doc in rows]
 

@@ -213,13 +213,12 @@ def touched_between(tx: Tx, start: datetime, end: datetime, limit: int) -> list[
     a, b = db.ts(start), db.ts(end)
     # the message when it is a string (always, as failed() writes it), else the whole document
     if db.dialect == "sqlite":
-        title = "json_extract(payload, '$.title')"
-        text = "json_type(last_error, '$.message') = 'text'"
-        message = f"CASE WHEN {text} THEN json_extract(last_error, '$.message') END, CASE WHEN NOT {text} THEN last_error END"
+        title, text = "json_extract(payload, '$.title')", "json_type(last_error, '$.message') = 'text'"
+        message = f"CASE WHEN {text} THEN json_extract(last_error, '$.message') END"
     else:
-        title = "payload ->> 'title'"
-        text = "jsonb_typeof(last_error -> 'message') = 'string'"
-        message = f"CASE WHEN {text} THEN last_error ->> 'message' END, CASE WHEN {text} IS NOT TRUE THEN last_error END"
+        title, text = "payload ->> 'title'", "jsonb_typeof(last_error -> 'message') = 'string'"
+        message = f"CASE WHEN {text} THEN last_error ->> 'message' END"
+    message += f", CASE WHEN {text} IS NOT TRUE THEN last_error END"
     rows = tx.all(
         f"SELECT id, kind, receiver, group_key, {title}, status, attempts, created_at, delivered_at, last_error_at, "
         f"{message} FROM notify_outbox WHERE (created_at >= ? AND created_at <= ?) "
