@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, NamedTuple
+from typing import Any
 
 from ..errors import IntegrityViolation
-from .db import Tx, load_json, parse_ts
+from .db import Tx, load_json, parse_ts, ts_reader
 
 MIGRATIONS: list[tuple[int, str, list[str]]] = [
     (10, "alert state, transitions, rule status", [
@@ -164,26 +164,20 @@ def transitions(tx: Tx, env: str, limit: int = 100) -> list[dict[str, Any]]:
              "reason": why} for r, fp, f, t, at, v, why in rows]
 
 
-class Transition(NamedTuple):
-    """One alert_transitions row (a tuple: an incident's timeline reads thousands)."""
-
-    id: int
-    rule: str
-    fingerprint: str
-    env: str
-    from_state: str
-    to_state: str
-    at: datetime
-    value: float | None
-    reason: str
+# one alert_transitions row for a timeline: (at, id, rule, env, from_state, to_state, value, reason)
+TransitionLine = tuple[datetime, int, str, str, str, str, float | None, str]
 
 
-def transitions_between(tx: Tx, start: datetime, end: datetime, limit: int) -> list[Transition]:
-    """Alert state changes at ``start`` .. ``end`` in every environment, newest first, at most ``limit``."""
+def transitions_between(tx: Tx, start: datetime, end: datetime, limit: int) -> list[TransitionLine]:
+    """Alert state changes at ``start`` .. ``end`` in every environment, newest first, at most
+    ``limit``, as plain tuples (an incident's timeline reads thousands: tuples straight from the rows)."""
     db = tx.db
-    rows = tx.all("SELECT id, rule, fingerprint, env, from_state, to_state, at, value, reason FROM alert_transitions "
+    rows = tx.all("SELECT at, id, rule, env, from_state, to_state, value, reason FROM alert_transitions "
                   "WHERE at >= ? AND at <= ? ORDER BY at DESC, id DESC LIMIT ?", (db.ts(start), db.ts(end), limit))
-    return [Transition(int(i), r, fp, e, f, t, parse_ts(at), v, why) for i, r, fp, e, f, t, at, v, why in rows]
+    if db.dialect == "postgresql":
+        return rows  # timestamptz arrive as aware datetimes
+    iso = ts_reader(db.dialect)
+    return [(iso(at), i, r, e, f, t, v, why) for at, i, r, e, f, t, v, why in rows]
 
 
 def count_transitions_between(tx: Tx, start: datetime, end: datetime) -> int:

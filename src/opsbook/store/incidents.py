@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from ..errors import IntegrityViolation
-from .db import Tx, load_json, parse_ts
+from .db import Tx, load_json, parse_ts, ts_reader
 
 MIGRATIONS: list[tuple[int, str, list[str]]] = [
     (60, "incidents: the incident record and its events", [
@@ -271,6 +271,27 @@ def events(tx: Tx, incident_id: int, newest: int | None = None) -> list[EventRow
     else:
         rows = tx.all(sql + " ORDER BY at DESC, id DESC LIMIT ?", (incident_id, newest))[::-1]
     return [EventRow(int(r[0]), int(r[1]), parse_ts(r[2]), r[3], r[4], load_json(r[5])) for r in rows]
+
+
+# an event for a timeline: (at, id, kind, actor, a note's text or None, the detail of any other event or None)
+EventLine = tuple[datetime, int, str, str, str | None, dict[str, Any] | None]
+
+
+def event_lines(tx: Tx, incident_id: int, newest: int) -> list[EventLine]:
+    """The incident's newest ``newest`` events in time order, as plain tuples; a note (most of a
+    long incident's events) comes as its text, read out in SQL, any other event with its detail
+    (decoding thousands of note documents was a tenth of a timeline's time)."""
+    db = tx.db
+    if db.dialect == "sqlite":
+        text = "kind = 'note' AND json_type(detail, '$.text') = 'text'"
+        cols = f"CASE WHEN {text} THEN json_extract(detail, '$.text') END, CASE WHEN {text} THEN NULL ELSE detail END"
+    else:
+        text = "kind = 'note' AND jsonb_typeof(detail -> 'text') = 'string'"
+        cols = f"CASE WHEN {text} THEN detail ->> 'text' END, CASE WHEN {text} THEN NULL ELSE detail END"
+    rows = tx.all(f"SELECT at, id, kind, actor, {cols} FROM incident_events WHERE incident_id = ? "
+                  "ORDER BY at DESC, id DESC LIMIT ?", (incident_id, newest))[::-1]
+    iso = ts_reader(db.dialect)
+    return [(iso(at), i, k, who, note, load_json(d) if d is not None else None) for at, i, k, who, note, d in rows]
 
 
 def count_events(tx: Tx, incident_id: int) -> int:
