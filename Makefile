@@ -15,9 +15,10 @@ export PATH := $(HOME)/.local/bin:$(PATH):$(PY_SCRIPTS)
 
 # Never re-lock: run exactly what uv.lock pins.
 UV_RUN = uv run --frozen
-# Tests use free ports and unique names, so they are safe to spread over 2 workers
-# (one file per worker). Override: make test PYTEST_ARGS=-x
-PYTEST_ARGS = -q -p xdist -n 2 --dist loadfile
+# Tests use free ports and unique names, so they are safe to spread over workers (one file per
+# worker). Three on two cores: most tests wait on servers and child processes, and two workers left
+# a core idle a third of the time. Override: make test PYTEST_ARGS=-x
+PYTEST_ARGS = -q -p xdist -n 3 --dist loadfile
 BENCH_ARGS =
 
 help:

@@ -62,10 +62,10 @@ def test_a_step_that_hangs_is_killed_at_its_timeout_with_its_children(cfg: Confi
         kill_quietly(stubborn)
 
 
-def test_a_step_writing_hundreds_of_megabytes_keeps_only_head_and_tail(cfg: Config) -> None:
-    # 256 MiB here (bench/runbooks.py measures a whole GiB): the suite's workers have registered
+def test_a_step_writing_far_more_than_it_keeps_holds_only_head_and_tail(cfg: Config) -> None:
+    # 64 MiB here (bench/runbooks.py measures a whole GiB): the suite's workers have registered
     # hundreds of test secrets with the process-wide redactor, which every chunk passes through
-    gib = 1 << 28
+    gib = 1 << 26
     emitted = Emitted(keep=False)
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
     _, out = run(cfg, step("sh", f"yes opsbook | head -c {gib}"), timeout=300, emit=emitted)
@@ -78,7 +78,7 @@ def test_a_step_writing_hundreds_of_megabytes_keeps_only_head_and_tail(cfg: Conf
     assert f"[... {gib - HEAD - TAIL} bytes omitted ...]" in out.output
     assert out.output.startswith("opsbook\n") and out.output.endswith("opsbook\n")
     assert out.observations["json"] is None
-    assert grown_mib < 100, f"peak memory grew by {grown_mib:.0f} MiB"
+    assert grown_mib < 40, f"peak memory grew by {grown_mib:.0f} MiB"  # keeping it all: over 64
 
 
 def test_secret_values_reach_the_child_but_never_the_display_or_output(cfg: Config) -> None:
