@@ -11,17 +11,17 @@ TITLE = "Long-running queries"
 NEEDS = MONITOR
 
 _LONGEST = """
-SELECT max(extract(epoch FROM now() - query_start)) AS longest_s, count(*) AS active
+SELECT max(extract(epoch FROM clock_timestamp() - query_start)) AS longest_s, count(*) AS active
 FROM pg_stat_activity
 WHERE backend_type = 'client backend' AND state = 'active' AND pid <> pg_backend_pid()
 """
 _RUNNING = """
 SELECT pid, usename AS "user", application_name AS application, coalesce(host(client_addr), 'local') AS client,
-       wait_event_type, wait_event, extract(epoch FROM now() - query_start) AS running_s,
-       extract(epoch FROM now() - xact_start) AS xact_age_s, query
+       wait_event_type, wait_event, extract(epoch FROM clock_timestamp() - query_start) AS running_s,
+       extract(epoch FROM clock_timestamp() - xact_start) AS xact_age_s, query
 FROM pg_stat_activity
 WHERE backend_type = 'client backend' AND state = 'active' AND pid <> pg_backend_pid()
-  AND query_start < now() - make_interval(secs => %s)
+  AND query_start < clock_timestamp() - make_interval(secs => %s)
 ORDER BY query_start LIMIT %s
 """
 

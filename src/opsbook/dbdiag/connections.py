@@ -31,8 +31,8 @@ SELECT current_setting('max_connections')::int AS max,
 _SESSIONS = """
 SELECT pid, usename AS "user", application_name AS application,
        coalesce(host(client_addr), 'local') AS client, state, wait_event_type, wait_event,
-       extract(epoch FROM now() - xact_start) AS xact_age_s,
-       extract(epoch FROM now() - state_change) AS state_age_s, query
+       extract(epoch FROM clock_timestamp() - xact_start) AS xact_age_s,
+       extract(epoch FROM clock_timestamp() - state_change) AS state_age_s, query
 FROM pg_stat_activity
 WHERE backend_type = 'client backend' AND pid <> pg_backend_pid() AND {where}
 ORDER BY {order} LIMIT %s

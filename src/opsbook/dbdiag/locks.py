@@ -24,8 +24,8 @@ WITH blocked AS (
 )
 SELECT a.pid, a.usename AS "user", a.application_name AS application, a.state, a.wait_event_type, a.wait_event,
        coalesce(b.blocked_by, '{}') AS blocked_by,
-       extract(epoch FROM now() - a.state_change) AS state_age_s,
-       extract(epoch FROM now() - a.xact_start) AS xact_age_s, a.query,
+       extract(epoch FROM clock_timestamp() - a.state_change) AS state_age_s,
+       extract(epoch FROM clock_timestamp() - a.xact_start) AS xact_age_s, a.query,
        (SELECT string_agg(DISTINCT l.mode, ',') FROM pg_locks l WHERE l.pid = a.pid AND NOT l.granted) AS waiting_for
 FROM pg_stat_activity a JOIN involved i ON i.pid = a.pid LEFT JOIN blocked b ON b.pid = a.pid
 ORDER BY a.xact_start NULLS LAST LIMIT %(n)s
