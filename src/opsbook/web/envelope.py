@@ -4,8 +4,9 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, RedirectResponse
 
 from ..config.secrets import redactor
 from ..errors import HTTP_ERROR_TYPES as _TYPES
@@ -37,3 +38,11 @@ def error_response(e: OpsbookError) -> JSONResponse:
     headers: dict[str, str] | None = getattr(e, "headers", None)
     return JSONResponse(error_doc(status, e.message, e.hint, e.retryable, e.type), status_code=status,
                         headers=headers)
+
+
+def flash_error(e: OpsbookError, back: str) -> RedirectResponse:
+    """A form's refused action shown on the page it came from (``?error=``, redacted); refused or
+    missing (401/403/404) is re-raised: an error page, not a flash on a page."""
+    if status_of(e) in (401, 403, 404):
+        raise e
+    return RedirectResponse(f"{back}?error={quote(redactor.text(e.message))}", status_code=303)

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
-from urllib.parse import quote
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -26,7 +25,7 @@ from ..config.secrets import redactor
 from ..errors import ApiError, IncidentConflict, OpsbookError, UsageError
 from ..ops import escalation, incident, incident_edit, incident_update, timeline
 from .auth import Principal, check_csrf
-from .envelope import status_of
+from .envelope import flash_error
 from .state import Web
 
 RECENT = 50  # closed incidents listed under the open ones
@@ -128,9 +127,7 @@ def routes(web: Web) -> list[Route]:
         try:
             await web.mutate(request, "operator", f"incident.{verb}", str(iid), do, _detail(verb, form))
         except OpsbookError as e:
-            if status_of(e) in (401, 403, 404):
-                raise  # refused or missing: an error page, not a flash on a page
-            return RedirectResponse(f"{back}?error={quote(redactor.text(e.message))}", status_code=303)
+            return flash_error(e, back)
         return RedirectResponse(f"{back}?done=incident.{verb}", status_code=303)
 
     def action(verb: str) -> Any:

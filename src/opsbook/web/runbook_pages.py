@@ -33,7 +33,7 @@ from ..render.runbook import MARK, run_dict, step_dict
 from ..runbooks.model import Checklist, Prose, Runbook, Step
 from . import api_runbooks as api
 from .auth import Principal, check_csrf
-from .envelope import status_of
+from .envelope import flash_error
 from .runbook_runner import pool_of
 from .state import Web
 
@@ -140,10 +140,7 @@ def routes(web: Web) -> list[Route]:
             run_id = await web.mutate(request, "operator", "runbook.dry_run" if dry else "runbook.run", rb.name,
                                       do, detail)
         except OpsbookError as e:
-            if status_of(e) in (401, 403, 404):
-                raise
-            return RedirectResponse(f"/runbooks/{quote(name)}?error={quote(redactor.text(e.message))}",
-                                    status_code=303)
+            return flash_error(e, f"/runbooks/{quote(name)}")
         return RedirectResponse(f"/runbook-runs/{run_id}", status_code=303)
 
     async def act(request: Request, verb: str) -> Response:
@@ -163,9 +160,7 @@ def routes(web: Web) -> list[Route]:
         try:
             _, note = await web.mutate(request, "operator", f"runbook.{verb}", str(run_id), do, detail or None)
         except OpsbookError as e:
-            if status_of(e) in (401, 403, 404):
-                raise
-            return RedirectResponse(f"{back}?error={quote(redactor.text(e.message))}", status_code=303)
+            return flash_error(e, back)
         return RedirectResponse(f"{back}?done={quote(note)}", status_code=303)
 
     def action(verb: str) -> Any:
