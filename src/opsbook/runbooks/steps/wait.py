@@ -82,9 +82,12 @@ class WaitStep:
             attempts += 1
             remaining = deadline - time.monotonic()
             if spec.get("check"):
-                met, last, why = _check(spec["check"], ctx, remaining)
+                met, seen, why = _check(spec["check"], ctx, remaining)
             else:
-                met, last, why = _assertion(spec, ctx, remaining)
+                met, seen, why = _assertion(spec, ctx, remaining)
+            # an attempt the deadline cut short says less than the last one that finished
+            if seen is not None or not last:
+                last = seen if seen is not None else {"status": "error", "summary": "timed out"}
             line = f"attempt {attempts}: {'met' if met else 'not yet'}{': ' + why if why else ''}\n"
             lines.append(line)
             if ctx.emit is not None:
@@ -114,7 +117,7 @@ class WaitStep:
         return []
 
 
-def _check(name: str, ctx: StepContext, remaining: float) -> tuple[bool, dict[str, Any], str]:
+def _check(name: str, ctx: StepContext, remaining: float) -> tuple[bool, dict[str, Any] | None, str]:
     from ...checks.registry import KINDS
     from ...runner import close_shared, run_one
 
@@ -128,12 +131,13 @@ def _check(name: str, ctx: StepContext, remaining: float) -> tuple[bool, dict[st
     try:
         result = run_sync(once())
     except TimeoutError:
-        return False, {"status": "error", "summary": "timed out"}, "timed out"
+        return False, None, "timed out"
     last = {"status": result.status, "summary": result.summary, "observations": result.observations}
     return result.ok, last, f"{result.status}: {result.summary}"
 
 
-def _assertion(spec: Mapping[str, Any], ctx: StepContext, remaining: float) -> tuple[bool, dict[str, Any], str]:
+def _assertion(spec: Mapping[str, Any], ctx: StepContext,
+               remaining: float) -> tuple[bool, dict[str, Any] | None, str]:
     obs: dict[str, Any] = dict(ctx.values)
     last: dict[str, Any] = {}
     if spec.get("url"):
