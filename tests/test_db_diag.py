@@ -282,7 +282,8 @@ def test_a_wrong_resource_names_the_postgres_ones(cfg_file: Path) -> None:
     assert r.code == 2 and "not postgres" in r.stderr
 
 
-def test_check_observations_work_in_an_expect(tmp_path: Path, dsn: str, role: str) -> None:
+def test_diagnostic_observations_run_when_asked_for_or_when_an_assertion_reads_them(
+        tmp_path: Path, dsn: str, role: str) -> None:
     victim = idle_in_transaction(as_role(dsn, role), "victim-app")
     try:
         cfg = load(f"""
@@ -300,12 +301,21 @@ def test_check_observations_work_in_an_expect(tmp_path: Path, dsn: str, role: st
                   - replication.max_lag_s == 0
                   - vacuum.wraparound_pct < 50
               pool-clean:
-                postgres: {{resource: db, diagnostics: true}}
+                postgres: {{resource: db}}  # no diagnostics: key: its expect reads one, so they run
                 expect: [connections.idle_in_transaction == 0]
+              plain:
+                postgres: {{resource: db}}  # nothing reads them: the reports are not run
+                expect: [connections.ratio < 1]
+              told-not-to:
+                postgres: {{resource: db, diagnostics: false}}
+                warn: [locks.blocked == 0]
         """, tmp_path)
         got = run(cfg)
         assert got["db-health"].status == "pass", got["db-health"].assertions
         assert got["pool-clean"].status == "fail"
+        assert got["pool-clean"].observations["connections"]["idle_in_transaction"] >= 1
+        assert "idle_in_transaction" not in got["plain"].observations["connections"]
+        assert "locks" not in got["told-not-to"].observations
         assert got["db-health"].observations["connections"]["max"] > 0  # the existing object keeps its keys
     finally:
         victim.close()

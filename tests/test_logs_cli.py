@@ -185,3 +185,16 @@ def test_since_and_until_take_a_duration_or_a_time() -> None:
         _ago("--since", "last tuesday", now)
     with pytest.raises(UsageError, match="in the future"):
         _ago("--until", "2030-01-01T00:00:00Z", now)
+
+
+def test_an_unknown_log_format_is_a_config_error_at_load_naming_the_source(tmp_path: Path) -> None:
+    import pytest
+
+    from opsbook.errors import ConfigErrors
+    from tests.support.helpers import load
+
+    with pytest.raises(ConfigErrors) as e:
+        load("logs:\n  sources:\n    api: {path: api.log, format: jsonl}\n", tmp_path)
+    (only,) = e.value.errors
+    assert only.path == "logs.sources.api.format" and only.line == 3
+    assert "unknown log format 'jsonl' (did you mean 'json'?)" in only.message and "logfmt" in only.hint

@@ -22,7 +22,7 @@ from .notify.receivers.registry import RECEIVERS
 from .registry import Registry
 from .runbooks.steps.registry import STEPS
 
-PLUGINS = Plugins(checks=KINDS, receivers=RECEIVERS, integrity=TYPES)
+PLUGINS = Plugins(checks=KINDS, receivers=RECEIVERS, integrity=TYPES, log_formats=FORMATS)
 
 REGISTRIES: tuple[Registry[Any], ...] = (KINDS, RESOURCES, RECEIVERS, TYPES, SMOKE_METHODS, STEPS, PROVIDERS,
                                          FORMATS)

@@ -98,7 +98,8 @@ async def run_one(
         resource = config.resources[params.resource]
     ctx = ProbeContext(resource=resource, timeout=timeout, vars=config.vars,
                        base_dir=str(config.base_dir), shared=shared if shared is not None else {},
-                       config=config.model, logs=config.model.logs)
+                       config=config.model, logs=config.model.logs,
+                       reads=frozenset(path for a in (*check.expect, *check.warn) for path in a.paths()))
     started = utcnow()
     t0 = time.perf_counter()
     attempts = 0

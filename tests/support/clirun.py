@@ -1,11 +1,17 @@
-"""Run the real `opsbook` CLI in a subprocess, as a user would."""
+"""Run the real `opsbook` CLI in a separate process, as a user would (forked from a warm parent,
+tests/support/zygote.py, so each command does not pay the imports again)."""
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
+import shutil
+import signal
+import socket
 import subprocess
 import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,8 +35,70 @@ class Run:
 def opsbook(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None,
             timeout: float = 120) -> Run:
     full_env = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1", **(env or {})}
+    warm = None if os.environ.get("OPSBOOK_TEST_SUBPROCESS") else _zygote()
+    if warm is not None:
+        return _forked(warm, list(args), cwd, full_env, timeout)
     p = subprocess.run(
         [sys.executable, "-m", "opsbook", *args], cwd=cwd, env=full_env, capture_output=True,
         text=True, timeout=timeout, stdin=subprocess.DEVNULL,
     )
     return Run(p.returncode, p.stdout, p.stderr)
+
+
+_ZYGOTE: dict[str, Any] = {}
+
+
+def _zygote() -> str | None:
+    """The socket of this test process' warm parent (tests/support/zygote.py), started on first
+    use; None (plain subprocesses) if it cannot start."""
+    proc = _ZYGOTE.get("proc")
+    if proc is not None and proc.poll() is None:
+        return str(_ZYGOTE["path"])
+    folder = tempfile.mkdtemp(prefix="opsbook-zygote-")
+    path = os.path.join(folder, "sock")
+    env = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1"}
+    proc = subprocess.Popen([sys.executable, str(Path(__file__).with_name("zygote.py")), path],
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, env=env,
+                            cwd=str(Path(__file__).parents[2]))
+    assert proc.stdout is not None
+    if proc.stdout.readline().strip() != b"ready":
+        proc.kill()
+        proc.wait()
+        shutil.rmtree(folder, ignore_errors=True)
+        return None
+    _ZYGOTE.update(proc=proc, path=path)
+
+    def stop() -> None:
+        proc.kill()
+        proc.wait()
+        shutil.rmtree(folder, ignore_errors=True)
+
+    atexit.register(stop)
+    return path
+
+
+def _forked(path: str, args: list[str], cwd: Path | None, env: dict[str, str], timeout: float) -> Run:
+    """One command as a child of the warm parent: its stdin is /dev/null, its stdout and stderr
+    files read back as text (newlines translated, like ``text=True``)."""
+    body = json.dumps({"args": args, "cwd": str(cwd or os.getcwd()), "env": env}).encode()
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err, \
+            open(os.devnull, "rb") as devnull, socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.connect(path)
+        socket.send_fds(s, [f"{len(body):>16}".encode()], [devnull.fileno(), out.fileno(), err.fileno()])
+        s.sendall(body)
+        s.settimeout(timeout)
+        reply = s.makefile("rb")
+        pid = int(reply.readline() or b"0")
+        try:
+            line = reply.readline()
+        except TimeoutError:
+            if pid:
+                os.kill(pid, signal.SIGKILL)
+            raise subprocess.TimeoutExpired(["opsbook", *args], timeout) from None
+        code = int(line.split()[1]) if line.startswith(b"exit ") else -signal.SIGKILL
+
+        def text(f: Any) -> str:
+            f.seek(0)
+            return str(f.read().decode("utf-8", "replace").replace("\r\n", "\n").replace("\r", "\n"))
+
+        return Run(code, text(out), text(err))

@@ -36,6 +36,9 @@ class ProbeContext:
     shared: dict[str, Any] = field(default_factory=dict)  # per-run caches (ssl contexts, pools)
     config: Any = None  # the loaded config model, for kinds that read a section of it (env)
     logs: Logs | None = None  # the config's logs: section (the logs kind reads its sources and queries)
+    # the observation paths the check's expect/warn read (dotted): a kind may skip costly
+    # observations nobody asserts on (postgres' diagnostics)
+    reads: frozenset[str] = frozenset()
 
     def ssl_context(self, verify: bool = True) -> ssl.SSLContext:
         """One SSL context per run and verify-mode: creating one costs milliseconds."""

@@ -57,9 +57,10 @@ class PostgresParams(CheckParams):
         default=None,
         description="true: find a known migrations table (alembic, sqlx, prisma...); or its name",
     )
-    diagnostics: bool = Field(
-        default=False,
-        description="true: add the `opsbook db` observations (connections.idle_in_transaction, locks.blocked...)",
+    diagnostics: bool | None = Field(
+        default=None,
+        description="true: add the `opsbook db` observations (connections.idle_in_transaction, locks.blocked...); "
+                    "default: when the check's expect or warn reads one of them",
     )
 
 
@@ -91,7 +92,7 @@ class PostgresCheck:
         start = time.perf_counter()
         conn = await _connect(dsn, ctx.timeout)
         try:
-            obs = await _observe(conn, p, ctx.timeout)
+            obs = await _observe(conn, p, ctx.timeout, ctx.reads)
         finally:
             await conn.close()
         obs["duration"] = round((time.perf_counter() - start) * 1000, 3)
@@ -159,7 +160,7 @@ def _connect_error(text: str) -> ProbeError:
 
 
 async def _observe(
-    conn: psycopg.AsyncConnection[Any], p: PostgresParams, timeout: float
+    conn: psycopg.AsyncConnection[Any], p: PostgresParams, timeout: float, reads: frozenset[str]
 ) -> dict[str, Any]:
     # Server-side deadline a little inside the runner's, so a slow query reports itself
     # as such instead of as a bare cancellation. The session is read-only for opsbook's own
@@ -192,7 +193,7 @@ async def _observe(
         obs.update(await _run_query(conn, p.query))
     if p.migrations is not None and p.migrations is not False:
         obs["migrations"] = await _migrations(conn, p.migrations)
-    if p.diagnostics:
+    if _wants_diagnostics(p, reads):
         from ..dbdiag.observe import observe
 
         found, problems = await observe(conn, limit_ms)
@@ -201,6 +202,17 @@ async def _observe(
         if problems:
             obs["diagnostics_problems"] = problems
     return obs
+
+
+# what the diagnostics add: their reports run only when asked for, or when an assertion reads one
+DIAGNOSTIC_PATHS = ("connections.idle_in_transaction", "connections.waiting", "locks", "activity",
+                    "replication", "vacuum")
+
+
+def _wants_diagnostics(p: PostgresParams, reads: frozenset[str]) -> bool:
+    if p.diagnostics is not None:
+        return p.diagnostics
+    return any(r == d or r.startswith(d + ".") for r in reads for d in DIAGNOSTIC_PATHS)
 
 
 def _version_text(num: int) -> str:

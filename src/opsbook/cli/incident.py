@@ -37,6 +37,7 @@ def _dur(seconds: float | None) -> str:
 def _render(ctx: Ctx, inc: Incident, timeline: Timeline | None = None, escalation: State | None = None) -> None:
     from rich.markup import escape
 
+    from ..ops.timeline import describe_event
     from ..render.table import columns_table
 
     if ctx.json:
@@ -68,7 +69,7 @@ def _render(ctx: Ctx, inc: Incident, timeline: Timeline | None = None, escalatio
     if inc.events:
         t = columns_table("at (UTC)", "kind", "actor", "detail")
         for e in inc.events:
-            t.add_row(_when(e.at), e.kind, escape(e.actor), escape(_detail(e.kind, e.detail)))
+            t.add_row(_when(e.at), e.kind, escape(e.actor), escape(describe_event(e.kind, e.detail)))
         out.print(t)
     if timeline is not None:
         _render_timeline(timeline)
@@ -85,35 +86,6 @@ def _render_timeline(tl: Timeline) -> None:
     for e in tl.entries:
         t.add_row(_when(e.at), e.kind, escape(e.summary), e.ref)
     out.print(t)
-
-
-def _detail(kind: str, d: dict[str, Any]) -> str:
-    if kind == "note":
-        return str(d.get("text", ""))
-    if kind in ("status", "ack"):
-        return f"{d.get('from')} -> {d.get('to')}" + (f": {d['reason']}" if d.get("reason") else "")
-    if kind == "assign":
-        return f"{d.get('role')}: {d.get('person')}" + (f" (was {d['previous']})" if d.get("previous") else "")
-    if kind == "update":
-        return f"public, {d.get('status')}: {d.get('message')}"
-    if kind == "declared":
-        return f"{d.get('severity')} {d.get('title')}"
-    if kind == "edit":
-        return f"{d.get('field')}: {d.get('from')!r} -> {d.get('to')!r}"
-    if kind == "merged":
-        return f"merged into {d.get('into')}" + (f": {d['reason']}" if d.get("reason") else "")
-    if kind == "merge":
-        return f"incident {d.get('merged')} merged into this one"
-    if kind == "postmortem":
-        return f"post-mortem written to {d.get('file')}"
-    if kind == "postmortem_waived":
-        return f"closed without a post-mortem: {d.get('reason')}"
-    if kind == "escalated":
-        return (f"{d.get('policy')} level {d.get('level')} (round {d.get('round')}): "
-                f"{', '.join(d.get('receivers') or []) or 'nobody'}")
-    if kind == "action":
-        return f"action {d.get('action')} {'done' if d.get('done') else 'added'}: {d.get('text')}"
-    return ", ".join(f"{k}={v}" for k, v in d.items())
 
 
 @incident_group.command("declare")

@@ -396,11 +396,16 @@ class Assertion:
 
     def names(self) -> set[str]:
         """Top-level observation names this expression reads (for docs and validation)."""
+        return {path.split(".", 1)[0] for path in self.paths()}
+
+    def paths(self) -> set[str]:
+        """The observation paths this expression reads, dotted (``connections.waiting``; an index
+        is a part like any other): a check kind can measure only what its assertions need."""
         out: set[str] = set()
 
         def walk(n: Node) -> None:
             if n[0] == "path":
-                out.add(str(n[1][0]))
+                out.add(".".join(str(part) for part in n[1]))
             for child in n[1:]:
                 if isinstance(child, tuple):
                     walk(child)

@@ -15,6 +15,7 @@ from typing import Any, TypeVar, cast
 from pydantic import BaseModel, ValidationError
 
 from ..errors import ConfigError, ConfigErrors
+from ..registry import Registry
 from .backups import cross_check_backups
 from .canaries import cross_check_canaries
 from .env_contract import cross_check_env_contract
@@ -150,7 +151,7 @@ def _validation_errors(e: ValidationError, src: Source) -> list[ConfigError]:
 
 
 def _cross_check(cfg: ConfigBase, kinds: Mapping[str, KindInfo], src: Source,
-                 base_dir: Path | None = None) -> list[ConfigError]:
+                 base_dir: Path | None = None, log_formats: Registry[Any] | None = None) -> list[ConfigError]:
     errors: list[ConfigError] = []
 
     def err(path: YPath, msg: str, hint: str = "") -> None:
@@ -208,6 +209,12 @@ def _cross_check(cfg: ConfigBase, kinds: Mapping[str, KindInfo], src: Source,
     cross_check_replay(cfg, err)
     cross_check_env_contract(cfg, err, base_dir)
     cross_check_logs(cfg, err)
+    if log_formats is not None:  # the formats live to config's right: their names come with the plugins
+        for name, source in cfg.logs.sources.items():
+            if source.format not in log_formats:
+                err(("logs", "sources", name, "format"),
+                    f"unknown log format {source.format!r}{log_formats.suggestion(source.format)}",
+                    f"one of: {', '.join(log_formats)}")
     for name, suite in cfg.smoke.items():
         if suite.resource is not None:
             res = cfg.resources.get(suite.resource)
@@ -274,7 +281,7 @@ def load_config(
     except ValidationError as e:
         errors.extend(_validation_errors(e, src))
         raise ConfigErrors(errors) from None
-    errors.extend(_cross_check(model, plugins.checks, src, p.resolve().parent))
+    errors.extend(_cross_check(model, plugins.checks, src, p.resolve().parent, plugins.log_formats))
     if errors:
         raise ConfigErrors(errors)
     register_secrets(model)  # every secret is redacted from now on, not only once it is used

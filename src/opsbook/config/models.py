@@ -174,6 +174,7 @@ class Plugins:
     checks: Registry[Any]
     receivers: Registry[Any]
     integrity: Registry[Any]
+    log_formats: Registry[Any] | None = None  # names only: a format has no config model of its own
 
     @cached_property
     def model(self) -> type[ConfigBase]:

@@ -96,28 +96,43 @@ def _runbook_event(at: datetime, actor: str, d: dict[str, Any]) -> Entry:
     return Entry(at, f"runbook.{status}", summary, f"runbook_runs:{run}", detail)
 
 
-def _incident_event(at: datetime, id: int, kind: str, actor: str, d: dict[str, Any]) -> Entry:
-    if kind == "runbook" and isinstance(d.get("run"), int):
-        return _runbook_event(at, actor, d)
+def describe_event(kind: str, d: dict[str, Any]) -> str:
+    """One line for an incident event from its detail: the timeline's entries and `opsbook incident
+    show`'s event table both say it this way."""
     if kind == "note":
-        what = str(d.get("text", ""))
-    elif kind in ("ack", "status"):
-        what = f"{d.get('from')} -> {d.get('to')}" + (f": {d['reason']}" if d.get("reason") else "")
-    elif kind == "assign":
-        what = f"{d.get('role')}: {d.get('person')}"
-    elif kind == "declared":
-        what = f"{d.get('severity')} {d.get('title')}"
-    elif kind == "escalated":
+        return str(d.get("text", ""))
+    if kind in ("ack", "status"):
+        return f"{d.get('from')} -> {d.get('to')}" + (f": {d['reason']}" if d.get("reason") else "")
+    if kind == "assign":
+        return f"{d.get('role')}: {d.get('person')}" + (f" (was {d['previous']})" if d.get("previous") else "")
+    if kind == "update":
+        return f"public, {d.get('status')}: {d.get('message')}"
+    if kind == "declared":
+        return f"{d.get('severity')} {d.get('title')}"
+    if kind == "edit":
+        return f"{d.get('field')}: {d.get('from')!r} -> {d.get('to')!r}"
+    if kind == "merged":
+        return f"merged into {d.get('into')}" + (f": {d['reason']}" if d.get("reason") else "")
+    if kind == "merge":
+        return f"incident {d.get('merged')} merged into this one"
+    if kind == "postmortem":
+        return f"post-mortem written to {d.get('file')}"
+    if kind == "postmortem_waived":
+        return f"closed without a post-mortem: {d.get('reason')}"
+    if kind == "escalated":
         who = ", ".join(f"{p} ({why})" for p, why in (d.get("people") or {}).items())
         to = ", ".join(d.get("receivers") or []) or "nobody"
         what = f"{d.get('policy')} level {d.get('level')} (round {d.get('round')}): {who + ' via ' if who else ''}{to}"
-        if d.get("unreached"):
-            what += f"; not reached: {'; '.join(d['unreached'])}"
-    elif kind == "action":
-        what = f"action {d.get('action')} {'done' if d.get('done') else 'added'}: {d.get('text')}"
-    else:
-        what = ", ".join(f"{k}={v}" for k, v in d.items())
-    return Entry(at, f"incident.{kind}", f"{actor}: {what}", f"incident_events:{id}")
+        return what + (f"; not reached: {'; '.join(d['unreached'])}" if d.get("unreached") else "")
+    if kind == "action":
+        return f"action {d.get('action')} {'done' if d.get('done') else 'added'}: {d.get('text')}"
+    return ", ".join(f"{k}={v}" for k, v in d.items())
+
+
+def _incident_event(at: datetime, id: int, kind: str, actor: str, d: dict[str, Any]) -> Entry:
+    if kind == "runbook" and isinstance(d.get("run"), int):
+        return _runbook_event(at, actor, d)
+    return Entry(at, f"incident.{kind}", f"{actor}: {describe_event(kind, d)}", f"incident_events:{id}")
 
 
 def _events(lines: list[incident_rows.EventLine]) -> list[Entry]:
