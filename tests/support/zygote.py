@@ -16,6 +16,7 @@ Run as ``python tests/support/zygote.py SOCKET``: prints "ready" once it listens
 from __future__ import annotations
 
 import atexit
+import contextlib
 import json
 import os
 import signal
@@ -66,14 +67,10 @@ def _child(conn: socket.socket) -> None:
         atexit._run_exitfuncs()
     finally:
         for stream in (sys.stdout, sys.stderr):
-            try:
+            with contextlib.suppress(Exception):
                 stream.flush()
-            except Exception:
-                pass
-        try:
+        with contextlib.suppress(OSError):
             conn.sendall(f"exit {code}\n".encode())
-        except OSError:
-            pass
         os._exit(code)
 
 
