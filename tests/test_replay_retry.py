@@ -97,3 +97,28 @@ def test_events_still_refused_are_sent_once_per_resume_and_malformed_lines_never
     assert [e.status for e in events if e.attempts == 0] == ["skipped"]
     text = opsbook("replay", "show", "1", "-c", str(cfg), "--store", any_store.url).stdout
     assert "opsbook replay resume 1 [--retry-failed" in text
+
+
+def test_a_plain_resume_replaces_a_failed_outcome_recorded_beyond_the_cursor(any_store: Store,
+                                                                            tmp_path: Path) -> None:
+    from opsbook.results import utcnow
+
+    write_events(tmp_path / "events.jsonl", 10)
+    now = utcnow()
+    with any_store.transaction() as tx:  # killed with event 0 in flight: 1 delivered, 2 refused, no cursor yet
+        run = rows.insert_run(tx, name="hooks", since=None, until=None, dry_run=False, limit=None,
+                              operator="ana", runner="gone:1", now=now)
+        rows.record(tx, run.id, "gone:1", [rows.Outcome("evt_0000001", 1, "delivered", 1, 200, None, None),
+                                           rows.Outcome("evt_0000002", 2, "failed", 4, 500, "HTTP 500", None)],
+                    attempts=5, active_seconds=0.1, cursor=None, now=now)
+        assert rows.move(tx, run, "interrupted", now) is not None
+    with receiver() as rec:
+        cfg = config(tmp_path, rec.url, JSONL, concurrency=1)
+        r = _replay(cfg, any_store, "resume", str(run.id))
+    assert r.code == 0, r.text
+    assert r.json["counts"] == {"delivered": 10, "failed": 0, "skipped": 0}  # the refusal is not counted twice
+    assert r.json["run"]["delivered"] == 10 and r.json["run"]["failed"] == 0
+    assert "evt_0000001" not in rec.attempts and rec.attempts["evt_0000002"] == 1
+    events = _outcomes(any_store, run.id)
+    assert len(events) == len({e.key for e in events}) == 10
+    assert [e.attempts for e in events if e.key == "evt_0000002"] == [5]  # 4 before, 1 now

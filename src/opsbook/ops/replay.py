@@ -150,12 +150,11 @@ def resume(store: Store, cfg: Config, run_id: int, operator: str, *, progress: P
         cursor = row.cursor
         delivered = rows.delivered_after(tx, run_id, int(cursor["seq"]) if cursor else -1)
         upto = int(cursor["seq"]) if cursor else -1
-        failed: list[tuple[str, int]] = []
-        redo: set[tuple[str, int]] = set()
-        if retry_failed:  # those beyond the cursor the first pass sends again: once per resume
-            latest = rows.failed_latest(tx, run_id, None)
-            failed = [f for f in latest if f[1] <= upto]
-            redo = {f for f in latest if f[1] > upto}
+        latest = rows.failed_latest(tx, run_id, None)
+        # failed beyond the cursor (in flight around a kill or a stop): the first pass sends them
+        # again in any resume, and their new outcome replaces the failed row instead of adding one
+        redo = {f for f in latest if f[1] > upto}
+        failed = [f for f in latest if f[1] <= upto] if retry_failed else []
     p = plan(cfg, row.name)
     events = _primed(_numbered(p, cfg, row.since, row.until, cursor, row.limit, delivered))
     _reachable(p.settings.url)
@@ -302,8 +301,8 @@ class _Recorder:
         self.mark = _Watermark(cursor)
         self.batch: list[rows.Outcome] = []
         self.retried: list[rows.Outcome] = []  # outcomes replacing a failed row (--retry-failed)
-        # with --retry-failed, the failed events beyond the cursor (at most the window), which the
-        # first pass sends again: their outcome replaces the failed row too
+        # the failed events beyond the cursor (at most the window), which the first pass sends
+        # again: their outcome replaces the failed row (counted once), as a retried one does
         self.redo = redo or set()
         self.attempts = 0
         # the stop rule judges this segment of the run: a resume after the target was fixed starts afresh
