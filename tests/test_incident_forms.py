@@ -211,3 +211,38 @@ def test_a_long_incident_page_shows_its_newest_entries_and_links_to_more(
         assert "181 earlier events are not listed here" in page  # 231 events, the newest 50 listed
         more = c.get(f"/incidents/{iid}?limit=1000").text
         assert more.count("<tr data-kind=") == 231 and "tried fix 0<" in more
+
+
+ESCALATION = PEOPLE + """
+  lead: {name: Lee}
+escalation:
+  standard:
+    levels:
+      - {notify: {people: [carol]}}
+      - {wait: 30m, notify: {people: [lead]}}
+incidents:
+  escalation: {default: standard}
+"""
+
+
+def test_escalate_now_fires_the_next_level_from_the_page_until_none_is_left(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, any_store: Store) -> None:
+    from opsbook.ops import escalation
+
+    set_tokens(monkeypatch)
+    cfg = make_config(tmp_path, extra=ESCALATION)
+    iid = incident.declare(any_store, cfg.model.incidents, "Checkout returns 502", "SEV2", "ana", NOW,
+                           model=cfg.model).id
+    with serve_app(create_app(context(cfg, any_store))) as url, client(url, "on-call") as c:
+        page = c.get(f"/incidents/{iid}").text
+        assert "Escalate now" in page
+        for level in (1, 2):  # level 2 waits 30 minutes; by hand it goes at once
+            r = post(c, f"/incidents/{iid}/escalate", {"csrf": csrf_of(page)})
+            assert r.status_code == 200 and "done=incident.escalate" in str(r.url), r.text
+            assert escalation.state(cfg, any_store, iid).to_dict()["level_reached"] == level
+            page = r.text
+        r = post(c, f"/incidents/{iid}/escalate", {"csrf": csrf_of(page)})  # the ladder has run out
+        assert "does not escalate any more" in r.text and "Escalate now" not in r.text
+    assert outcomes(any_store, "incident.escalate") == ["error 400", "ok", "ok"]  # newest first
+    kinds = [e.kind for e in incident.show(any_store, iid).events]
+    assert kinds.count("escalated") == 2

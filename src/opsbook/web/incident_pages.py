@@ -34,7 +34,7 @@ EVENTS = 50  # the newest events listed under the timeline (all of them are in t
 # form verb -> the status it moves to (the CLI's and the API's commands of the same names)
 MOVES: dict[str, str] = {"ack": "investigating", "mitigate": "mitigated", "resolve": "resolved", "close": "closed",
                          "cancel": "cancelled"}
-FORMS: tuple[str, ...] = (*MOVES, "note", "assign", "update")
+FORMS: tuple[str, ...] = (*MOVES, "note", "assign", "update", "escalate")
 
 
 def _limit(request: Request) -> int:
@@ -107,7 +107,9 @@ def routes(web: Web) -> list[Route]:
                     "roles": cfg.model.incidents.roles, "people": list(cfg.model.people),
                     "public_statuses": incident_update.PUBLIC_STATUSES,
                     "components": [c.name for c in cfg.model.status_page.components],
-                    "escalation": ladder.line() if ladder else None}
+                    "escalation": ladder.line() if ladder else None,
+                    # a button only while the ladder has a level left to fire (escalation.escalate refuses otherwise)
+                    "can_escalate": bool(ladder and not ladder.row.stopped and inc.status == "triage")}
 
         return web.render(request, "incident.html", principal=p, done=request.query_params.get("done"),
                           error=request.query_params.get("error"), **await run_in_threadpool(gather))
@@ -152,6 +154,8 @@ def _detail(verb: str, form: Any) -> dict[str, Any] | None:
 def _apply(web: Web, iid: int, verb: str, form: Any, expected: str | None, actor: str, now: datetime) -> Any:
     """One form's action, through the ops function the CLI calls for the same command."""
     inc = _show(web, iid)
+    if verb == "escalate":  # `opsbook incident escalate`: the next level now, without waiting for it
+        return escalation.escalate(web.store, web.config(), iid, actor, now, worker=f"web:{actor}")
     if verb == "note":
         return incident.note(web.store, iid, str(form.get("text", "")), actor, now)
     if verb == "update":
