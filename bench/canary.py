@@ -9,7 +9,11 @@ What it does:
 1. Makes --metrics pairs of --samples samples a side (lognormal latencies; every fifth canary
    15 % slower, so some metrics fail) and judges them all with opsbook.canary.stats.compare:
    Mann-Whitney U + the exact Hodges-Lehmann interval (three order statistics of the m x n
-   pairwise differences, found without building them). Median of --rounds; target < 100 ms.
+   pairwise differences, found without building them: Newton steps on the count of differences
+   <= d, each count a merge compiled with numba). Median of --rounds; target < 100 ms. First
+   prints the one-time cost of the process's first judgement (imports numpy, scipy and numba, and
+   loads the compiled merges from numba's cache, or compiles them when there is none: the first
+   run after an install or a change to canary/_kernels.py), which the timing leaves out.
 2. The peer, the naive approach: scipy.stats.mannwhitneyu plus a brute-force Hodges-Lehmann
    (np.subtract.outer, then the order statistics with np.partition). The full 10^8-difference
    product is 800 MB a metric, so the peer runs on an evenly strided subsample of --peer-samples
@@ -85,7 +89,19 @@ def peer(pairs: list[tuple[np.ndarray, np.ndarray]],
 
 def bench_judging(metrics: int, n: int, peer_n: int, rounds: int) -> bool:
     pairs = samples(metrics, n)
-    stats.compare(pairs[0][0][:100], pairs[0][1][:100])  # imports scipy once, outside the timing
+    t = time.perf_counter()
+    import numba  # noqa: F401 - its import timed apart from the kernels' cache load or compile
+
+    t_numba = time.perf_counter() - t
+    stats.compare(pairs[0][0][:100], pairs[0][1][:100])  # the one-time cost, outside the timing
+    t_first = time.perf_counter() - t
+    from opsbook.canary import _kernels
+
+    compiled = sum(sum(f.stats.cache_misses.values()) for f in (_kernels.below, _kernels.merge_below))
+    how = "compiled (no cache yet)" if compiled else "loaded from numba's cache"
+    print(f"one-time: a process's first judgement takes {t_first * 1000:,.0f} ms: "
+          f"import numba {t_numba * 1000:,.0f} ms, then import scipy and the kernels {how} "
+          f"{(t_first - t_numba) * 1000:,.0f} ms")
     times, cpu_times = [], []
     for _ in range(rounds):
         cpu = time.process_time()

@@ -4,6 +4,8 @@ metric fails only when its confidence interval is past the tolerance in the bad 
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from scipy.stats import mannwhitneyu
@@ -131,3 +133,77 @@ def test_the_medians_reported_equal_numpys(sample: int) -> None:
     for a in SAMPLES[sample]:
         for cut in (a, a[:-1]):  # an even and an odd count
             assert stats._sorted_median(np.sort(cut)) == float(np.median(cut))
+
+
+# the compiled search (canary/_kernels.py): Newton steps from probes, merges walked from the nearest
+# probe, rows reused from call to call; heavy ties leave it no density to follow
+TIED_AND_UNEQUAL = [
+    (RNG.integers(0, 2, 900).astype(float), RNG.integers(0, 2, 700).astype(float)),  # 0/1 outcomes
+    (RNG.integers(5, 40, 1200).astype(float), RNG.integers(5, 45, 800).astype(float)),  # integer latencies
+    (np.round(RNG.lognormal(3, 0.5, 1500)), np.round(RNG.lognormal(3.1, 0.5, 400))),  # whole ms, unequal
+    (RNG.lognormal(3, 0.4, 2000), RNG.lognormal(3, 0.4, 90)),  # continuous, 22x unequal
+    (RNG.lognormal(3, 0.4, 60), RNG.lognormal(3.2, 0.4, 1700)),  # and the other way round
+]
+
+
+@pytest.mark.parametrize("case", range(len(TIED_AND_UNEQUAL)))
+def test_the_compiled_search_equals_brute_force_on_heavy_ties_and_unequal_sizes(case: int) -> None:
+    x, y = (np.sort(a) for a in TIED_AND_UNEQUAL[case])
+    every = np.sort((x[:, None] - y[None, :]).ravel())
+    total = len(every)
+    # the interval's ks, the median's two, a cluster of close ks around the middle (one first probe,
+    # then Newton steps), and a spread of others
+    ks = sorted({1, total // 100, total // 3, total // 2 - 500, total // 2 - 1, total // 2, total // 2 + 1,
+                 total // 2 + 500, total - total // 3, total - 1, total} - {0})
+    assert stats.order_statistics(x, y, ks) == [float(every[k - 1]) for k in ks]
+    shift, lower, upper = stats.hodges_lehmann(x, y, 0.98)
+    assert shift == float(np.median(every))
+    got = stats.compare(x, y, direction="either", min_samples=10)
+    assert (got.shift, got.lower, got.upper) == (shift, lower, upper)
+
+
+def test_judging_reuses_the_merge_mann_whitney_made_and_gets_the_same_answers() -> None:
+    # unshifted samples: the probe at d = 0 (U's merge) is near the interval and replaces its first probe
+    x, y = RNG.normal(100, 10, 3000), RNG.normal(100, 10, 2500)
+    got = stats.compare(x, y, direction="either")
+    assert (got.u, got.p_value) == stats.mann_whitney(x, y, "two-sided")
+    assert (got.shift, got.lower, got.upper) == stats.hodges_lehmann(x, y, 0.98)
+    sx, sy = np.sort(x)[::5], np.sort(y)[::5]  # brute force on a strided subsample: the same path, smaller
+    every = np.sort((sx[:, None] - sy[None, :]).ravel())
+    small = stats.compare(sx, sy, direction="either")
+    assert small.lower <= small.shift <= small.upper
+    assert small.shift == float(np.median(every))
+
+
+def test_judging_in_threads_at_once_gives_each_its_own_answer() -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    # each thread has its own rows to reuse: concurrent judgements of different sizes must not mix
+    pairs = [(RNG.lognormal(3, 0.4, 500 + 300 * i), RNG.lognormal(3.05, 0.4, 400 + 200 * i)) for i in range(6)]
+    want = [stats.compare(c, b, direction="either") for c, b in pairs]
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        for _ in range(3):
+            assert list(pool.map(lambda p: stats.compare(p[0], p[1], direction="either"), pairs)) == want
+
+
+@pytest.mark.slow
+def test_without_a_writable_cache_location_the_kernels_compile_uncached_and_judge_the_same(tmp_path: Path) -> None:
+    import json
+    import os
+    import subprocess
+    import sys
+
+    # a read-only install with no writable cache directory: numba refuses cache=True ("no locator
+    # available"); the kernels must fall back to compiling in the process, not fail the judgement
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("")
+    env = {**os.environ, "NUMBA_CACHE_LOCATOR_CLASSES": "UserProvidedCacheLocator",
+           "NUMBA_CACHE_DIR": str(blocker / "numba")}
+    x, y = RNG.integers(0, 30, 300).astype(float), RNG.lognormal(2.5, 0.6, 250)
+    script = ("import json, sys\nfrom opsbook.canary import stats\nx, y = json.loads(sys.stdin.read())\n"
+              "print(json.dumps(stats.compare(x, y, direction='either').to_dict()))")
+    done = subprocess.run([sys.executable, "-c", script], input=json.dumps([x.tolist(), y.tolist()]),
+                          capture_output=True, text=True, env=env, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == stats.compare(x, y, direction="either").to_dict()
+    assert not (blocker / "numba").exists()
