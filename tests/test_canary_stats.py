@@ -185,6 +185,11 @@ def test_judging_in_threads_at_once_gives_each_its_own_answer() -> None:
         for _ in range(3):
             assert list(pool.map(lambda p: stats.compare(p[0], p[1], direction="either"), pairs)) == want
 
+    # compare_all (what an analysis calls) runs them on its own pool: the same answers, in order
+    jobs = [stats.Job(c, b, direction="either") for c, b in pairs] + [stats.Job([1.0], [2.0])]
+    assert stats.compare_all(jobs) == [*want, stats.compare([1.0], [2.0])]
+    assert stats.compare_all(jobs, workers=1) == stats.compare_all(jobs)
+
 
 @pytest.mark.slow
 def test_without_a_writable_cache_location_the_kernels_compile_uncached_and_judge_the_same(tmp_path: Path) -> None:

@@ -75,7 +75,7 @@ async def analyse(canary: Canary, measure: Measure, *, duration: float | None = 
                   clock: Callable[[], float], sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
                   aborted: Callable[[], bool] = lambda: False,
                   on_taken: Callable[[Taken], None] = lambda t: None) -> AnalysisResult:
-    from .stats import compare as compare_samples
+    from .stats import Job, compare_all
 
     start = clock()
     states = {n: MetricState(n) for n in canary.metrics}
@@ -120,13 +120,11 @@ async def analyse(canary: Canary, measure: Measure, *, duration: float | None = 
         await asyncio.gather(*(step(n, offset) for n in names))
         if any(s.phase in ("failed", "error", "inconclusive") for s in states.values()):
             break
-    comparisons = {}
-    for n, m in canary.metrics.items():
-        if m.compare is not None and states[n].phase != "error":
-            c = m.compare
-            comparisons[n] = (compare_samples(pooled[n]["canary"], pooled[n]["baseline"], direction=c.direction,
-                                              tolerance=c.tolerance, confidence=c.confidence,
-                                              min_samples=c.min_samples), m)
+    judged_here = [(n, m) for n, m in canary.metrics.items() if m.compare is not None and states[n].phase != "error"]
+    jobs = [Job(pooled[n]["canary"], pooled[n]["baseline"], direction=c.direction, tolerance=c.tolerance,
+                confidence=c.confidence, min_samples=c.min_samples)
+            for n, m in judged_here if (c := m.compare) is not None]
+    comparisons = {n: (got, m) for (n, m), got in zip(judged_here, compare_all(jobs), strict=True)}
     scored = score(comparisons, canary.analysis.pass_score, canary.analysis.marginal_score)
     elapsed = clock() - start
     if stopped:

@@ -14,7 +14,7 @@ the merged timeline does, the newest entries are kept and ``truncated`` is set."
 from __future__ import annotations
 
 import gc
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -96,37 +96,41 @@ def _runbook_event(at: datetime, actor: str, d: dict[str, Any]) -> Entry:
     return Entry(at, f"runbook.{status}", summary, f"runbook_runs:{run}", detail)
 
 
+def _but(d: dict[str, Any], key: str, fmt: str) -> str:
+    """``fmt`` filled with ``d[key]`` when it is set, else nothing: the optional tail of a line."""
+    return fmt.format(d[key]) if d.get(key) else ""
+
+
+def _escalated(d: dict[str, Any]) -> str:
+    who = ", ".join(f"{p} ({why})" for p, why in (d.get("people") or {}).items())
+    to = ", ".join(d.get("receivers") or []) or "nobody"
+    return (f"{d.get('policy')} level {d.get('level')} (round {d.get('round')}): {who + ' via ' if who else ''}{to}"
+            + (f"; not reached: {'; '.join(d['unreached'])}" if d.get("unreached") else ""))
+
+
+# kind -> its line, from the event's detail
+_EVENT_LINES: dict[str, Callable[[dict[str, Any]], str]] = {
+    "note": lambda d: str(d.get("text", "")),
+    "ack": lambda d: f"{d.get('from')} -> {d.get('to')}" + _but(d, "reason", ": {}"),
+    "status": lambda d: f"{d.get('from')} -> {d.get('to')}" + _but(d, "reason", ": {}"),
+    "assign": lambda d: f"{d.get('role')}: {d.get('person')}" + _but(d, "previous", " (was {})"),
+    "update": lambda d: f"public, {d.get('status')}: {d.get('message')}",
+    "declared": lambda d: f"{d.get('severity')} {d.get('title')}",
+    "edit": lambda d: f"{d.get('field')}: {d.get('from')!r} -> {d.get('to')!r}",
+    "merged": lambda d: f"merged into {d.get('into')}" + _but(d, "reason", ": {}"),
+    "merge": lambda d: f"incident {d.get('merged')} merged into this one",
+    "postmortem": lambda d: f"post-mortem written to {d.get('file')}",
+    "postmortem_waived": lambda d: f"closed without a post-mortem: {d.get('reason')}",
+    "escalated": _escalated,
+    "action": lambda d: f"action {d.get('action')} {'done' if d.get('done') else 'added'}: {d.get('text')}",
+}
+
+
 def describe_event(kind: str, d: dict[str, Any]) -> str:
     """One line for an incident event from its detail: the timeline's entries and `opsbook incident
-    show`'s event table both say it this way."""
-    if kind == "note":
-        return str(d.get("text", ""))
-    if kind in ("ack", "status"):
-        return f"{d.get('from')} -> {d.get('to')}" + (f": {d['reason']}" if d.get("reason") else "")
-    if kind == "assign":
-        return f"{d.get('role')}: {d.get('person')}" + (f" (was {d['previous']})" if d.get("previous") else "")
-    if kind == "update":
-        return f"public, {d.get('status')}: {d.get('message')}"
-    if kind == "declared":
-        return f"{d.get('severity')} {d.get('title')}"
-    if kind == "edit":
-        return f"{d.get('field')}: {d.get('from')!r} -> {d.get('to')!r}"
-    if kind == "merged":
-        return f"merged into {d.get('into')}" + (f": {d['reason']}" if d.get("reason") else "")
-    if kind == "merge":
-        return f"incident {d.get('merged')} merged into this one"
-    if kind == "postmortem":
-        return f"post-mortem written to {d.get('file')}"
-    if kind == "postmortem_waived":
-        return f"closed without a post-mortem: {d.get('reason')}"
-    if kind == "escalated":
-        who = ", ".join(f"{p} ({why})" for p, why in (d.get("people") or {}).items())
-        to = ", ".join(d.get("receivers") or []) or "nobody"
-        what = f"{d.get('policy')} level {d.get('level')} (round {d.get('round')}): {who + ' via ' if who else ''}{to}"
-        return what + (f"; not reached: {'; '.join(d['unreached'])}" if d.get("unreached") else "")
-    if kind == "action":
-        return f"action {d.get('action')} {'done' if d.get('done') else 'added'}: {d.get('text')}"
-    return ", ".join(f"{k}={v}" for k, v in d.items())
+    show`'s event table both say it this way (an unknown kind lists its detail)."""
+    line = _EVENT_LINES.get(kind)
+    return line(d) if line else ", ".join(f"{k}={v}" for k, v in d.items())
 
 
 def _incident_event(at: datetime, id: int, kind: str, actor: str, d: dict[str, Any]) -> Entry:
