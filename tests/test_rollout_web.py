@@ -7,13 +7,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from starlette.testclient import TestClient
 
 from opsbook.config.secrets import redactor
+from opsbook.ops import rollouts as ops_rollouts
 from opsbook.store import Store, rollouts
-from opsbook.web import api_rollouts
 from opsbook.web.app import create_app
 from tests.support.webutil import NOW, bearer, context, make_config, set_tokens
 
@@ -84,14 +85,14 @@ def test_an_unknown_rollout_is_a_404_on_the_api_and_the_page(client: TestClient,
 
 def test_a_long_rollouts_record_keeps_the_newest_measurements_and_a_long_output_its_tail(
         client: TestClient, any_store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(api_rollouts, "MEASUREMENTS", 2)
+    monkeypatch.setattr(ops_rollouts, "MEASUREMENTS", 2)
     rid = make(any_store, output="x" * 5000 + "THE-END")
     doc = client.get(f"/api/v1/rollouts/{rid}", headers=bearer("developer")).json()
     assert [m["metric"] for m in doc["measurements"]] == ["errors", "latency_p99"]  # the newest two, in order
     assert doc["measurements_omitted"] == 1
     out = doc["events"][2]
     assert out["output_truncated"] is True and out["output"].endswith("THE-END")
-    assert len(out["output"]) == api_rollouts.OUTPUT
+    assert len(out["output"]) == ops_rollouts.OUTPUT
 
 
 def test_the_pages_show_the_decision_measurements_per_metric_and_the_events(client: TestClient,
@@ -161,4 +162,34 @@ def test_the_rollout_routes_are_in_the_openapi_document(client: TestClient) -> N
     ("https://only-user@canary/m", "https://canary/m"),
 ])
 def test_a_rollouts_url_is_shown_without_its_user_and_password(given: str, shown: str) -> None:
-    assert api_rollouts.safe_url(given) == shown
+    assert ops_rollouts.safe_url(given) == shown
+
+
+def test_the_cli_lists_and_shows_past_rollouts_like_the_api_without_credentials(
+        client: TestClient, any_store: Store, tmp_path: Path) -> None:
+    from tests.support.clirun import opsbook
+
+    first = make(any_store, "api", "promoted")
+    rid = make(any_store, "web", url=f"https://deploy:{PASSWORD}@canary.example:8443/", minutes=10)
+    cfg = tmp_path / "cli.yaml"
+    cfg.write_text("project: shop\n")  # the records are in the store: the config only names it
+
+    def cli(*args: str) -> Any:
+        return opsbook("release", *args, "-c", str(cfg), "--store", any_store.url)
+
+    listed = cli("rollouts", "--json")
+    assert listed.code == 0, listed.text
+    assert listed.json == client.get("/api/v1/rollouts", headers=bearer("developer")).json()
+    table = cli("rollouts", "--canary", "api")
+    assert table.code == 0 and f"#{first}" in table.stdout and f"#{rid}" not in table.stdout
+    assert "promoted" in table.stdout
+    shown = cli("rollout", str(rid), "--json")
+    assert shown.json == client.get(f"/api/v1/rollouts/{rid}", headers=bearer("developer")).json()
+    md = cli("rollout", str(rid), "--md")
+    assert md.code == 0 and md.stdout == client.get(f"/rollouts/{rid}.md", headers=bearer("developer")).text
+    text = cli("rollout", str(rid))
+    assert "rolled_back" in text.stdout and "rollback (exit 1)" in text.stdout
+    for r in (listed, table, shown, md, text):
+        assert PASSWORD not in r.text and "deploy:" not in r.text
+    missing = cli("rollout", "999999")
+    assert missing.code == 2 and "no rollout #999999" in missing.stderr and "opsbook release rollouts" in missing.stderr

@@ -151,6 +151,13 @@ class Busy(OpsbookError):
     retryable = True
 
 
+class NotFound(UsageError):
+    """What was named (a rollout id, a run id) does not exist: exit 2 like any wrong argument,
+    HTTP 404."""
+
+    status = 404
+
+
 class InvalidTransition(UsageError):
     """An incident cannot go from its status to the one asked for (close an open incident,
     resolve a closed one): the message names the current status and the allowed next ones."""

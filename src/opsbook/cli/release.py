@@ -1,4 +1,4 @@
-"""``opsbook release record|list|show|current|rollback|stats`` and ``opsbook gate deploy`` (attached
+"""``opsbook release record|list|show|current|rollback|stats|rollouts|rollout`` and ``opsbook gate deploy`` (attached
 to the gate group in cli/gate.py). The work is in ops/release.py, ops/release_stats.py and
 ops/deploy_gate.py.
 
@@ -144,6 +144,57 @@ def show_cmd(ctx: Ctx, service: str, version: str) -> int:
         out.print(f"  {e.at.isoformat()} {e.env} {e.kind} by {e.actor}: "
                   + ", ".join(f"{k}={v}" for k, v in e.detail.items() if k not in ("output", "gates")),
                   markup=False, highlight=False)
+    return 0
+
+
+@release_group.command("rollouts")
+@click.option("--canary", default=None, metavar="NAME", help="only this canary's rollouts")
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 1000))
+@common
+def rollouts_cmd(ctx: Ctx, canary: str | None, limit: int) -> int:
+    """Canary rollouts (`opsbook gate canary` runs), newest first."""
+    from ..ops import rollouts
+
+    with ctx.open_store(ctx.config) as store:
+        items = rollouts.listing(store, canary, limit)
+    if ctx.json:
+        ctx.emit({"schema": "opsbook.api.rollouts/1", "rollouts": items})
+        return 0
+    if not items:
+        out.print("no rollouts recorded", markup=False)
+    for r in items:
+        score = "" if r["score"] is None else f" score {r['score']:g}"
+        out.print(f"#{r['id']:<5} {r['started_at'][:19].replace('T', ' ')}  {r['canary']:<16} {r['status']:<12}"
+                  f"{score}  {r['reason']}", markup=False, highlight=False)
+    return 0
+
+
+@release_group.command("rollout")
+@click.argument("rollout_id", type=click.IntRange(1, 2**62 - 1))
+@click.option("--md", "markdown", is_flag=True, help="print the record as Markdown (as /rollouts/ID.md)")
+@common
+def rollout_cmd(ctx: Ctx, rollout_id: int, markdown: bool) -> int:
+    """One canary rollout's record: its decision, measurements and events."""
+    from ..ops import rollouts
+
+    with ctx.open_store(ctx.config) as store:
+        if markdown and not ctx.json:
+            click.echo(rollouts.markdown(store, rollout_id), nl=False)
+            return 0
+        doc = rollouts.record(store, rollout_id)
+    if ctx.json:
+        ctx.emit(doc)
+        return 0
+    r = doc["rollout"]
+    out.print(f"rollout #{r['id']} of {r['canary']}: {r['status']} · {r['reason']}", markup=False, highlight=False)
+    out.print(f"  canary {r['canary_url']}, baseline {r['baseline_url']}; started {r['started_at']}", markup=False)
+    for e in doc["events"]:
+        code = "" if e["exit_code"] is None else f" (exit {e['exit_code']})"
+        out.print(f"  {e['at'][:19].replace('T', ' ')} {e['kind']}{code}: {e['message']}", markup=False,
+                  highlight=False)
+    more = doc["measurements_omitted"]
+    out.print(f"  {len(doc['measurements'])} measurement(s){f' (the newest; {more} more)' if more else ''}; "
+              f"`opsbook release rollout {r['id']} --md` for the whole record", markup=False, highlight=False)
     return 0
 
 
