@@ -192,11 +192,17 @@ def test_the_deploy_gate_refuses_for_each_reason_and_names_it(any_store: Store, 
             rows.add_event(tx, release_id=None, service="api", env="production", at=at(-3), kind="rollback_finished",
                            actor="ana", detail={"from": "v2", "to": "v1", "outcome": "verification_failed",
                                                 "message": "ready api-ready: not ready"})
+    elif reason == "rollback_running":  # claimed by a rollback that has not finished
+        rec(any_store, cfg, "api", "v1", -5)
+        with any_store.transaction() as tx:
+            current = rows.current(tx, "api", "production")
+            assert current is not None and rows.move(tx, current.id, "deployed", "rolling_back", at(-1))
     v = gate(any_store, cfg, now, service="api")
     assert not v.ok and [r.reason for r in v.refusals] == [reason]
     msg = v.refusals[0].message
     assert {"budget": "SLO api-availability", "incident": "incident", "freeze": "friday-freeze",
-            "failed_rollout": "verification_failed"}[reason] in msg
+            "failed_rollout": "verification_failed", "rollback_running": "rollback of api in production is running"
+            }[reason] in msg
 
 
 def test_a_release_after_a_failed_rollback_clears_the_failed_rollout(any_store: Store, tmp_path: Path) -> None:

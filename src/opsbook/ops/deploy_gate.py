@@ -1,8 +1,9 @@
 """``opsbook gate deploy``: may a deploy go out now? What the seeds' freeze policies say, combined:
 refused while an error budget is past its threshold (the budget gate, its overrides included), an
-incident of a blocking severity is open, a maintenance window with ``freeze: true`` is on, or the
-last rollout of the service failed. Every refusal names its reason; ``override`` lets the deploy
-through and is recorded (who, why, what it overrode) as a release event and in the gate's run."""
+incident of a blocking severity is open, a maintenance window with ``freeze: true`` is on, the
+last rollout of the service failed, or a rollback of it is running. Every refusal names its
+reason; ``override`` lets the deploy through and is recorded (who, why, what it overrode) as a
+release event and in the gate's run."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ if TYPE_CHECKING:
     from ..config.load import Config
 
 SCHEMA = "opsbook.gate-deploy/1"
-REASONS = ("budget", "incident", "freeze", "failed_rollout")
+REASONS = ("budget", "incident", "freeze", "failed_rollout", "rollback_running")
 
 
 @dataclass(frozen=True)
@@ -130,6 +131,16 @@ def _last_rollout_failed(cfg: Config, store: Store, service: str, env: str) -> s
             f"failed: {d.get('outcome')}: {d.get('message')}")
 
 
+def _rolling_back(store: Store, services: list[str], env: str) -> list[Refusal]:
+    """A rollback running now (its release claimed ``rolling_back``): a deploy on top of it would
+    race the rollback's command and verification."""
+    with store.read() as tx:
+        found = [(s, rows.current(tx, s, env)) for s in services]
+    return [Refusal("rollback_running", f"a rollback of {s} in {env} is running: from {r.version} since "
+                                        f"{r.status_at.isoformat()}")
+            for s, r in found if r is not None and r.status == "rolling_back"]
+
+
 def _services(cfg: Config, store: Store, env: str) -> list[str]:
     with store.read() as tx:
         seen = {r.service for r in rows.listing(tx, env=env, limit=1000)}
@@ -148,8 +159,10 @@ def check(cfg: Config, store: Store, rec: Recorder, env: str, now: datetime, *, 
     v.refusals += _budget(cfg, store, now)
     v.refusals += _incidents(cfg, store, service)
     v.refusals += _freezes(cfg, now)
+    names = [service] if service else _services(cfg, store, env)
+    v.refusals += _rolling_back(store, names, env)
     if cfg.model.releases.gate.block_on_failed_rollout:
-        for s in [service] if service else _services(cfg, store, env):
+        for s in names:
             why = _last_rollout_failed(cfg, store, s, env)
             if why:
                 v.refusals.append(Refusal("failed_rollout", why))
