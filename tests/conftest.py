@@ -4,7 +4,7 @@ from pathlib import Path
 import pytest
 
 from opsbook.store import Store
-from tests.support.pgutil import scratch_database
+from tests.support.pgutil import migrated_template, scratch_database
 from tests.support.s3util import moto_endpoint
 
 
@@ -23,7 +23,7 @@ def any_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]
         yield s
         s.close()
     else:
-        with scratch_database("opsbook_store") as dsn:
+        with scratch_database("opsbook_store", template=migrated_template()) as dsn:
             s = Store.open(dsn)
             yield s
             s.close()

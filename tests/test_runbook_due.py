@@ -259,3 +259,28 @@ def test_lint_flags_a_routine_runbook_that_a_scheduled_run_could_not_finish_alon
     found = {(f.code, f.level) for f in lint(find(cfg, "restart"), STEPS, cfg)}
     assert {("scheduled-param", "error"), ("scheduled-confirm", "warning")} <= found
     assert not {f.code for f in lint(find(cfg, "weekly"), STEPS, cfg)} & {"scheduled-param", "scheduled-confirm"}
+
+
+def test_a_routine_runbook_added_or_removed_while_serving_is_rescheduled_without_a_sighup(
+        any_store: Store, tmp_path: Path) -> None:
+    cfg = config(tmp_path)
+    clock = Clock(MONDAY_9)
+    s = scheduler(cfg, any_store, clock, io.StringIO())
+    try:
+        assert not [k for k in s.units if k.startswith("runbook:")]
+        write(tmp_path, "nightly", routine("0 3 * * *", "echo run"))
+        clock.advance(seconds=1)
+        assert s.runbooks_changed() is False  # the directory is looked at every few seconds, not each tick
+        clock.advance(seconds=5)
+        assert s.runbooks_changed() is True
+        s.apply(cfg, clock())
+        assert "runbook:nightly" in s.units
+        clock.advance(seconds=6)
+        assert s.runbooks_changed() is False  # applied: nothing new since
+        (tmp_path / "runbooks" / "nightly.md").unlink()
+        clock.advance(seconds=6)
+        assert s.runbooks_changed() is True
+        s.apply(cfg, clock())
+        assert "runbook:nightly" not in s.units
+    finally:
+        s.close()

@@ -122,7 +122,8 @@ def cfg(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Config:
     books.mkdir()
     for name, text in BOOKS.items():
         (books / f"{name}.md").write_text(text.replace("$go", str(tmp_path / "go")))
-    return make_config(tmp_path, extra="runbooks: {dir: runbooks, step_timeout: 20s}\n")
+    # one web run at a time (serve.runbook_runs): the pool test fills it with one slow run
+    return make_config(tmp_path, extra="runbooks: {dir: runbooks, step_timeout: 20s}\nserve: {runbook_runs: 1}\n")
 
 
 @pytest.fixture
@@ -325,7 +326,7 @@ def test_a_runbooks_html_and_a_steps_output_are_escaped(base: str) -> None:
 def test_a_running_steps_output_is_live_the_pool_is_bounded_and_a_stop_interrupts_the_run(
         base: str, app: Any, tmp_path: Path) -> None:
     pool = pool_of(app.state.web)
-    pool.size = 1
+    assert pool.size == 1  # from the config
     with api(base, "on-call") as c:
         run_id = start(c, "slow")
         deadline = time.monotonic() + 30

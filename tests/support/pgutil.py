@@ -27,11 +27,15 @@ def dsn_for(dbname: str) -> str:
 
 
 @contextmanager
-def scratch_database(prefix: str = "opsbook_test") -> Iterator[str]:
-    """Create ``<prefix>_<random>``, yield its DSN, drop it (closing stray sessions) afterwards."""
+def scratch_database(prefix: str = "opsbook_test", template: str | None = None) -> Iterator[str]:
+    """Create ``<prefix>_<random>`` (a copy of ``template`` when given), yield its DSN, drop it
+    (closing stray sessions) afterwards."""
     name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    create = sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name))
+    if template is not None:
+        create = sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(sql.Identifier(name), sql.Identifier(template))
     with psycopg.connect(ADMIN_DSN, autocommit=True) as admin:
-        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        admin.execute(create)
     try:
         yield dsn_for(name)
     finally:
@@ -52,3 +56,30 @@ def execute(dsn: str, *statements: str) -> None:
 def scratch_pg_database() -> Iterator[str]:
     with scratch_database() as dsn:
         yield dsn
+
+
+_TEMPLATE: dict[str, str] = {}
+
+
+def migrated_template() -> str:
+    """A database holding the store's schema, made once per test process and dropped when it exits:
+    a store test copies it (CREATE DATABASE ... TEMPLATE, ~0.1 s) instead of running every
+    migration again (~0.6 s). Store.open on the copy still checks that each migration is applied.
+    The migrations themselves run on a fresh database in tests/test_store*.py and here, once."""
+    if "name" not in _TEMPLATE:
+        import atexit
+
+        from opsbook.store import Store
+
+        name = f"opsbook_tpl_{uuid.uuid4().hex[:12]}"
+        with psycopg.connect(ADMIN_DSN, autocommit=True) as admin:
+            admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        Store.open(dsn_for(name)).close()  # no session may stay on a template while it is copied
+
+        def drop() -> None:
+            with psycopg.connect(ADMIN_DSN, autocommit=True) as admin:
+                admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+        atexit.register(drop)
+        _TEMPLATE["name"] = name
+    return _TEMPLATE["name"]

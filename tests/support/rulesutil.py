@@ -12,7 +12,7 @@ from opsbook.config.load import Config
 from opsbook.results import CheckResult, Status
 from opsbook.rules.engine import Evaluation, evaluate
 from opsbook.store import Store
-from tests.support.pgutil import scratch_database
+from tests.support.pgutil import migrated_template, scratch_database
 
 T0 = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 
@@ -26,7 +26,7 @@ def open_store(dialect: str, tmp_path: Path) -> Iterator[Store]:
         finally:
             s.close()
         return
-    with scratch_database("opsbook_rules") as dsn:
+    with scratch_database("opsbook_rules", template=migrated_template()) as dsn:
         s = Store.open(dsn)
         try:
             yield s

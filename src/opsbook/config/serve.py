@@ -54,6 +54,9 @@ class Serve(Model):
     outbox_every: PositiveDuration = Field(default=5.0, description="how often due notifications are delivered")
     escalation_every: PositiveDuration = Field(default=5.0, description="how often due escalation levels fire")
     rollup_every: PositiveDuration = Field(default=300.0, description="how often history is rolled up and pruned")
+    runbook_runs: int = Field(default=2, ge=1, le=32,
+                              description="runbook runs started from the dashboard or the API that walk at once; "
+                                          "one more is refused (503)")
     log_format: Literal["text", "json"] = "text"
     self_heartbeat: SelfHeartbeat | None = None
     schedules: Schedules = Field(default_factory=Schedules)

@@ -141,6 +141,8 @@ class Daemon:
             if self.reload_requested:
                 self.reload_requested = False
                 self.reload()
+            elif self.sched.runbooks_changed():
+                self._reschedule_runbooks()
             await self.sched.tick(utcnow())
             if self.opts.once:
                 return
@@ -161,6 +163,17 @@ class Daemon:
     def _on_hup(self) -> None:
         self.reload_requested = True
         self.wake.set()
+
+    def _reschedule_runbooks(self) -> None:
+        """A runbook file was added, removed or edited: the same config applied again picks up
+        routine runbooks (their schedules) without a SIGHUP; a failure keeps what runs now."""
+        try:
+            self.sched.apply(self.cfg, utcnow())
+        except Exception as e:  # a store outage or a bug must not stop the daemon
+            self.log.error(f"runbook files changed; rescheduling failed, keeping the schedule: "
+                           f"{error_dict(e)['message']}")
+            return
+        self.log.info(f"runbook files changed: {describe(self.cfg)}")
 
     def reload(self) -> None:
         """Load the config again; keep the old one when the new one does not load."""

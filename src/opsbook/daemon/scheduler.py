@@ -23,6 +23,7 @@ from ..config.load import Config
 from ..errors import Busy, OpsbookError
 from ..ops.units import arun_unit, run_unit
 from ..results import CheckResult
+from ..runbooks.load import files as runbook_files
 from ..runbooks.load import load_all_with_errors
 from ..runner import run_checks
 from ..store import Flip, Store
@@ -34,6 +35,7 @@ BEAT_EVERY = 5.0  # seconds between daemon_instances heartbeats
 ALIVE_WITHIN = 30.0  # an instance whose heartbeat is older than this is not counted as alive
 FIRST_SPREAD = 1.0  # seconds over which the first runs of new checks are spread
 FLUSH = 0.25  # seconds: check results that arrive within this are recorded together
+RESCAN = 5.0  # seconds between looks at the runbook directory for added, removed or edited files
 
 
 def utcnow() -> datetime:
@@ -105,6 +107,17 @@ class Scheduler:
         _, broken = load_all_with_errors(cfg)  # parsed already by units_of (cached): said once, not scheduled
         for e in broken.values():
             self._once(f"runbook not scheduled: {e.message}")
+        self._runbook_files, self._runbooks_seen = _runbook_files(cfg), now
+
+    def runbooks_changed(self) -> bool:
+        """Has a runbook file been added, removed or edited since the config was applied? Looked
+        at every ``RESCAN`` seconds (a stat of each file): `opsbook serve` then applies its config
+        again, so a new or rescheduled routine runbook needs no SIGHUP."""
+        now = self.clock()
+        if (now - self._runbooks_seen).total_seconds() < RESCAN:
+            return False
+        self._runbooks_seen = now
+        return _runbook_files(self.cfg) != self._runbook_files
 
     # -- the tick --------------------------------------------------------------------------------
 
@@ -401,3 +414,15 @@ class Scheduler:
             leases.forget(self.store, self.owner)
         except Exception as e:
             self.log.warn(f"could not remove this instance's row: {error_dict(e)['message']}")
+
+
+def _runbook_files(cfg: Config) -> tuple[tuple[str, int, int], ...]:
+    """(name, mtime, size) of each runbook file: what tells an edit, an addition or a removal."""
+    out = []
+    for p in runbook_files(cfg):
+        try:
+            st = p.stat()
+        except OSError:  # removed between the listing and the stat: the next look sees it gone
+            continue
+        out.append((p.name, st.st_mtime_ns, st.st_size))
+    return tuple(out)

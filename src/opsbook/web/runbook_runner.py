@@ -2,11 +2,12 @@
 thread of the web process, exactly as the CLI runs them without a terminal (confirmations,
 checklist items and approvals make the run wait; nobody is prompted).
 
-Bounded: at most ``SIZE`` runs walk at once per web process; one more is refused (503, retryable)
-before anything is recorded. A run's thread ends by itself: every step has its timeout (killed
-by its kind), so a walk lasts at most the sum of its steps' timeouts (``deadline_of``), shown on
-the run page. Step output is kept in memory while a step runs (the last ``LIVE_MAX`` bytes, secrets
-redacted line by line) for the live view; the record keeps the bounded output when it ends.
+Bounded: at most ``serve.runbook_runs`` (``SIZE``, 2) runs walk at once per web process; one more
+is refused (503, retryable) before anything is recorded. A run's thread ends by itself: every step
+has its timeout (killed by its kind), so a walk lasts at most the sum of its steps' timeouts
+(``deadline_of``), shown on the run page. Step output is kept in memory while a step runs (the last
+``LIVE_MAX`` bytes, secrets redacted line by line) for the live view; the record keeps the bounded
+output when it ends.
 
 Shutdown (SIGTERM of `opsbook serve`, through the app's lifespan): every run this process is
 walking is marked ``interrupted`` at once (its running step ``error``), as ops.runbook marks a
@@ -33,7 +34,7 @@ from ..runbooks.model import Runbook, Step
 from ..store import Store
 from ..store import runbook_runs as rows
 
-SIZE = 2  # runs walking at once per web process
+SIZE = 2  # runs walking at once per web process (serve.runbook_runs)
 LIVE_MAX = 64 * 1024  # bytes of a running step's output kept for the live view
 START_WAIT = 15.0  # seconds to wait for a started run to get its id (it is quick: one insert)
 SLACK = 60.0  # seconds added to the sum of step timeouts for the deadline shown
@@ -179,5 +180,5 @@ def pool_of(web: Any) -> Pool:
     with _POOLS_LOCK:
         pool = _POOLS.get(web)
         if pool is None:
-            pool = _POOLS[web] = Pool(web.store, web.now)
+            pool = _POOLS[web] = Pool(web.store, web.now, size=web.config().model.serve.runbook_runs)
         return pool
