@@ -120,11 +120,16 @@ async def analyse(canary: Canary, measure: Measure, *, duration: float | None = 
         await asyncio.gather(*(step(n, offset) for n in names))
         if any(s.phase in ("failed", "error", "inconclusive") for s in states.values()):
             break
-    judged_here = [(n, m) for n, m in canary.metrics.items() if m.compare is not None and states[n].phase != "error"]
-    jobs = [Job(pooled[n]["canary"], pooled[n]["baseline"], direction=c.direction, tolerance=c.tolerance,
-                confidence=c.confidence, min_samples=c.min_samples)
-            for n, m in judged_here if (c := m.compare) is not None]
-    comparisons = {n: (got, m) for (n, m), got in zip(judged_here, compare_all(jobs), strict=True)}
+    judged: list[tuple[str, MetricBase]] = []  # the compared metrics that were measured, and their samples
+    jobs: list[Job] = []
+    for n, m in canary.metrics.items():
+        c = m.compare
+        if c is None or states[n].phase == "error":
+            continue
+        judged.append((n, m))
+        jobs.append(Job(pooled[n]["canary"], pooled[n]["baseline"], direction=c.direction, tolerance=c.tolerance,
+                        confidence=c.confidence, min_samples=c.min_samples))
+    comparisons = {n: (got, m) for (n, m), got in zip(judged, compare_all(jobs), strict=True)}
     scored = score(comparisons, canary.analysis.pass_score, canary.analysis.marginal_score)
     elapsed = clock() - start
     if stopped:

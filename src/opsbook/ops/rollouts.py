@@ -76,20 +76,19 @@ def listing(store: Store, canary: str | None, limit: int) -> list[dict[str, Any]
     return out
 
 
-def _read(store: Store, rollout_id: int) -> tuple[rows.RolloutRow, list[rows.MeasurementRow],
-                                                  list[rows.EventRow], tuple[int, int]]:
-    """The rollout, its newest measurements and events (bounded), and how many of each there are."""
-    with store.read() as tx:
-        r = rows.get(tx, rollout_id)
-        if r is None:
-            raise _missing(rollout_id)
-        return (r, rows.measurements(tx, rollout_id, MEASUREMENTS), rows.events(tx, rollout_id, EVENTS),
-                rows.count(tx, rollout_id))
+def _read(tx: Any, rollout_id: int) -> tuple[rows.RolloutRow, list[rows.MeasurementRow], list[rows.EventRow]]:
+    """The rollout with its newest measurements and events (bounded), read in ``tx``."""
+    r = rows.get(tx, rollout_id)
+    if r is None:
+        raise _missing(rollout_id)
+    return r, rows.measurements(tx, rollout_id, MEASUREMENTS), rows.events(tx, rollout_id, EVENTS)
 
 
 def record(store: Store, rollout_id: int) -> dict[str, Any]:
     """The opsbook.api.rollout/1 document; NotFound (404) for an unknown id."""
-    r, ms, es, (n_m, n_e) = _read(store, rollout_id)
+    with store.read() as tx:
+        r, ms, es = _read(tx, rollout_id)
+        n_m, n_e = rows.count(tx, rollout_id)  # what the bounded reads left out
     doc = {"schema": "opsbook.api.rollout/1", "rollout": summary(r),
            "measurements": [_measurement(m) for m in ms], "measurements_omitted": n_m - len(ms),
            "events": [_event(e) for e in es], "events_omitted": n_e - len(es)}
@@ -99,7 +98,8 @@ def record(store: Store, rollout_id: int) -> dict[str, Any]:
 
 def markdown(store: Store, rollout_id: int) -> str:
     """render/canary.py's Markdown record of a past rollout, with URLs and text made safe."""
-    r, ms, es, _ = _read(store, rollout_id)
+    with store.read() as tx:
+        r, ms, es = _read(tx, rollout_id)
     r = replace(r, canary_url=safe_url(r.canary_url), baseline_url=safe_url(r.baseline_url))
     return redactor.text(_text(render_markdown(r, ms, es)))
 

@@ -159,14 +159,18 @@ def latest(tx: Tx, canary: str | None = None, limit: int = 20) -> list[RolloutRo
     return [_row(r) for r in rows]
 
 
+def _in_order(tx: Tx, table: str, cols: str, rollout_id: int, limit: int | None) -> list[tuple[Any, ...]]:
+    """A rollout's rows of ``table`` in the order written; with ``limit``, only the newest ``limit``."""
+    if limit is None:
+        return tx.all(f"SELECT {cols} FROM {table} WHERE rollout_id = ? ORDER BY id", (rollout_id,))
+    return tx.all(f"SELECT {cols} FROM {table} WHERE rollout_id = ? ORDER BY id DESC LIMIT ?",
+                  (rollout_id, limit))[::-1]
+
+
 def measurements(tx: Tx, rollout_id: int, limit: int | None = None) -> list[MeasurementRow]:
     """In the order taken; with ``limit``, only the newest ``limit`` of them (count() tells the rest)."""
-    cols = "id, step, metric, target, at, outcome, result, n, low, median, high, message"
-    if limit is None:
-        rows = tx.all(f"SELECT {cols} FROM rollout_measurements WHERE rollout_id = ? ORDER BY id", (rollout_id,))
-    else:
-        rows = tx.all(f"SELECT {cols} FROM rollout_measurements WHERE rollout_id = ? ORDER BY id DESC LIMIT ?",
-                      (rollout_id, limit))[::-1]
+    rows = _in_order(tx, "rollout_measurements",
+                     "id, step, metric, target, at, outcome, result, n, low, median, high, message", rollout_id, limit)
     return [MeasurementRow(int(r[1]), r[2], r[3], parse_ts(r[4]), r[5], r[6], int(r[7]), r[8], r[9], r[10], r[11])
             for r in rows]
 
@@ -180,10 +184,5 @@ def count(tx: Tx, rollout_id: int) -> tuple[int, int]:
 
 def events(tx: Tx, rollout_id: int, limit: int | None = None) -> list[EventRow]:
     """In the order they happened; with ``limit``, only the newest ``limit`` of them."""
-    cols = "id, at, kind, message, exit_code, detail"
-    if limit is None:
-        rows = tx.all(f"SELECT {cols} FROM rollout_events WHERE rollout_id = ? ORDER BY id", (rollout_id,))
-    else:
-        rows = tx.all(f"SELECT {cols} FROM rollout_events WHERE rollout_id = ? ORDER BY id DESC LIMIT ?",
-                      (rollout_id, limit))[::-1]
+    rows = _in_order(tx, "rollout_events", "id, at, kind, message, exit_code, detail", rollout_id, limit)
     return [EventRow(parse_ts(r[1]), r[2], r[3], None if r[4] is None else int(r[4]), load_json(r[5])) for r in rows]
