@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..store.rollouts import EventRow, MeasurementRow, RolloutRow
+from .markdown import cell
 
 
 def _cell(v: Any) -> str:
@@ -14,7 +15,7 @@ def _cell(v: Any) -> str:
         return "-"
     if isinstance(v, float):
         return f"{v:.4g}"
-    return str(v).replace("|", "\\|").replace("\n", " ")
+    return cell(v)
 
 
 def markdown(row: RolloutRow, measurements: list[MeasurementRow], events: list[EventRow]) -> str:

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..dbdiag import REPORTS
 from ..dbdiag.base import Section, age
+from .markdown import cell
 
 if TYPE_CHECKING:  # the Markdown page needs no Rich: `db report` skips importing it
     from rich.console import Console
@@ -54,7 +55,8 @@ def _print_section(console: Console, s: Section) -> None:
 
 
 def _cell(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("|", "\\|").replace("`", "'").replace("\n", " ")
+    # a backslash or a backtick too: no escapes and no code spans from the data
+    return cell(text.replace("\\", "\\\\").replace("`", "'"))
 
 
 def _md_section(s: Section) -> list[str]:

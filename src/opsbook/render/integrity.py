@@ -15,6 +15,7 @@ from rich.table import Table
 
 from ..config.secrets import redactor
 from ..integrity.result import CheckOutcome, IntegrityResult
+from .markdown import cell
 from .table import STYLE, status_text
 
 _MARKDOWN_STATUS = {"pass": "✅ pass", "warn": "⚠️ warn", "fail": "❌ fail", "error": "💥 error"}
@@ -87,7 +88,7 @@ def _terminated(sql: str) -> str:
 
 
 def _md(text: str) -> str:
-    return redactor.text(text).replace("|", "\\|").replace("\n", " ")
+    return cell(redactor.text(text))
 
 
 def integrity_markdown(result: IntegrityResult, heading: str = "###") -> str:

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-
-def _cell(v: Any) -> str:
-    return str(v).replace("|", "\\|").replace("\n", " ")
+from .markdown import cell as _cell
 
 
 def migration_markdown(d: dict[str, Any]) -> str:

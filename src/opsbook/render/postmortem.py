@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..durations import format_duration
+from .markdown import cell as _cell
 
 HUMAN = ("Root cause", "What went well", "What went wrong", "Lessons")
 _STAGES = ("detected", "declared", "acknowledged", "mitigated", "resolved", "closed")
@@ -18,11 +19,6 @@ _DERIVED = (("time to acknowledge", "time_to_acknowledge"), ("time to mitigate",
 
 def _dur(seconds: float | None) -> str:
     return format_duration(float(round(seconds))) if seconds is not None else "-"
-
-
-def _cell(text: Any) -> str:
-    """Table-safe: a pipe or a newline would break the row."""
-    return str(text).replace("|", "\\|").replace("\n", " ")
 
 
 def _summary(doc: dict[str, Any]) -> str:
