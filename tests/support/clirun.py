@@ -4,6 +4,7 @@ tests/support/zygote.py, so each command does not pay the imports again)."""
 from __future__ import annotations
 
 import atexit
+import contextlib
 import json
 import os
 import shutil
@@ -88,12 +89,14 @@ def _forked(path: str, args: list[str], cwd: Path | None, env: dict[str, str], t
         s.sendall(body)
         s.settimeout(timeout)
         reply = s.makefile("rb")
-        pid = int(reply.readline() or b"0")
-        try:
+        pid = 0
+        try:  # its pid as it starts, then its exit code: the timeout covers both
+            pid = int(reply.readline() or b"0")
             line = reply.readline()
         except TimeoutError:
             if pid:
-                os.kill(pid, signal.SIGKILL)
+                with contextlib.suppress(ProcessLookupError):  # it may end as we give up on it
+                    os.kill(pid, signal.SIGKILL)
             raise subprocess.TimeoutExpired(["opsbook", *args], timeout) from None
         code = int(line.split()[1]) if line.startswith(b"exit ") else -signal.SIGKILL
 
