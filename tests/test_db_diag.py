@@ -20,7 +20,7 @@ from opsbook.ops import db as ops_db
 from opsbook.store import Store
 from opsbook.store import audit as audit_rows
 from tests.support import pgutil
-from tests.support.clirun import opsbook
+from tests.support.clirun import in_a_terminal, opsbook
 from tests.support.helpers import free_port, load, run
 
 SECRET = "pw-Zq81xDistinct"  # the resource DSN's password: trust auth ignores it, the redactor must hide it
@@ -411,34 +411,9 @@ def test_runbook_opsbook_steps_take_the_reports_as_read_only_and_remediation_as_
 
 def _in_a_terminal(cfg: Path, answer: bytes, *args: str) -> tuple[int, str]:
     """Run `opsbook db ...` on a pty, answering the [y/N] question with ``answer``."""
-    import os
-    import pty
-    import subprocess
-    import sys
-
-    master, slave = pty.openpty()
-    p = subprocess.Popen([sys.executable, "-m", "opsbook", "db", *args, "-c", str(cfg), "--store",
-                          f"sqlite:///{cfg.parent / 'store.db'}"], cwd=cfg.parent, stdin=slave, stdout=slave,
-                         stderr=slave, env={**os.environ, "NO_COLOR": "1", "COLUMNS": "200"})
-    os.close(slave)
-    seen = b""
-    try:
-        deadline, answered = time.monotonic() + 60, False
-        while p.poll() is None and time.monotonic() < deadline:
-            try:
-                seen += os.read(master, 4096)
-            except OSError:
-                break
-            if not answered and b"[y/N]" in seen:
-                answered = True
-                os.write(master, answer + b"\n")
-        p.wait(timeout=30)
-    finally:
-        if p.poll() is None:
-            p.kill()
-            p.wait()
-        os.close(master)
-    return p.returncode, seen.decode(errors="replace")
+    r = in_a_terminal("db", *args, "-c", str(cfg), "--store", f"sqlite:///{cfg.parent / 'store.db'}",
+                      cwd=cfg.parent, answer=answer, at_most=1, env={"COLUMNS": "200"})
+    return r.code, r.stdout
 
 
 def test_in_a_terminal_it_shows_the_session_and_asks_and_no_means_nothing_is_done(

@@ -6,7 +6,7 @@ from __future__ import annotations
 import textwrap
 from pathlib import Path
 
-from tests.support.clirun import opsbook
+from tests.support.clirun import in_a_terminal, opsbook
 
 RUNBOOK = """\
 ---
@@ -144,38 +144,10 @@ echo dropped
 
 
 def test_in_a_terminal_the_output_streams_and_confirmations_and_checklists_are_asked(tmp_path: Path) -> None:
-    import os
-    import pty
-    import subprocess
-    import sys
-    import time
-
     _setup(tmp_path, INTERACTIVE)
-    master, slave = pty.openpty()
-    p = subprocess.Popen([sys.executable, "-m", "opsbook", "runbook", "run", "restart", "--as", "ana"], cwd=tmp_path,
-                         stdin=slave, stdout=slave, stderr=slave, env={**os.environ, "NO_COLOR": "1"})
-    os.close(slave)
-    seen = b""
-    try:
-        deadline = time.monotonic() + 60
-        answered = 0
-        while p.poll() is None and time.monotonic() < deadline:
-            try:
-                chunk = os.read(master, 4096)
-            except OSError:
-                break
-            seen += chunk
-            if seen.count(b"[y/N]") > answered:
-                answered += 1
-                os.write(master, b"y\n")
-        p.wait(timeout=30)
-    finally:
-        if p.poll() is None:
-            p.kill()
-            p.wait()
-        os.close(master)
-    text = seen.decode(errors="replace")
-    assert p.returncode == 0, text
+    r = in_a_terminal("runbook", "run", "restart", "--as", "ana", cwd=tmp_path, answer=b"y")
+    text = r.stdout
+    assert r.code == 0, text
     assert "hello from the step" in text and "tell the channel" in text and "run step drop" in text
     doc = opsbook("runbook", "record", "1", "--json", cwd=tmp_path).json
     assert [(s["name"], s["status"], s["actor"]) for s in doc["steps"]] == [

@@ -105,3 +105,35 @@ def _forked(path: str, args: list[str], cwd: Path | None, env: dict[str, str], t
             return str(f.read().decode("utf-8", "replace").replace("\r\n", "\n").replace("\r", "\n"))
 
         return Run(code, text(out), text(err))
+
+
+def in_a_terminal(*args: str, cwd: Path, answer: bytes, at_most: int | None = None,
+                  env: dict[str, str] | None = None, timeout: float = 60) -> Run:
+    """`python -m opsbook ARGS` on a pseudo-terminal (so it asks), answering each "[y/N]" question
+    it prints with ``answer`` (the first ``at_most`` of them when given). Everything it printed is
+    ``stdout``: a terminal has one stream."""
+    import pty
+    import time
+
+    master, slave = pty.openpty()
+    p = subprocess.Popen([sys.executable, "-m", "opsbook", *args], cwd=cwd, stdin=slave, stdout=slave,
+                         stderr=slave, env={**os.environ, "NO_COLOR": "1", **(env or {})})
+    os.close(slave)
+    seen = b""
+    try:
+        deadline, answered = time.monotonic() + timeout, 0
+        while p.poll() is None and time.monotonic() < deadline:
+            try:
+                seen += os.read(master, 4096)
+            except OSError:
+                break
+            if seen.count(b"[y/N]") > answered and (at_most is None or answered < at_most):
+                answered += 1
+                os.write(master, answer + b"\n")
+        p.wait(timeout=30)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+        os.close(master)
+    return Run(p.returncode, seen.decode(errors="replace"), "")
