@@ -15,7 +15,7 @@ from opsbook.config.replay import parse_stop_rule
 from opsbook.replay.sender import delay, retry_after
 from opsbook.store import Store
 from opsbook.store import replay_runs as rows
-from tests.support.clirun import Run, opsbook
+from tests.support.clirun import Run, in_a_terminal, opsbook
 from tests.support.replayutil import SECRET, config, receiver, write_events
 
 JSONL = "{jsonl: {path: events.jsonl, key: id}}"
@@ -214,28 +214,12 @@ def test_a_generic_hmac_signature_follows_its_format_over_timestamp_and_body() -
 
 
 def test_on_a_terminal_a_progress_line_counts_deliveries(tmp_path: Path) -> None:
-    import os
-    import pty
-    import subprocess
-    import sys
-
     write_events(tmp_path / "events.jsonl", 200)
     with receiver() as rec:
         cfg = config(tmp_path, rec.url, JSONL, extra="    rate: 200\n")  # a second: the bar draws a few times
-        leader, follower = pty.openpty()
-        p = subprocess.Popen([sys.executable, "-m", "opsbook", "replay", "run", "hooks", "-c", str(cfg)],
-                             stdin=follower, stdout=follower, stderr=follower)
-        os.close(follower)
-        out = b""
-        try:
-            while chunk := os.read(leader, 65536):
-                out += chunk
-        except OSError:  # the child closed the terminal
-            pass
-        finally:
-            os.close(leader)
-        assert p.wait(60) == 0, out
-    assert b"delivered 200  failed 0" in out and b"replay run 1 (hooks): succeeded" in out
+        r = in_a_terminal("replay", "run", "hooks", "-c", str(cfg), cwd=tmp_path, at_most=0)
+        assert r.code == 0, r.stdout
+    assert "delivered 200  failed 0" in r.stdout and "replay run 1 (hooks): succeeded" in r.stdout
 
 
 def test_an_idempotency_key_that_would_split_the_request_is_never_sent(tmp_path: Path) -> None:

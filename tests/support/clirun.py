@@ -107,7 +107,7 @@ def _forked(path: str, args: list[str], cwd: Path | None, env: dict[str, str], t
         return Run(code, text(out), text(err))
 
 
-def in_a_terminal(*args: str, cwd: Path, answer: bytes, at_most: int | None = None,
+def in_a_terminal(*args: str, cwd: Path, answer: bytes = b"y", at_most: int | None = None,
                   env: dict[str, str] | None = None, timeout: float = 60) -> Run:
     """`python -m opsbook ARGS` on a pseudo-terminal (so it asks), answering each "[y/N]" question
     it prints with ``answer`` (the first ``at_most`` of them when given). Everything it printed is
@@ -131,6 +131,14 @@ def in_a_terminal(*args: str, cwd: Path, answer: bytes, at_most: int | None = No
                 answered += 1
                 os.write(master, answer + b"\n")
         p.wait(timeout=30)
+        while True:  # what it printed just before it exited is still in the terminal's buffer
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:  # its side is closed and the buffer empty
+                break
+            if not chunk:
+                break
+            seen += chunk
     finally:
         if p.poll() is None:
             p.kill()
