@@ -33,12 +33,11 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
 import psycopg
-from psycopg import sql
+from _pg import scratch_database  # bench/ is on sys.path when a bench runs
 
 from opsbook.config.resources import PostgresResource
 from opsbook.dbdiag import REPORTS
@@ -94,11 +93,7 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=3, help="repeat each side; report medians")
     ap.add_argument("--admin-dsn", default="postgresql://postgres@127.0.0.1:5432/postgres")
     args = ap.parse_args()
-    name = f"opsbook_bench_db_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(args.admin_dsn, autocommit=True) as admin:
-        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    dsn = args.admin_dsn.rsplit("/", 1)[0] + "/" + name
-    try:
+    with scratch_database(args.admin_dsn, "opsbook_bench_db") as dsn:
         t0 = time.perf_counter()
         build(dsn, args.tables)
         with psycopg.connect(dsn, autocommit=True) as c:
@@ -155,9 +150,6 @@ def main() -> int:
               f"(in-process / psql = {t_in / t_psql:.2f}x)")
         print(f"  load average now: {', '.join(f'{x:.1f}' for x in os.getloadavg())} on {os.cpu_count()} CPUs")
         return 0 if t_in < 1 else 1
-    finally:
-        with psycopg.connect(args.admin_dsn, autocommit=True) as admin:
-            admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
 if __name__ == "__main__":

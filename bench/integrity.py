@@ -35,12 +35,11 @@ import statistics
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
 import psycopg
-from psycopg import sql
+from _pg import scratch_database  # bench/ is on sys.path when a bench runs
 
 from opsbook.config.load import load_config
 from opsbook.integrity import run_suite
@@ -129,11 +128,7 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=1, help="repeat, alternating the order; report medians")
     ap.add_argument("--admin-dsn", default="postgresql://postgres@127.0.0.1:5432/postgres")
     args = ap.parse_args()
-    name = f"opsbook_bench_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(args.admin_dsn, autocommit=True) as admin:
-        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    dsn = args.admin_dsn.rsplit("/", 1)[0] + "/" + name
-    try:
+    with scratch_database(args.admin_dsn, "opsbook_bench") as dsn:
         with psycopg.connect(dsn, autocommit=True) as conn:
             t0 = time.perf_counter()
             conn.execute(BUILD.replace("{rows}", str(int(args.rows))))  # type: ignore[arg-type]
@@ -179,9 +174,6 @@ def main() -> int:
             print(f"{label:<64} {t:>8.2f}s {ratio}")
         print(f"\nratios: opsbook / the hand-written side doing the same work (counts; counts + samples). "
               f"Target: <= 1.2, measured at 10,000,000 rows. Medians of {args.rounds} round(s).")
-    finally:
-        with psycopg.connect(args.admin_dsn, autocommit=True) as admin:
-            admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
     return 0
 
 
