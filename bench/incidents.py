@@ -41,7 +41,8 @@ from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from _serve import wait_until_up  # bench/ is on sys.path when a bench runs
+from _pg import scratch_database  # bench/ is on sys.path when a bench runs
+from _serve import wait_until_up
 
 TOKEN = "bench-operator-token-0123456789"
 CONFIG = """project: bench
@@ -309,18 +310,7 @@ def main() -> int:
             if dialect == "sqlite":
                 ok &= measure("SQLite", f"sqlite:///{work / 'bench.db'}", cfg_path, args)
                 continue
-            import psycopg
-
-            name = f"opsbook_bench_{secrets.token_hex(4)}"
-            with psycopg.connect(args.store, autocommit=True) as admin:
-                admin.execute(f'CREATE DATABASE "{name}"')
-
-            def drop(name: str = name) -> None:
-                with psycopg.connect(args.store, autocommit=True) as admin:
-                    admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-            stack.callback(drop)
-            ok &= measure("PostgreSQL", args.store.rsplit("/", 1)[0] + "/" + name, cfg_path, args)
+            ok &= measure("PostgreSQL", stack.enter_context(scratch_database(args.store)), cfg_path, args)
     print(f"\n{'all targets met' if ok else 'a target FAILED'}")
     return 0 if ok else 1
 

@@ -30,10 +30,11 @@ import sys
 import tempfile
 import time
 import tracemalloc
-import uuid
 from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+
+from _pg import scratch_database  # bench/ is on sys.path when a bench runs
 
 from opsbook.config.load import load_config
 from opsbook.ops.load import kinds_info
@@ -117,21 +118,7 @@ def main() -> int:
     args = ap.parse_args()
     with ExitStack() as stack:
         work = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="opsbook-bench-rules-")))
-        if args.store:
-            import psycopg
-
-            name = f"opsbook_bench_{uuid.uuid4().hex[:10]}"
-            with psycopg.connect(args.store, autocommit=True) as admin:
-                admin.execute(f'CREATE DATABASE "{name}"')
-
-            def drop() -> None:
-                with psycopg.connect(args.store, autocommit=True) as admin:
-                    admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-            stack.callback(drop)
-            url = args.store.rsplit("/", 1)[0] + "/" + name
-        else:
-            url = f"sqlite:///{work / 'bench.db'}"
+        url = stack.enter_context(scratch_database(args.store)) if args.store else f"sqlite:///{work / 'bench.db'}"
         store = Store.open(url)
         stack.callback(store.close)
         t = time.perf_counter()

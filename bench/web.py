@@ -51,7 +51,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from _serve import wait_until_up  # bench/ is on sys.path when a bench runs
+from _pg import scratch_database  # bench/ is on sys.path when a bench runs
+from _serve import wait_until_up
 
 TOKEN = "bench-viewer-token-0123456789"
 
@@ -310,24 +311,6 @@ def bound() -> int:
     return 0
 
 
-def scratch_database(admin_dsn: str, stack: ExitStack) -> str:
-    """A fresh PostgreSQL database on the server of ``admin_dsn``, dropped when ``stack`` closes."""
-    import uuid
-
-    import psycopg
-
-    name = f"opsbook_bench_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(admin_dsn, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-
-    def drop() -> None:
-        with psycopg.connect(admin_dsn, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-    stack.callback(drop)
-    return admin_dsn.rsplit("/", 1)[0] + "/" + name
-
-
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--checks", type=int, default=1000)
@@ -368,7 +351,7 @@ def main() -> int:
         write_config(cfg_path, args.checks)
         store_url = f"sqlite:///{tmp}/store.db"
         if args.store:
-            store_url = scratch_database(args.store, stack)
+            store_url = stack.enter_context(scratch_database(args.store))
         now = datetime.now(UTC)
         built = build_store(store_url, args.checks, args.days, now)
         print(f"store: {built['rows']} rows in {built['seconds']} s")
