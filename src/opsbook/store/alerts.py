@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from ..errors import IntegrityViolation
-from .db import Tx, load_json, parse_ts, ts_reader
+from .db import Tx, load_json, maybe_ts, parse_ts, ts_reader
 
 MIGRATIONS: list[tuple[int, str, list[str]]] = [
     (10, "alert state, transitions, rule status", [
@@ -95,15 +95,11 @@ class AlertRow:
     reason: str
 
 
-def _ts(v: Any) -> datetime | None:
-    return parse_ts(v) if v is not None else None
-
-
 def _row(row: tuple[Any, ...]) -> AlertRow:
     (fp, rule, labels, annotations, state, value, active_since, fired_at, resolved_at, last_eval_at,
      last_true_at, last_cond, reason) = row
-    return AlertRow(fp, rule, load_json(labels), load_json(annotations), state, value, _ts(active_since),
-                    _ts(fired_at), _ts(resolved_at), _ts(last_eval_at), _ts(last_true_at),
+    return AlertRow(fp, rule, load_json(labels), load_json(annotations), state, value, maybe_ts(active_since),
+                    maybe_ts(fired_at), maybe_ts(resolved_at), maybe_ts(last_eval_at), maybe_ts(last_true_at),
                     None if last_cond is None else bool(last_cond), reason)
 
 
@@ -205,7 +201,8 @@ def save_rule_status(tx: Tx, env: str, now: datetime, errors: dict[str, str], ru
 def rule_status(tx: Tx, env: str) -> dict[str, dict[str, Any]]:
     rows = tx.all("SELECT rule, last_eval_at, last_error, last_error_at FROM alert_rule_status WHERE env = ?",
                   (env,))
-    return {r: {"last_eval_at": _ts(at), "last_error": e, "last_error_at": _ts(eat)} for r, at, e, eat in rows}
+    return {r: {"last_eval_at": maybe_ts(at), "last_error": e, "last_error_at": maybe_ts(eat)}
+            for r, at, e, eat in rows}
 
 
 # -- error budget overrides ------------------------------------------------------------------------

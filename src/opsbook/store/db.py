@@ -74,6 +74,11 @@ def parse_ts(v: Any) -> datetime:
     return datetime.fromisoformat(str(v))
 
 
+def maybe_ts(v: Any) -> datetime | None:
+    """``parse_ts`` of a nullable column: NULL stays None."""
+    return parse_ts(v) if v is not None else None
+
+
 def _same(v: datetime) -> datetime:
     return v
 

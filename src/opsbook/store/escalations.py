@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from .db import Tx, parse_ts
+from .db import Tx, maybe_ts, parse_ts
 
 MIGRATIONS: list[tuple[int, str, list[str]]] = [
     (64, "escalation: each incident's place on its policy's ladder", [
@@ -62,14 +62,10 @@ class EscalationRow:
     updated_at: datetime
 
 
-def _ts(v: Any) -> datetime | None:
-    return parse_ts(v) if v is not None else None
-
-
 def _row(r: tuple[Any, ...]) -> EscalationRow:
-    return EscalationRow(int(r[0]), r[1], int(r[2]), int(r[3]), _ts(r[4]), r[5], _ts(r[6]),
-                         None if r[7] is None else int(r[7]), None if r[8] is None else int(r[8]), _ts(r[9]),
-                         r[10], _ts(r[11]), parse_ts(r[12]), parse_ts(r[13]))
+    return EscalationRow(int(r[0]), r[1], int(r[2]), int(r[3]), maybe_ts(r[4]), r[5], maybe_ts(r[6]),
+                         None if r[7] is None else int(r[7]), None if r[8] is None else int(r[8]), maybe_ts(r[9]),
+                         r[10], maybe_ts(r[11]), parse_ts(r[12]), parse_ts(r[13]))
 
 
 def start(tx: Tx, incident_id: int, policy: str, first_at: datetime, now: datetime) -> bool:

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from .db import Tx, load_json, parse_ts
+from .db import Tx, load_json, maybe_ts, parse_ts
 
 MIGRATIONS: list[tuple[int, str, list[str]]] = [
     (20, "notify: alert groups, outbox, silences, receiver status", [
@@ -38,10 +38,6 @@ TABLES: tuple[str, ...] = ("notify_groups",)
 
 COLS = ("group_key, group_id, route, receivers, labels, alerts, notified, dedup_key, seq, created_at, updated_at, "
         "next_flush_at, last_notified_at, acked_by, acked_at, ack_comment")
-
-
-def _ts(v: Any) -> datetime | None:
-    return parse_ts(v) if v is not None else None
 
 
 @dataclass
@@ -81,7 +77,8 @@ class Group:
 
 def row_to_group(r: tuple[Any, ...]) -> Group:
     return Group(r[0], r[1], r[2], load_json(r[3]), load_json(r[4]), load_json(r[5]), load_json(r[6]), r[7],
-                 int(r[8]), parse_ts(r[9]), parse_ts(r[10]), _ts(r[11]), _ts(r[12]), r[13], _ts(r[14]), r[15] or "")
+                 int(r[8]), parse_ts(r[9]), parse_ts(r[10]), maybe_ts(r[11]), maybe_ts(r[12]), r[13], maybe_ts(r[14]),
+                 r[15] or "")
 
 
 def load(tx: Tx, group_key: str) -> Group | None:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from .db import Tx, parse_ts
+from .db import Tx, maybe_ts, parse_ts
 
 MIGRATIONS: list[tuple[int, str, list[str]]] = [
     (61, "incidents: action items", [
@@ -51,7 +51,7 @@ class ActionRow:
 
 def _row(r: tuple[Any, ...]) -> ActionRow:
     return ActionRow(int(r[0]), int(r[1]), r[2], r[3], date.fromisoformat(r[4]) if r[4] else None, r[5],
-                     parse_ts(r[6]), r[7], parse_ts(r[8]) if r[8] is not None else None, r[9])
+                     parse_ts(r[6]), r[7], maybe_ts(r[8]), r[9])
 
 
 def insert(tx: Tx, incident_id: int, text: str, owner: str | None, due: date | None, at: datetime,

@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from ..errors import IntegrityViolation
-from .db import Tx, load_json, parse_ts, ts_reader
+from .db import Tx, load_json, maybe_ts, parse_ts, ts_reader
 
 MIGRATIONS: list[tuple[int, str, list[str]]] = [
     (60, "incidents: the incident record and its events", [
@@ -107,14 +107,11 @@ class EventRow:
     detail: dict[str, Any]
 
 
-def _ts(v: Any) -> datetime | None:
-    return parse_ts(v) if v is not None else None
-
-
 def _row(r: tuple[Any, ...]) -> IncidentRow:
     return IncidentRow(int(r[0]), r[1], r[2], r[3], load_json(r[4]), r[5], r[6], load_json(r[7]), r[8],
-                       parse_ts(r[9]), parse_ts(r[10]), _ts(r[11]), _ts(r[12]), _ts(r[13]), _ts(r[14]), r[15],
-                       int(r[16]), parse_ts(r[17]), r[18], int(r[19]) if r[19] is not None else None)
+                       parse_ts(r[9]), parse_ts(r[10]), maybe_ts(r[11]), maybe_ts(r[12]), maybe_ts(r[13]),
+                       maybe_ts(r[14]), r[15], int(r[16]), parse_ts(r[17]), r[18],
+                       int(r[19]) if r[19] is not None else None)
 
 
 def insert(tx: Tx, *, title: str, severity: str, status: str, components: list[str], summary: str,

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from .db import Tx, load_json, parse_ts
+from .db import Tx, load_json, maybe_ts, parse_ts
 
 MIGRATIONS: list[tuple[int, str, list[str]]] = [
     (30, "scheduler units with leases, and daemon instances", [
@@ -158,7 +158,7 @@ def release(tx: Tx, owner: str) -> None:
 def rows(tx: Tx) -> list[UnitRow]:
     found = tx.all("SELECT unit_key, kind, name, next_due, lease_owner, lease_until, last_status, "
                    "last_error, failures, runs FROM schedule_units ORDER BY unit_key")
-    return [UnitRow(k, kind, n, parse_ts(due), owner, parse_ts(until) if until is not None else None,
+    return [UnitRow(k, kind, n, parse_ts(due), owner, maybe_ts(until),
                     st, load_json(err), int(f), int(r))
             for k, kind, n, due, owner, until, st, err, f, r in found]
 

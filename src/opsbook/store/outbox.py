@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from ..config.secrets import redactor
-from .db import Tx, load_json, parse_ts, ts_reader
+from .db import Tx, load_json, maybe_ts, parse_ts, ts_reader
 
 MIGRATIONS: list[tuple[int, str, list[str]]] = [
     (20, "notify: alert groups, outbox, silences, receiver status", [
@@ -62,10 +62,6 @@ _COLS = ("id, dedup_key, group_key, receiver, kind, status, payload, created_at,
          "delivered_at, last_error, last_error_at, receipt")
 
 
-def _ts(v: Any) -> datetime | None:
-    return parse_ts(v) if v is not None else None
-
-
 @dataclass
 class OutboxRow:
     id: int
@@ -102,7 +98,7 @@ class OutboxRow:
 
 def _row(r: tuple[Any, ...]) -> OutboxRow:
     return OutboxRow(int(r[0]), r[1], r[2], r[3], r[4], r[5], load_json(r[6]), parse_ts(r[7]), parse_ts(r[8]),
-                     int(r[9]), _ts(r[10]), load_json(r[11]), _ts(r[12]), load_json(r[13]))
+                     int(r[9]), maybe_ts(r[10]), load_json(r[11]), maybe_ts(r[12]), load_json(r[13]))
 
 
 def enqueue(tx: Tx, *, dedup_key: str, group_key: str, receiver: str, kind: str, payload: dict[str, Any],
@@ -253,7 +249,7 @@ ReceiverRow = tuple[datetime | None, dict[str, Any] | None, datetime | None, dic
 
 
 def receivers(tx: Tx) -> dict[str, ReceiverRow]:
-    return {r[0]: (_ts(r[1]), load_json(r[2]), _ts(r[3]), load_json(r[4]))
+    return {r[0]: (maybe_ts(r[1]), load_json(r[2]), maybe_ts(r[3]), load_json(r[4]))
             for r in tx.all("SELECT receiver, last_success_at, last_receipt, last_error_at, last_error "
                             "FROM notify_receivers")}
 

@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from ..errors import IntegrityViolation
-from .db import Tx, load_json, parse_ts
+from .db import Tx, load_json, maybe_ts, parse_ts
 
 MIGRATIONS: list[tuple[int, str, list[str]]] = [
     (80, "releases: the release registry and its events", [
@@ -93,7 +93,7 @@ class EventRow:
 
 
 def _row(r: tuple[Any, ...]) -> ReleaseRow:
-    return ReleaseRow(int(r[0]), r[1], r[2], r[3], r[4], parse_ts(r[5]) if r[5] is not None else None, r[6], r[7],
+    return ReleaseRow(int(r[0]), r[1], r[2], r[3], r[4], maybe_ts(r[5]), r[6], r[7],
                       parse_ts(r[8]), r[9], parse_ts(r[10]))
 
 

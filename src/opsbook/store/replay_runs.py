@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from .db import Tx, load_json, parse_ts
+from .db import Tx, load_json, maybe_ts, parse_ts
 
 MIGRATIONS: list[tuple[int, str, list[str]]] = [
     (95, "replay: runs and per-event outcomes", [
@@ -68,10 +68,6 @@ _RUN = ("id, name, since_at, until_at, status, dry_run, event_limit, operator, r
 _EVENT = "run_id, event_key, seq, status, attempts, http_status, error, response, at"
 
 
-def _ts(v: Any) -> datetime | None:
-    return parse_ts(v) if v is not None else None
-
-
 @dataclass(frozen=True)
 class RunRow:
     id: int
@@ -110,9 +106,10 @@ class EventRow:
 
 
 def _run(r: tuple[Any, ...]) -> RunRow:
-    return RunRow(int(r[0]), r[1], _ts(r[2]), _ts(r[3]), r[4], bool(r[5]), int(r[6]) if r[6] is not None else None,
-                  r[7], r[8], parse_ts(r[9]), _ts(r[10]), parse_ts(r[11]), int(r[12]), int(r[13]), int(r[14]),
-                  int(r[15]), float(r[16]), load_json(r[17]), r[18], int(r[19]))
+    return RunRow(int(r[0]), r[1], maybe_ts(r[2]), maybe_ts(r[3]), r[4], bool(r[5]),
+                  int(r[6]) if r[6] is not None else None, r[7], r[8], parse_ts(r[9]), maybe_ts(r[10]),
+                  parse_ts(r[11]), int(r[12]), int(r[13]), int(r[14]), int(r[15]), float(r[16]), load_json(r[17]),
+                  r[18], int(r[19]))
 
 
 def _event(r: tuple[Any, ...]) -> EventRow:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from .db import Tx, load_json, parse_ts
+from .db import Tx, load_json, maybe_ts, parse_ts
 
 MIGRATIONS: list[tuple[int, str, list[str]]] = [
     (85, "canary gate: rollouts, their measurements and events", [
@@ -109,7 +109,7 @@ class EventRow:
 
 def _row(r: tuple[Any, ...]) -> RolloutRow:
     return RolloutRow(int(r[0]), r[1], r[2], r[3], r[4], r[5], None if r[6] is None else float(r[6]), r[7],
-                      parse_ts(r[8]), parse_ts(r[9]) if r[9] is not None else None, load_json(r[10]))
+                      parse_ts(r[8]), maybe_ts(r[9]), load_json(r[10]))
 
 
 def start(tx: Tx, canary: str, canary_url: str, baseline_url: str, env: str | None, at: datetime) -> RolloutRow:

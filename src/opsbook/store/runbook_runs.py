@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from .db import Tx, load_json, parse_ts
+from .db import Tx, load_json, maybe_ts, parse_ts
 
 MIGRATIONS: list[tuple[int, str, list[str]]] = [
     (70, "runbooks: runs, step records, approvals and locks", [
@@ -98,10 +98,6 @@ _APPROVAL = ("id, run_id, section, idx, step, requested_by, requested_at, expire
              "decided_at, reason")
 
 
-def _ts(v: Any) -> datetime | None:
-    return parse_ts(v) if v is not None else None
-
-
 @dataclass(frozen=True)
 class RunRow:
     id: int
@@ -165,18 +161,19 @@ class ApprovalRow:
 
 def _run(r: tuple[Any, ...]) -> RunRow:
     return RunRow(int(r[0]), r[1], r[2], load_json(r[3]), r[4], r[5], int(r[6]) if r[6] is not None else None, r[7],
-                  bool(r[8]), parse_ts(r[9]), _ts(r[10]), r[11], load_json(r[12]), r[13], parse_ts(r[14]), int(r[15]))
+                  bool(r[8]), parse_ts(r[9]), maybe_ts(r[10]), r[11], load_json(r[12]), r[13], parse_ts(r[14]),
+                  int(r[15]))
 
 
 def _step(r: tuple[Any, ...]) -> StepRow:
     return StepRow(int(r[0]), int(r[1]), r[2], int(r[3]), r[4], r[5], r[6], r[7], int(r[8]), r[9], parse_ts(r[10]),
-                   _ts(r[11]), int(r[12]) if r[12] is not None else None, r[13], int(r[14]), load_json(r[15]),
-                   load_json(r[16]), load_json(r[17]), r[18], r[19], _ts(r[20]))
+                   maybe_ts(r[11]), int(r[12]) if r[12] is not None else None, r[13], int(r[14]), load_json(r[15]),
+                   load_json(r[16]), load_json(r[17]), r[18], r[19], maybe_ts(r[20]))
 
 
 def _approval(r: tuple[Any, ...]) -> ApprovalRow:
     return ApprovalRow(int(r[0]), int(r[1]), r[2], int(r[3]), r[4], r[5], parse_ts(r[6]), parse_ts(r[7]), r[8], r[9],
-                       _ts(r[10]), r[11])
+                       maybe_ts(r[10]), r[11])
 
 
 # -- runs ----------------------------------------------------------------------------------------

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from ..config.secrets import redactor
-from .db import Tx, load_json, parse_ts
+from .db import Tx, load_json, maybe_ts, parse_ts
 from .windows import window_counts
 
 MIGRATIONS: list[tuple[int, str, list[str]]] = [
@@ -65,7 +65,7 @@ def latest(tx: Tx, kind: str | None = None, limit: int = 50, name: str | None = 
         d = dict(zip(_KEYS, row, strict=True))
         d["ok"] = bool(d["ok"])
         d["started_at"] = parse_ts(d["started_at"])
-        d["finished_at"] = parse_ts(d["finished_at"]) if d["finished_at"] is not None else None
+        d["finished_at"] = maybe_ts(d["finished_at"])
         d["detail"], d["error"] = load_json(d["detail"]), load_json(d["error"])
         out.append(d)
     return out
@@ -116,7 +116,7 @@ def started_between(tx: Tx, start: datetime, end: datetime, limit: int) -> list[
                   "WHERE started_at >= ? AND started_at <= ? ORDER BY started_at DESC, id DESC LIMIT ?",
                   (db.ts(start), db.ts(end), limit))
     return [{"id": int(i), "kind": k, "name": n, "env": e, "status": s, "ok": bool(ok), "started_at": parse_ts(st),
-             "finished_at": parse_ts(fin) if fin is not None else None} for i, k, n, e, s, ok, st, fin in rows]
+             "finished_at": maybe_ts(fin)} for i, k, n, e, s, ok, st, fin in rows]
 
 
 def count_started_between(tx: Tx, start: datetime, end: datetime) -> int:

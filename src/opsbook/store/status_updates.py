@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from .db import Tx, load_json, parse_ts
+from .db import Tx, load_json, maybe_ts, parse_ts
 
 MIGRATIONS: list[tuple[int, str, list[str]]] = [
     (62, "status_updates: public incident updates and status page notices", [
@@ -52,7 +52,7 @@ class UpdateRow:
 
 def _row(r: tuple[Any, ...]) -> UpdateRow:
     return UpdateRow(int(r[0]), int(r[1]) if r[1] is not None else None, r[2], r[3], r[4], load_json(r[5]),
-                     parse_ts(r[6]), r[7], parse_ts(r[8]) if r[8] is not None else None)
+                     parse_ts(r[6]), r[7], maybe_ts(r[8]))
 
 
 def insert(tx: Tx, *, incident_id: int | None, kind: str, status: str, message: str, components: dict[str, str],
