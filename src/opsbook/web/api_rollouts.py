@@ -14,18 +14,6 @@ from ..ops import rollouts
 from .state import Web
 
 
-def listing(web: Web, canary: str | None, limit: int) -> list[dict[str, Any]]:
-    return rollouts.listing(web.store, canary, limit)
-
-
-def record(web: Web, rollout_id: int) -> dict[str, Any]:
-    return rollouts.record(web.store, rollout_id)
-
-
-def markdown(web: Web, rollout_id: int) -> str:
-    return rollouts.markdown(web.store, rollout_id)
-
-
 def rollout_id(request: Request) -> int:
     raw = request.path_params["id"]
     try:
@@ -49,9 +37,9 @@ def query_limit(request: Request) -> int:
 
 async def list_rollouts(web: Web, request: Request) -> Any:
     canary = request.query_params.get("canary") or None
-    items = await run_in_threadpool(listing, web, canary, query_limit(request))
+    items = await run_in_threadpool(rollouts.listing, web.store, canary, query_limit(request))
     return {"schema": "opsbook.api.rollouts/1", "rollouts": items}
 
 
 async def get_rollout(web: Web, request: Request) -> Any:
-    return await run_in_threadpool(record, web, rollout_id(request))
+    return await run_in_threadpool(rollouts.record, web.store, rollout_id(request))

@@ -1,7 +1,7 @@
 """The dashboard's canary rollout pages: /rollouts (newest first, status coloured) and
 /rollouts/{id} (the decision and reason on top, per metric the measurements by step and target,
 the events with commands and their exit codes), and /rollouts/{id}.md (render/canary.py's
-Markdown record). Read-only, viewer role; the documents are web/api_rollouts.py's, so URLs come
+Markdown record). Read-only, viewer role; the documents are ops/rollouts.py's (the API's too), so URLs come
 without credentials and text redacted. Jinja autoescapes everything they show."""
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
+from ..ops import rollouts
 from . import api_rollouts as api
 from .state import Web
 
@@ -33,18 +34,18 @@ def routes(web: Web) -> list[Route]:
     async def list_page(request: Request) -> Response:
         p = web.require(request, "viewer")
         canary = request.query_params.get("canary") or None
-        items = await run_in_threadpool(api.listing, web, canary, SHOWN)
+        items = await run_in_threadpool(rollouts.listing, web.store, canary, SHOWN)
         return web.render(request, "rollouts.html", principal=p, rollouts=items, canary=canary, badge=BADGE)
 
     async def rollout_page(request: Request) -> Response:
         p = web.require(request, "viewer")
-        doc = await run_in_threadpool(api.record, web, api.rollout_id(request))
+        doc = await run_in_threadpool(rollouts.record, web.store, api.rollout_id(request))
         return web.render(request, "rollout.html", principal=p, doc=doc, r=doc["rollout"], badge=BADGE,
                           metrics=by_metric(doc["measurements"]))
 
     async def markdown(request: Request) -> Response:
         web.require(request, "viewer")
-        text = await run_in_threadpool(api.markdown, web, api.rollout_id(request))
+        text = await run_in_threadpool(rollouts.markdown, web.store, api.rollout_id(request))
         return PlainTextResponse(text, media_type="text/markdown; charset=utf-8")
 
     return [Route("/rollouts", list_page, methods=["GET"]),
