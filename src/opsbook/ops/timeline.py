@@ -108,11 +108,15 @@ def _escalated(d: dict[str, Any]) -> str:
             + (f"; not reached: {'; '.join(d['unreached'])}" if d.get("unreached") else ""))
 
 
+def _moved(d: dict[str, Any]) -> str:
+    return f"{d.get('from')} -> {d.get('to')}" + _but(d, "reason", ": {}")
+
+
 # kind -> its line, from the event's detail
 _EVENT_LINES: dict[str, Callable[[dict[str, Any]], str]] = {
     "note": lambda d: str(d.get("text", "")),
-    "ack": lambda d: f"{d.get('from')} -> {d.get('to')}" + _but(d, "reason", ": {}"),
-    "status": lambda d: f"{d.get('from')} -> {d.get('to')}" + _but(d, "reason", ": {}"),
+    "ack": _moved,
+    "status": _moved,
     "assign": lambda d: f"{d.get('role')}: {d.get('person')}" + _but(d, "previous", " (was {})"),
     "update": lambda d: f"public, {d.get('status')}: {d.get('message')}",
     "declared": lambda d: f"{d.get('severity')} {d.get('title')}",
